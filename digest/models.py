@@ -1,0 +1,209 @@
+"""The records passed between stages: inert, frozen, no I/O.
+
+Dates are ``datetime.date``; instants are UTC-aware ``datetime``. Unknown values are
+``None``, never a made-up value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def collapse_whitespace(text: str) -> str:
+    """One space between words: HF titles hold ``"\\n  "`` and abstracts are hard-wrapped."""
+    return " ".join(text.split())
+
+
+def title_key(title: str) -> str:
+    """The normalised form of a title used to recognise the same paper across sources."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+def title_id(title: str) -> str:
+    """A stable id for a paper without an arXiv id: a hash of its normalised title."""
+    return "title-" + hashlib.sha256(title_key(title).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One normalised paper, the same whichever source it came from (PRODUCT §5.1)."""
+
+    id: str
+    title: str
+    abstract: str | None = None
+    authors: tuple[str, ...] = ()
+    author_count: int | None = None
+    published: date | None = None
+    daily_date: date | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    github_url: str | None = None
+    github_stars: int | None = None
+    ai_summary: str | None = None
+    keywords: tuple[str, ...] = ()
+    url: str | None = None
+    pdf_url: str | None = None
+    sources: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The §5.1 fields as JSON-ready values (dates as ISO strings, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, date):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What a parser made of one source: the papers, and what it had to skip and why."""
+
+    papers: tuple[Paper, ...]
+    problems: tuple[str, ...] = ()
+
+
+class Status(StrEnum):
+    """A subscriber's state. Only confirmed subscribers get digests."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """An address with its state and preferences. Empty ``digests`` means every digest."""
+
+    email: str
+    id: str
+    status: Status = Status.CONFIRMED
+    digests: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    cadence: str = "daily"
+    timezone: str | None = None
+    created_at: datetime | None = None
+
+    def wants(self, digest: str) -> bool:
+        return not self.digests or digest in self.digests
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One issue of a digest: (digest name, edition date in the digest's timezone)."""
+
+    digest: str
+    date: date
+    title: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.digest}/{self.date.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPaper:
+    """A paper chosen for an email, with its score and the one-line reason shown to the reader."""
+
+    paper: Paper
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The per-subscriber absolute links an email carries."""
+
+    unsubscribe_url: str
+    unsubscribe_mailto: str | None
+    preferences_url: str
+    archive_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """One rendered message, ready for the wire."""
+
+    recipient: str
+    envelope_from: str
+    subject: str
+    message_id: str
+    raw: bytes
+    html_size: int
+    text_size: int
+    paper_ids: tuple[str, ...]
+
+
+class DeliveryStatus(StrEnum):
+    """``sending`` is written before the SMTP transaction and replaced after it; a run that
+    finds one left over reports it ``unknown``. ``failed`` is permanent (a 5xx), ``deferred``
+    a temporary failure that the next run retries."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (edition, subscriber) message and what became of it."""
+
+    edition: str
+    email: str
+    status: DeliveryStatus
+    message_id: str = ""
+    reason: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """How one source fared in a run."""
+
+    name: str
+    kind: str
+    ok: bool
+    papers: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What one run did: per source, and per delivery."""
+
+    digest: str
+    edition_date: date
+    started_at: datetime
+    finished_at: datetime
+    dry_run: bool
+    sources: tuple[SourceReport, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        sources_ok = all(s.ok for s in self.sources)
+        return sources_ok and not any(d.status == DeliveryStatus.FAILED for d in self.deliveries)
