@@ -1,0 +1,346 @@
+"""Load and validate ``schedules.yaml`` and the ``DIGEST_*`` environment (PRODUCT §10, §11).
+
+This is the only module that reads YAML or the environment. Everything is checked at the
+door: an unknown key, a bad cron expression or timezone, a missing sender all raise a
+:class:`ConfigError` naming the file, the digest and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+
+from digest.errors import ConfigError
+
+SOURCE_KINDS = ("auto", "hf-daily", "text")
+PERIODS = ("day", "week", "month")
+SECURITY = ("none", "starttls", "tls")
+HF_DAILY_API = "https://huggingface.co/api/daily_papers"
+DEFAULT_CONFIG_NAME = "schedules.yaml"
+
+_TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "digests")
+_SENDER_KEYS = ("from", "envelope_from", "reply_to", "postal_address", "unsubscribe_mailto")
+_SMTP_KEYS = ("host", "port", "security", "timeout", "retries")
+_DIGEST_KEYS = ("title", "sources", "schedule", "timezone", "size", "period", "half_life_days")
+_SOURCE_KEYS = ("kind", "url", "path", "name", "period")
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One source to pull: its kind and where (a URL, a path, or None for the kind's API)."""
+
+    name: str
+    kind: str
+    location: str | None = None
+    period: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    name: str
+    title: str
+    sources: tuple[SourceSpec, ...]
+    schedule: str
+    timezone: str
+    size: int = 10
+    period: str = "day"
+    half_life_days: float = 3.0
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class SenderConfig:
+    from_address: str
+    postal_address: str
+    envelope_from: str | None = None
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """Where to send. With no host, messages are written to the outbox folder instead."""
+
+    host: str | None = None
+    port: int = 587
+    security: str = "starttls"
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None
+    store_path: Path
+    base_url: str
+    outbox: Path
+    templates: Path | None
+    secret: str | None
+    sender: SenderConfig
+    smtp: SmtpConfig
+    digests: tuple[DigestConfig, ...]
+
+    def digest(self, name: str | None) -> DigestConfig:
+        """The digest called ``name``, or the first one when ``name`` is None."""
+        if name is None:
+            return self.digests[0]
+        for d in self.digests:
+            if d.name == name:
+                return d
+        known = ", ".join(d.name for d in self.digests)
+        raise ConfigError(f"no digest named {name!r} in {self.where}", hint=f"known: {known}")
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path else "the built-in defaults"
+
+
+def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """``--config``, else ``DIGEST_CONFIG``, else ``./schedules.yaml`` if it exists."""
+    chosen = explicit or env.get("DIGEST_CONFIG")
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
+
+
+def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file (or the built-in defaults when ``path`` is None)."""
+    env = os.environ if env is None else env
+    raw: Any = {} if path is None else _read_yaml(path)
+    where = str(path) if path else "built-in defaults"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping of settings")
+    _check_keys(raw, _TOP_KEYS, where)
+    base = path.parent if path else Path.cwd()
+    return Config(
+        path=path,
+        store_path=_path(env.get("DIGEST_STORE") or raw.get("store", "digest-store.json"), base),
+        base_url=_base_url(env.get("DIGEST_BASE_URL") or raw.get("base_url"), where),
+        outbox=_path(raw.get("outbox", "outbox"), base),
+        templates=_path(raw["templates"], base) if raw.get("templates") else None,
+        secret=env.get("DIGEST_SECRET") or None,
+        sender=_sender(raw.get("sender"), where),
+        smtp=_smtp(raw.get("smtp") or {}, env, where),
+        digests=_digests(raw.get("digests"), where, base),
+    )
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+
+
+def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}", hint=f"expected one of: {', '.join(allowed)}"
+            )
+
+
+def _path(value: Any, base: Path) -> Path:
+    p = Path(str(value)).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _base_url(value: Any, where: str) -> str:
+    url = str(value or "http://localhost:8000").rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{where}: base_url {url!r} must be an absolute http(s) URL")
+    return url
+
+
+def _sender(raw: Any, where: str) -> SenderConfig:
+    if not isinstance(raw, dict) or not raw.get("from"):
+        raise ConfigError(
+            f"{where}: missing key 'sender.from'",
+            hint="add sender: {from: 'Daily Papers <papers@your-domain>', postal_address: …}",
+        )
+    _check_keys(raw, _SENDER_KEYS, f"{where}: sender")
+    from_address = str(raw["from"])
+    if not _ADDRESS.match(_bare_address(from_address)):
+        raise ConfigError(f"{where}: sender.from {from_address!r} is not an email address")
+    if not raw.get("postal_address"):
+        raise ConfigError(
+            f"{where}: missing key 'sender.postal_address'",
+            hint="bulk mail must carry a postal address (CAN-SPAM)",
+        )
+    return SenderConfig(
+        from_address=from_address,
+        postal_address=str(raw["postal_address"]),
+        envelope_from=_optional(raw.get("envelope_from")),
+        reply_to=_optional(raw.get("reply_to")),
+        unsubscribe_mailto=_optional(raw.get("unsubscribe_mailto")),
+    )
+
+
+def _bare_address(value: str) -> str:
+    match = re.search(r"<([^>]*)>", value)
+    return (match.group(1) if match else value).strip()
+
+
+def _optional(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _smtp(raw: Any, env: Mapping[str, str], where: str) -> SmtpConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: smtp must be a mapping")
+    _check_keys(raw, _SMTP_KEYS, f"{where}: smtp")
+    security = str(env.get("DIGEST_SMTP_SECURITY") or raw.get("security", "starttls"))
+    if security not in SECURITY:
+        raise ConfigError(f"{where}: smtp.security {security!r}", hint=f"use {', '.join(SECURITY)}")
+    port_default = 465 if security == "tls" else 587
+    return SmtpConfig(
+        host=env.get("DIGEST_SMTP_HOST") or _optional(raw.get("host")),
+        port=_int(env.get("DIGEST_SMTP_PORT") or raw.get("port", port_default), "smtp.port", where),
+        security=security,
+        user=env.get("DIGEST_SMTP_USER") or None,
+        password=env.get("DIGEST_SMTP_PASSWORD") or None,
+        timeout=float(_int(raw.get("timeout", 30), "smtp.timeout", where)),
+        retries=_int(raw.get("retries", 3), "smtp.retries", where),
+    )
+
+
+def _int(value: Any, key: str, where: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{where}: {key} must be at least {minimum}, got {number}")
+    return number
+
+
+def _digests(raw: Any, where: str, base: Path) -> tuple[DigestConfig, ...]:
+    if raw is None:
+        return (_default_digest(),)
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{where}: digests must be a mapping of name → settings")
+    return tuple(_digest(str(name), body, where, base) for name, body in raw.items())
+
+
+def _default_digest() -> DigestConfig:
+    source = SourceSpec(name="hf-daily", kind="hf-daily")
+    return DigestConfig("daily", "Daily Papers", (source,), "0 7 * * mon-fri", "UTC")
+
+
+def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
+    at = f"{where}: digest {name!r}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{at}: settings must be a mapping")
+    _check_keys(raw, _DIGEST_KEYS, at)
+    for key in ("sources", "schedule", "timezone"):
+        if key not in raw:
+            raise ConfigError(f"{at}: missing key {key!r}")
+    period = str(raw.get("period", "day"))
+    if period not in PERIODS:
+        raise ConfigError(f"{at}: period {period!r}", hint=f"use {', '.join(PERIODS)}")
+    sources = raw["sources"]
+    if not isinstance(sources, list) or not sources:
+        raise ConfigError(f"{at}: sources must be a non-empty list")
+    return DigestConfig(
+        name=name,
+        title=str(raw.get("title") or name.replace("-", " ").title()),
+        sources=tuple(_relative_to(parse_source_spec(s, f"{at}: sources"), base) for s in sources),
+        schedule=_schedule(str(raw["schedule"]), raw["timezone"], at),
+        timezone=_timezone(raw["timezone"], at),
+        size=_int(raw.get("size", 10), "size", at, minimum=1),
+        period=period,
+        half_life_days=float(raw.get("half_life_days", 3.0)),
+    )
+
+
+def _timezone(value: Any, at: str) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{at}: timezone {value!r} is not an IANA timezone", hint="e.g. Europe/Paris, UTC"
+        ) from None
+    return str(value)
+
+
+def _schedule(expr: str, timezone: Any, at: str) -> str:
+    fields = expr.split()
+    if len(fields) == 5 and re.search(r"\d", fields[4]):
+        raise ConfigError(
+            f"{at}: schedule {expr!r} numbers the day of week",
+            hint="use day names (mon-fri, sun): cron and APScheduler number days differently",
+        )
+    try:
+        CronTrigger.from_crontab(expr, timezone=_timezone(timezone, at))
+    except ValueError as exc:
+        raise ConfigError(f"{at}: schedule {expr!r} is not a cron expression ({exc})") from None
+    return expr
+
+
+def _relative_to(spec: SourceSpec, base: Path) -> SourceSpec:
+    """A relative path in the config file is relative to the file, not to the working dir."""
+    loc = spec.location
+    if loc is None or "://" in loc or Path(loc).expanduser().is_absolute():
+        return spec
+    return SourceSpec(spec.name, spec.kind, str(base / loc), spec.period)
+
+
+def parse_source_spec(value: Any, at: str = "--source") -> SourceSpec:
+    """A source as written: ``hf-daily``, a URL or path, ``kind:arg``, or a mapping."""
+    if isinstance(value, dict):
+        return _source_mapping(value, at)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{at}: a source must be a string or a mapping, got {value!r}")
+    text = value.strip()
+    if text in SOURCE_KINDS:
+        return SourceSpec(name=text, kind=text)
+    kind, sep, arg = text.partition(":")
+    if sep and kind in SOURCE_KINDS and arg:
+        return SourceSpec(name=kind, kind=kind, location=arg)
+    if sep and re.fullmatch(r"[a-z][a-z0-9-]*", kind) and not arg.startswith("//"):
+        raise ConfigError(
+            f"{at}: unknown source kind {kind!r}", hint=f"known: {', '.join(SOURCE_KINDS)}"
+        )
+    return SourceSpec(name="auto", kind="auto", location=text)
+
+
+def _source_mapping(raw: dict[str, Any], at: str) -> SourceSpec:
+    _check_keys(raw, _SOURCE_KEYS, at)
+    kind = str(raw.get("kind", "auto"))
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(
+            f"{at}: unknown source kind {kind!r}", hint=f"known: {', '.join(SOURCE_KINDS)}"
+        )
+    period = raw.get("period")
+    if period is not None and period not in PERIODS:
+        raise ConfigError(f"{at}: source period {period!r}", hint=f"use {', '.join(PERIODS)}")
+    location = raw.get("url") or raw.get("path")
+    if kind == "auto" and not location:
+        raise ConfigError(f"{at}: a source of kind 'auto' needs a url or a path")
+    return SourceSpec(
+        name=str(raw.get("name") or kind),
+        kind=kind,
+        location=str(location) if location else None,
+        period=str(period) if period else None,
+    )

@@ -1,0 +1,118 @@
+"""schedules.yaml is validated at the door, with errors naming file, digest and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import SourceSpec, load_config, parse_source_spec
+from digest.errors import ConfigError
+
+REPO = Path(__file__).parent.parent
+GOOD = """\
+sender: {from: "Papers <papers@lab.example>", postal_address: "1 Road"}
+digests:
+  daily: {sources: [hf-daily], schedule: "0 7 * * mon-fri", timezone: Europe/Paris}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_config(REPO / "schedules.yaml", env={})
+    assert [d.name for d in config.digests] == ["daily", "weekly"]
+    assert config.digest(None).sources == (SourceSpec("hf-daily", "hf-daily"),)
+    assert config.digest("weekly").sources[0].period == "week"
+    assert config.smtp.host is None
+    assert config.store_path == REPO / "digest-store.json"
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    env = {
+        "DIGEST_STORE": "/data/s.json",
+        "DIGEST_SMTP_HOST": "mail.lab.example",
+        "DIGEST_SMTP_PORT": "2525",
+        "DIGEST_SMTP_USER": "u",
+        "DIGEST_SMTP_PASSWORD": "p",
+        "DIGEST_SMTP_SECURITY": "tls",
+        "DIGEST_SECRET": "s3",
+        "DIGEST_BASE_URL": "https://x.example/",
+    }
+    config = load_config(write(tmp_path, GOOD), env=env)
+    assert config.store_path == Path("/data/s.json")
+    assert (config.smtp.host, config.smtp.port, config.smtp.security) == (
+        "mail.lab.example",
+        2525,
+        "tls",
+    )
+    assert (config.smtp.user, config.smtp.password, config.secret) == ("u", "p", "s3")
+    assert config.base_url == "https://x.example"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD + "  weekly: {sources: [hf-daily], schedule: '0 7 * *', timezone: UTC}\n",
+            "digest 'weekly': schedule '0 7 * *' is not a cron expression",
+        ),
+        (GOOD.replace("Europe/Paris", "Mars/Olympus"), "digest 'daily': timezone 'Mars/Olympus'"),
+        (GOOD.replace("mon-fri", "1-5"), "numbers the day of week"),
+        (GOOD.replace("timezone:", "sise: 3, timezone:"), "digest 'daily': unknown key 'sise'"),
+        (GOOD + "smpt: {}\n", "unknown key 'smpt'"),
+        (GOOD.replace('from: "Papers <papers@lab.example>", ', ""), "missing key 'sender.from'"),
+        (GOOD.replace('"1 Road"', "''"), "sender.postal_address"),
+        (GOOD.replace("hf-daily]", "rss-magic:foo]"), "unknown source kind 'rss-magic'"),
+        (GOOD + "smtp: {security: ssl}\n", "smtp.security 'ssl'"),
+        (GOOD + "smtp: {port: abc}\n", "smtp.port must be a whole number"),
+        ("digests: [1, 2\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_file_digest_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_unknown_key_lists_what_was_expected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD.replace("timezone:", "sise: 3, timezone:")), env={})
+    assert "expected one of: title, sources, schedule, timezone, size" in str(err.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hf-daily", SourceSpec("hf-daily", "hf-daily")),
+        ("text:captures/a.txt", SourceSpec("text", "text", "captures/a.txt")),
+        (
+            "https://h.example/api/daily_papers",
+            SourceSpec("auto", "auto", "https://h.example/api/daily_papers"),
+        ),
+        ("file:///tmp/x.json", SourceSpec("auto", "auto", "file:///tmp/x.json")),
+        ("saved/day.json", SourceSpec("auto", "auto", "saved/day.json")),
+        (
+            {"kind": "hf-daily", "period": "month"},
+            SourceSpec("hf-daily", "hf-daily", None, "month"),
+        ),
+    ],
+)
+def test_source_specs(text: object, expected: SourceSpec) -> None:
+    assert parse_source_spec(text) == expected
+
+
+def test_relative_source_paths_are_relative_to_the_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD.replace("[hf-daily]", "[text:caps/a.txt]")), env={})
+    assert config.digest("daily").sources[0].location == str(tmp_path / "caps/a.txt")
