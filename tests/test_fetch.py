@@ -1,0 +1,99 @@
+"""Fetching over real HTTP on loopback, and from local paths."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from digest import USER_AGENT
+from digest.config import SourceSpec
+from digest.errors import FetchError
+from digest.fetch import fetch_hf_pages, fetch_source, fetch_url, hf_period_param, make_client
+
+NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("period", "now", "expected"),
+    [
+        ("day", datetime(2025, 11, 26, 7, 0, tzinfo=UTC), {"date": "2025-11-25"}),
+        # 03:00 UTC is still the 25th in New York: the last complete day is the 24th
+        ("day", datetime(2025, 11, 26, 3, 0, tzinfo=UTC), {"date": "2025-11-24"}),
+        ("week", datetime(2025, 11, 24, 8, 0, tzinfo=UTC), {"week": "2025-W47"}),
+        ("month", datetime(2025, 12, 1, 8, 0, tzinfo=UTC), {"month": "2025-11"}),
+    ],
+)
+def test_period_is_the_last_complete_one(
+    period: str, now: datetime, expected: dict[str, str]
+) -> None:
+    assert hf_period_param(period, now) == expected
+
+
+def test_pages_until_a_short_page(http_server: Any) -> None:
+    def route(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        page = int(parse_qs(urlparse(req.path).query)["p"][0])
+        count = 100 if page < 2 else 7
+        items = [{"paper": {"id": f"2511.{page:02d}{n:03d}"}} for n in range(count)]
+        return 200, {"Content-Type": "application/json"}, json.dumps(items).encode()
+
+    server = http_server(route)
+    with make_client() as client:
+        pages = fetch_hf_pages(client, server.url + "/api/daily_papers", {"date": "2025-11-25"})
+    assert [len(json.loads(p)) for p in pages] == [100, 100, 7]
+    queries = [parse_qs(urlparse(p).query) for p in server.requests]
+    assert [q["p"] for q in queries] == [["0"], ["1"], ["2"]]
+    assert all(q["date"] == ["2025-11-25"] and q["limit"] == ["100"] for q in queries)
+
+
+def test_sends_user_agent_and_retries_503(http_server: Any) -> None:
+    agents: list[str] = []
+
+    def route(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        agents.append(req.headers["User-Agent"])
+        if len(agents) == 1:
+            return 503, {"Retry-After": "0"}, b"busy"
+        return 200, {}, b"[]"
+
+    server = http_server(route)
+    with make_client() as client:
+        assert fetch_url(client, server.url + "/x", backoff=0) == b"[]"
+    assert agents == [USER_AGENT, USER_AGENT]
+
+
+def test_http_error_is_a_clear_fetch_error(http_server: Any) -> None:
+    server = http_server(lambda req: (404, {}, b"nope"))
+    with make_client() as client, pytest.raises(FetchError, match="HTTP 404"):
+        fetch_url(client, server.url + "/missing", backoff=0)
+
+
+def test_unreachable_host_is_a_clear_fetch_error() -> None:
+    with httpx.Client(timeout=2) as client, pytest.raises(FetchError, match="cannot fetch"):
+        fetch_url(client, "http://127.0.0.1:9/", attempts=1)
+
+
+def test_local_path_and_file_url(tmp_path: Path) -> None:
+    path = tmp_path / "day one.json"
+    path.write_bytes(b"[]")
+    with make_client() as client:
+        for location in (str(path), path.as_uri()):
+            fetched = fetch_source(
+                SourceSpec("auto", "auto", location), client=client, period="day", now=NOW
+            )
+            assert fetched.pages == (b"[]",)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    with make_client() as client, pytest.raises(FetchError, match=r"cannot read .*nope\.json"):
+        fetch_source(
+            SourceSpec("auto", "auto", str(tmp_path / "nope.json")),
+            client=client,
+            period="day",
+            now=NOW,
+        )
