@@ -1,0 +1,131 @@
+"""Operator input about subscribers: addresses, topic lists, CSV import and export.
+
+Addresses are checked with email-validator (syntax only: no DNS, so it works offline) and
+stored in their normalised form. A CSV import reports each bad row with its line number
+and skips it; every good row is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import InputError
+from digest.models import Status, Subscriber
+
+CSV_COLUMNS = ("email", "topics", "digests", "cadence", "timezone", "status")
+CADENCES = ("daily", "weekly")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    line: int
+    subscriber: Subscriber
+
+
+def normalise_address(text: str) -> str:
+    """The normalised address, or an InputError saying what is wrong with it."""
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InputError(f"{text.strip()!r} is not a valid email address: {exc}") from None
+
+
+def split_list(text: str | None) -> tuple[str, ...]:
+    """``"a, b;c"`` → ``("a", "b", "c")``: commas or semicolons, blanks dropped."""
+    if not text:
+        return ()
+    parts = (p.strip() for p in text.replace(";", ",").split(","))
+    return tuple(dict.fromkeys(p for p in parts if p))
+
+
+def make_subscriber(
+    email: str, *, topics: str | None = None, digests: str | None = None,
+    cadence: str | None = None, timezone: str | None = None, status: str | None = None,
+    known_digests: Iterable[str] = (),
+) -> Subscriber:
+    """A validated Subscriber (id assigned by the store). Raises InputError naming the field."""
+    names = split_list(digests)
+    known = set(known_digests)
+    unknown = [n for n in names if known and n not in known]
+    if unknown:
+        raise InputError(f"unknown digest {unknown[0]!r}", hint=f"known: {', '.join(sorted(known))}")
+    return Subscriber(
+        email=normalise_address(email),
+        id="",
+        status=_status(status),
+        digests=names,
+        topics=split_list(topics),
+        cadence=_cadence(cadence),
+        timezone=_timezone(timezone),
+    )
+
+
+def _status(value: str | None) -> Status:
+    if not value:
+        return Status.CONFIRMED
+    try:
+        return Status(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise InputError(f"status {value!r} is not one of {allowed}") from None
+
+
+def _cadence(value: str | None) -> str:
+    cadence = (value or "daily").strip().lower()
+    if cadence not in CADENCES:
+        raise InputError(f"cadence {value!r} is not one of {', '.join(CADENCES)}")
+    return cadence
+
+
+def _timezone(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)") from None
+    return value.strip()
+
+
+def read_csv(
+    text: str, *, known_digests: Iterable[str] = ()
+) -> tuple[tuple[ImportRow, ...], tuple[str, ...]]:
+    """Rows of a subscriber CSV with a header row; bad rows come back as messages."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        raise InputError("the CSV has no 'email' column in its header row",
+                         hint=f"columns: {', '.join(CSV_COLUMNS)}")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise InputError(f"unknown CSV column {unknown[0]!r}", hint=f"columns: {', '.join(CSV_COLUMNS)}")
+    reader.fieldnames = header
+    rows: list[ImportRow] = []
+    errors: list[str] = []
+    for record in reader:
+        line = reader.line_num
+        try:
+            values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+            sub = make_subscriber(values.pop("email", ""), known_digests=known_digests, **values)
+        except InputError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        rows.append(ImportRow(line, sub))
+    return tuple(rows), tuple(errors)
+
+
+def write_csv(subs: Iterable[Subscriber]) -> str:
+    """Every subscriber as CSV with the same columns :func:`read_csv` takes."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in subs:
+        writer.writerow([s.email, ", ".join(s.topics), ", ".join(s.digests), s.cadence,
+                         s.timezone or "", s.status.value])
+    return out.getvalue()
