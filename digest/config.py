@@ -19,8 +19,9 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.errors import ConfigError
+from digest.parse import KINDS
 
-SOURCE_KINDS = ("auto", "hf-daily", "text")
+SOURCE_KINDS = ("auto", *KINDS)
 PERIODS = ("day", "week", "month")
 SECURITY = ("none", "starttls", "tls")
 HF_DAILY_API = "https://huggingface.co/api/daily_papers"

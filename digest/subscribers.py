@@ -45,8 +45,13 @@ def split_list(text: str | None) -> tuple[str, ...]:
 
 
 def make_subscriber(
-    email: str, *, topics: str | None = None, digests: str | None = None,
-    cadence: str | None = None, timezone: str | None = None, status: str | None = None,
+    email: str,
+    *,
+    topics: str | None = None,
+    digests: str | None = None,
+    cadence: str | None = None,
+    timezone: str | None = None,
+    status: str | None = None,
     known_digests: Iterable[str] = (),
 ) -> Subscriber:
     """A validated Subscriber (id assigned by the store). Raises InputError naming the field."""
@@ -54,7 +59,9 @@ def make_subscriber(
     known = set(known_digests)
     unknown = [n for n in names if known and n not in known]
     if unknown:
-        raise InputError(f"unknown digest {unknown[0]!r}", hint=f"known: {', '.join(sorted(known))}")
+        raise InputError(
+            f"unknown digest {unknown[0]!r}", hint=f"known: {', '.join(sorted(known))}"
+        )
     return Subscriber(
         email=normalise_address(email),
         id="",
@@ -89,7 +96,9 @@ def _timezone(value: str | None) -> str | None:
     try:
         ZoneInfo(value.strip())
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)") from None
+        raise InputError(
+            f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)"
+        ) from None
     return value.strip()
 
 
@@ -100,11 +109,15 @@ def read_csv(
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
-        raise InputError("the CSV has no 'email' column in its header row",
-                         hint=f"columns: {', '.join(CSV_COLUMNS)}")
+        raise InputError(
+            "the CSV has no 'email' column in its header row",
+            hint=f"columns: {', '.join(CSV_COLUMNS)}",
+        )
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
-        raise InputError(f"unknown CSV column {unknown[0]!r}", hint=f"columns: {', '.join(CSV_COLUMNS)}")
+        raise InputError(
+            f"unknown CSV column {unknown[0]!r}", hint=f"columns: {', '.join(CSV_COLUMNS)}"
+        )
     reader.fieldnames = header
     rows: list[ImportRow] = []
     errors: list[str] = []
@@ -126,6 +139,14 @@ def write_csv(subs: Iterable[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for s in subs:
-        writer.writerow([s.email, ", ".join(s.topics), ", ".join(s.digests), s.cadence,
-                         s.timezone or "", s.status.value])
+        writer.writerow(
+            [
+                s.email,
+                ", ".join(s.topics),
+                ", ".join(s.digests),
+                s.cadence,
+                s.timezone or "",
+                s.status.value,
+            ]
+        )
     return out.getvalue()

@@ -1,0 +1,380 @@
+"""The ``digest`` command line: parse options, call the library, print the result.
+
+Domain errors become one ``Error:`` line on stderr here and nowhere else; ``-v`` adds the
+traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest import parse
+from digest.config import Config, find_config_path, load_config, parse_source_spec
+from digest.errors import DigestError
+from digest.fetch import make_client, read_local
+from digest.models import Edition, Paper, SourceReport
+from digest.pipeline import (
+    DEV_SECRET,
+    SendRequest,
+    collect_papers,
+    edition_moment,
+    make_links,
+    recipients,
+    render_settings,
+    send_edition,
+    template_env,
+)
+from digest.rank import RankSettings, rank_trending
+from digest.render import render_preview_html
+from digest.report import (
+    deliveries_table,
+    dry_run_table,
+    make_console,
+    papers_table,
+    ranked_table,
+    source_failures,
+    sources_table,
+    summary_line,
+)
+from digest.store import Store
+from digest.subscribers_cli import subscribers
+
+log = logging.getLogger("digest")
+
+
+@dataclass
+class AppContext:
+    config_path: str | None
+    verbose: bool
+
+    def config(self) -> Config:
+        return load_config(find_config_path(self.config_path, os.environ))
+
+    def store(self) -> Store:
+        return Store(self.config().store_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $DIGEST_CONFIG, else ./schedules.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="More logging, and tracebacks on errors.")
+@click.version_option(package_name="papers-digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """digest: a self-hosted daily research-papers newsletter."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = AppContext(config_path, verbose)
+
+
+cli.add_command(subscribers)
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2025-11-24") from None
+
+
+def _echo_json(items: Sequence[dict[str, Any]]) -> None:
+    click.echo(json.dumps(list(items), ensure_ascii=False, indent=2))
+
+
+@cli.command("parse")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--kind",
+    type=click.Choice(("auto", *parse.KINDS)),
+    default="auto",
+    show_default=True,
+    help="Source kind of the files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print papers as a JSON array.")
+def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
+    """Parse saved pages or feeds offline and print their papers (no merging across files)."""
+    today = datetime.now(UTC).date()
+    papers: list[Paper] = []
+    for file in files:
+        result = parse.parse_bytes(
+            read_local(file),
+            kind=kind,
+            source="" if kind == "auto" else kind,
+            origin=file,
+            today=today,
+        )
+        papers.extend(result.papers)
+        for problem in result.problems:
+            click.echo(f"warning: {file}: {problem}", err=True)
+    if as_json:
+        _echo_json([p.to_json() for p in papers])
+    else:
+        make_console().print(papers_table(papers))
+
+
+@cli.command("fetch")
+@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
+@click.option("--date", "edition_date", callback=_date, help="Edition date, YYYY-MM-DD.")
+@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@click.option("--json", "as_json", is_flag=True, help="Print merged papers as a JSON array.")
+@click.pass_obj
+def fetch_cmd(
+    app: AppContext,
+    digest_name: str | None,
+    edition_date: date | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Fetch, parse and merge a digest's sources; writes nothing. Exits 1 if a source failed."""
+    collected, _ = _collect(app.config(), digest_name, edition_date, sources)
+    if as_json:
+        _echo_json([p.to_json() for p in collected.papers])
+    else:
+        make_console().print(papers_table(collected.papers))
+    _print_sources(collected.sources)
+    if not all(s.ok for s in collected.sources):
+        sys.exit(1)
+
+
+def _print_sources(reports: Sequence[SourceReport]) -> None:
+    make_console(stderr=True).print(sources_table(reports))
+    for line in source_failures(reports):
+        click.echo(line, err=True)
+
+
+def _collect(
+    config: Config, digest_name: str | None, edition_date: date | None, sources: Sequence[str]
+) -> tuple[Any, date]:
+    digest = config.digest(digest_name)
+    now = datetime.now(UTC)
+    day = edition_date or now.astimezone(digest.zone).date()
+    specs = tuple(parse_source_spec(s) for s in sources) or digest.sources
+    with make_client() as client:
+        collected = collect_papers(
+            specs,
+            period=digest.period,
+            client=client,
+            today=day,
+            now=edition_moment(digest, day, now),
+        )
+    return collected, day
+
+
+@cli.command("rank")
+@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
+@click.option("--date", "edition_date", callback=_date, help="Edition date, YYYY-MM-DD.")
+@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@click.option("--subscriber", help="Rank for this subscriber (leaves out what they have seen).")
+@click.option("--explain", is_flag=True, help="Show each paper's score and reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
+@click.pass_obj
+def rank_cmd(
+    app: AppContext,
+    digest_name: str | None,
+    edition_date: date | None,
+    sources: tuple[str, ...],
+    subscriber: str | None,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Rank a digest's papers as an email would show them."""
+    config = app.config()
+    digest = config.digest(digest_name)
+    collected, day = _collect(config, digest_name, edition_date, sources)
+    shown = Store(config.store_path).shown_papers(subscriber) if subscriber else frozenset()
+    ranked = rank_trending(
+        collected.papers,
+        today=day,
+        shown=shown,
+        settings=RankSettings(digest.size, digest.half_life_days),
+    )
+    if as_json:
+        _echo_json([{**r.paper.to_json(), "score": r.score, "reason": r.reason} for r in ranked])
+    elif explain:
+        make_console().print(ranked_table(ranked))
+    else:
+        for n, r in enumerate(ranked, 1):
+            click.echo(f"{n:2}. {r.paper.title}")
+
+
+@cli.command("send")
+@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
+@click.option("--date", "edition_date", callback=_date, help="Edition date (default: today).")
+@click.option("--dry-run", is_flag=True, help="Write .eml files and check them; send nothing.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write .eml files to this folder instead of sending by SMTP.",
+)
+@click.option("--to", "to", multiple=True, help="Test send to only this address (no ledger).")
+@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@click.pass_obj
+def send_cmd(
+    app: AppContext,
+    digest_name: str | None,
+    edition_date: date | None,
+    dry_run: bool,
+    out_dir: Path | None,
+    to: tuple[str, ...],
+    sources: tuple[str, ...],
+) -> None:
+    """Build today's edition and mail it to every confirmed subscriber, once."""
+    config = app.config()
+    digest = config.digest(digest_name)
+    now = datetime.now(UTC)
+    request = SendRequest(
+        digest=digest,
+        edition_date=edition_date or now.astimezone(digest.zone).date(),
+        now=now,
+        sources=tuple(parse_source_spec(s) for s in sources) or digest.sources,
+        dry_run=dry_run,
+        out_dir=out_dir,
+        to=to,
+    )
+    with make_client() as client:
+        result = send_edition(config, Store(config.store_path), request, client)
+    _print_sources(result.report.sources)
+    if dry_run:
+        make_console().print(dry_run_table(result.emails))
+    else:
+        make_console().print(deliveries_table(result.report))
+    if result.out_dir is not None and result.emails:
+        click.echo(f"wrote {len(result.emails)} .eml files to {result.out_dir}")
+    if not config.secret and result.emails:
+        click.echo(
+            f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True
+        )
+    click.echo(summary_line(result.report, result.transport))
+    if not result.report.ok:
+        sys.exit(1)
+
+
+@cli.command("preview")
+@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
+@click.option("--date", "edition_date", callback=_date, help="Edition date (default: today).")
+@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@click.option("--subscriber", help="Preview as this subscriber sees it.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (default: <outbox>/preview-<digest>.html).",
+)
+@click.pass_obj
+def preview_cmd(
+    app: AppContext,
+    digest_name: str | None,
+    edition_date: date | None,
+    sources: tuple[str, ...],
+    subscriber: str | None,
+    out_file: Path | None,
+) -> None:
+    """Write the HTML of one email to a file and print its path."""
+    config = app.config()
+    digest = config.digest(digest_name)
+    collected, day = _collect(config, digest_name, edition_date, sources)
+    store = Store(config.store_path)
+    sub = recipients(store, digest, [subscriber or "reader@example.org"])[0]
+    shown = store.shown_papers(sub.email) if subscriber else frozenset()
+    ranked = rank_trending(
+        collected.papers,
+        today=day,
+        shown=shown,
+        settings=RankSettings(digest.size, digest.half_life_days),
+    )
+    if not ranked:
+        raise DigestError(f"nothing to preview: no papers for {digest.name} on {day}")
+    edition = Edition(digest.name, day, digest.title)
+    links = make_links(config, config.secret or DEV_SECRET, sub, edition)
+    html = render_preview_html(
+        edition,
+        sub,
+        ranked,
+        links,
+        render_settings(config, digest),
+        datetime.now(UTC),
+        template_env(config),
+    )
+    path = out_file or config.outbox / f"preview-{digest.name}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    click.echo(str(path))
+
+
+@cli.command("check")
+@click.pass_obj
+def check_cmd(app: AppContext) -> None:
+    """Validate the config and print the next run of each digest."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    config = app.config()
+    click.echo(f"config: {config.where} — ok")
+    click.echo(f"store: {config.store_path}")
+    smtp = config.smtp
+    click.echo(
+        f"smtp: {smtp.host}:{smtp.port} ({smtp.security})"
+        if smtp.host
+        else f"smtp: not set, messages go to {config.outbox}"
+    )
+    for d in config.digests:
+        trigger = CronTrigger.from_crontab(d.schedule, timezone=d.zone)
+        nxt = trigger.get_next_fire_time(None, datetime.now(d.zone))
+        click.echo(
+            f"digest {d.name}: '{d.schedule}' {d.timezone}, next run {nxt:%a %Y-%m-%d %H:%M %Z}"
+        )
+
+
+@cli.command("history")
+@click.option("--digest", "digest_name", help="Only this digest.")
+@click.pass_obj
+def history_cmd(app: AppContext, digest_name: str | None) -> None:
+    """Past runs, newest last, with their counts."""
+    for run in app.store().runs(digest_name):
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())) or "nothing sent"
+        flag = "ok" if run["ok"] else "FAILED"
+        note = f" — {run['note']}" if run.get("note") else ""
+        click.echo(
+            f"{run['started_at'][:19]} {run['digest']} {run['edition_date']}: "
+            f"{flag}, {counts}{note}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: runs the CLI and turns domain errors into one ``Error:`` line."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,159 @@
+"""Terminal output for the CLI: tables and one-line summaries (rich), nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from email import message_from_bytes
+from email.message import Message
+from html.parser import HTMLParser
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from digest.models import Email, Paper, RankedPaper, RunReport, SourceReport, Subscriber
+
+MAX_HTML_BYTES = 100_000
+
+
+def sources_table(reports: Sequence[SourceReport]) -> Table:
+    table = Table(title="Sources", title_justify="left")
+    for col in ("source", "kind", "status", "papers", "time", "detail"):
+        table.add_column(col, justify="right" if col in ("papers", "time") else "left")
+    for r in reports:
+        status = "[green]ok[/]" if r.ok else "[red]failed[/]"
+        detail = r.error or (f"{len(r.problems)} skipped: {r.problems[0]}" if r.problems else "")
+        table.add_row(r.name, r.kind, status, str(r.papers), f"{r.seconds:.2f}s", detail)
+    return table
+
+
+def source_failures(reports: Sequence[SourceReport]) -> list[str]:
+    """One plain line per failed source, whole (tables cut long messages on narrow screens)."""
+    return [f"error: source {r.name} ({r.kind}) failed: {r.error}" for r in reports if not r.ok]
+
+
+def papers_table(papers: Sequence[Paper]) -> Table:
+    table = Table(title=f"{len(papers)} papers", title_justify="left")
+    for col in ("id", "title", "authors", "date", "upvotes"):
+        table.add_column(col, justify="right" if col == "upvotes" else "left")
+    for p in papers:
+        day = p.daily_date or p.published
+        authors = str(p.author_count) if p.author_count is not None else "?"
+        upvotes = "" if p.upvotes is None else str(p.upvotes)
+        table.add_row(p.id, p.title[:70], authors, day.isoformat() if day else "", upvotes)
+    return table
+
+
+def ranked_table(ranked: Sequence[RankedPaper]) -> Table:
+    table = Table(title="Ranking", title_justify="left")
+    for col in ("#", "score", "id", "title", "reason"):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for n, r in enumerate(ranked, 1):
+        table.add_row(str(n), f"{r.score:.2f}", r.paper.id, r.paper.title[:60], r.reason)
+    return table
+
+
+def subscribers_table(subs: Sequence[Subscriber]) -> Table:
+    table = Table(title=f"{len(subs)} subscribers", title_justify="left")
+    for col in ("email", "status", "digests", "topics", "cadence", "timezone"):
+        table.add_column(col)
+    for s in subs:
+        table.add_row(
+            s.email,
+            s.status.value,
+            ", ".join(s.digests) or "all",
+            ", ".join(s.topics),
+            s.cadence,
+            s.timezone or "",
+        )
+    return table
+
+
+def preflight(email: Email) -> tuple[str, ...]:
+    """What a dry run checks in each message; returns the checks that failed."""
+    msg = message_from_bytes(email.raw)
+    parts = [p.get_content_type() for p in msg.walk() if not p.is_multipart()]
+    failed = []
+    if parts != ["text/plain", "text/html"]:
+        failed.append(f"parts {parts}")
+    if email.html_size > MAX_HTML_BYTES:
+        failed.append(f"html {email.html_size} bytes")
+    if "https://" not in str(msg.get("List-Unsubscribe", "")).replace("http://", "https://"):
+        failed.append("no List-Unsubscribe URL")
+    if msg.get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click":
+        failed.append("no List-Unsubscribe-Post")
+    relative = _relative_links(msg)
+    if relative:
+        failed.append(f"relative link {relative[0]}")
+    return tuple(failed)
+
+
+class _Hrefs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs.extend(v for k, v in attrs if k in ("href", "src") and v)
+
+
+def _relative_links(msg: Message) -> list[str]:
+    parser = _Hrefs()
+    for part in msg.walk():
+        if part.get_content_type() == "text/html":
+            payload: Any = part.get_payload(decode=True)
+            parser.feed(payload.decode(part.get_content_charset() or "utf-8"))
+    absolute = ("https://", "http://", "mailto:")
+    return [h for h in parser.hrefs if not h.startswith(absolute)]
+
+
+def dry_run_table(emails: Sequence[Email]) -> Table:
+    table = Table(title="Dry run: nothing was sent", title_justify="left")
+    for col in ("recipient", "subject", "papers", "size", "checks"):
+        table.add_column(col, justify="right" if col in ("papers", "size") else "left")
+    for e in emails:
+        failed = preflight(e)
+        checks = "[green]ok[/]" if not failed else "[red]" + "; ".join(failed) + "[/]"
+        size = f"{(len(e.raw)) / 1024:.1f} KB"
+        table.add_row(e.recipient, e.subject[:60], str(len(e.paper_ids)), size, checks)
+    return table
+
+
+def deliveries_table(report: RunReport, limit: int = 20) -> Table:
+    """Every delivery when there are few; otherwise only those that were not sent."""
+    shown = report.deliveries
+    if len(shown) > limit:
+        shown = tuple(d for d in shown if d.status.value != "sent")
+    table = Table(title="Deliveries", title_justify="left")
+    for col in ("recipient", "status", "detail"):
+        table.add_column(col)
+    for d in shown:
+        table.add_row(d.email, d.status.value, d.reason)
+    return table
+
+
+def summary_line(report: RunReport, transport: str) -> str:
+    counts = Counter(d.status.value for d in report.deliveries)
+    sources_ok = sum(s.ok for s in report.sources)
+    papers = sum(s.papers for s in report.sources)
+    verb = "sent"
+    if report.dry_run:
+        verb = "would send"
+    elif transport.startswith("outbox"):
+        verb = "wrote"
+    parts = [
+        f"{report.digest} {report.edition_date.isoformat()}:",
+        f"sources {sources_ok}/{len(report.sources)} ok, {papers} papers;",
+        f"{verb} {counts.get('sent', 0)} via {transport}",
+    ]
+    others = [f"{n} {s}" for s, n in sorted(counts.items()) if s != "sent"]
+    if others:
+        parts.append("(" + ", ".join(others) + ")")
+    if report.note:
+        parts.append(f"— {report.note}")
+    return " ".join(parts)
+
+
+def make_console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

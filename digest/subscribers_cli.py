@@ -1,0 +1,138 @@
+"""``digest subscribers …``: the operator's commands for the subscriber list."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from digest.config import find_config_path, load_config
+from digest.errors import InputError
+from digest.models import Status
+from digest.report import make_console, subscribers_table
+from digest.store import Store
+from digest.subscribers import make_subscriber, read_csv, write_csv
+
+
+def _store_and_digests(ctx: click.Context) -> tuple[Store, tuple[str, ...]]:
+    config = load_config(find_config_path(ctx.obj.config_path, os.environ))
+    return Store(config.store_path), tuple(d.name for d in config.digests)
+
+
+@click.group()
+def subscribers() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--topics", help='Topics, comma-separated: "diffusion, rlhf".')
+@click.option("--digest", "digests", multiple=True, help="Digest(s) to receive (default: all).")
+@click.option(
+    "--cadence",
+    type=click.Choice(("daily", "weekly")),
+    default="daily",
+    show_default=True,
+    help="How often the reader gets mail.",
+)
+@click.option("--timezone", help="IANA timezone of the reader, e.g. Europe/Paris.")
+@click.pass_context
+def add_cmd(
+    ctx: click.Context,
+    email: str,
+    topics: str | None,
+    digests: tuple[str, ...],
+    cadence: str,
+    timezone: str | None,
+) -> None:
+    """Add a confirmed subscriber (the operator vouches for the address)."""
+    store, known = _store_and_digests(ctx)
+    sub = make_subscriber(
+        email,
+        topics=topics,
+        digests=",".join(digests),
+        cadence=cadence,
+        timezone=timezone,
+        known_digests=known,
+    )
+    stored, outcome = store.save_subscriber(sub)
+    if outcome == "suppressed":
+        raise InputError(
+            f"{stored.email} is {stored.status.value}; not resubscribed",
+            hint="the reader must subscribe again themselves",
+        )
+    click.echo(f"{outcome} {stored.email} ({stored.status.value})")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_context
+def remove_cmd(ctx: click.Context, email: str) -> None:
+    """Unsubscribe an address (kept as suppressed, so it is never mailed again)."""
+    store, _ = _store_and_digests(ctx)
+    if store.set_status(email, Status.UNSUBSCRIBED) is None:
+        raise InputError(f"{email} is not a subscriber")
+    click.echo(f"unsubscribed {email}")
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as a JSON array.")
+@click.pass_context
+def list_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List every subscriber with their state."""
+    store, _ = _store_and_digests(ctx)
+    subs = store.list_subscribers()
+    if as_json:
+        rows = [
+            {
+                "email": s.email,
+                "status": s.status.value,
+                "digests": list(s.digests),
+                "topics": list(s.topics),
+                "cadence": s.cadence,
+                "timezone": s.timezone,
+            }
+            for s in subs
+        ]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        make_console().print(subscribers_table(subs))
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_cmd(ctx: click.Context, csv_file: Path) -> None:
+    """Import a CSV with a header row (email; optional topics, digests, cadence, timezone,
+    status). Bad rows are reported by line number and skipped; suppressed addresses stay
+    suppressed."""
+    store, known = _store_and_digests(ctx)
+    text = csv_file.read_text(encoding="utf-8-sig")
+    rows, errors = read_csv(text, known_digests=known)
+    counts = {"added": 0, "updated": 0, "suppressed": 0}
+    for row in rows:
+        _, outcome = store.save_subscriber(row.subscriber)
+        counts[outcome] += 1
+        if outcome == "suppressed":
+            click.echo(
+                f"{csv_file}:{row.line}: {row.subscriber.email} is suppressed; kept so", err=True
+            )
+    for error in errors:
+        click.echo(f"{csv_file}:{error.removeprefix('line ')}", err=True)
+    click.echo(
+        f"imported {csv_file}: {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['suppressed']} left suppressed, {len(errors)} bad rows skipped"
+    )
+    if errors:
+        sys.exit(1)
+
+
+@subscribers.command("export")
+@click.pass_context
+def export_cmd(ctx: click.Context) -> None:
+    """Print every subscriber as CSV (the format import takes)."""
+    store, _ = _store_and_digests(ctx)
+    click.echo(write_csv(store.list_subscribers()), nl=False)
