@@ -1,0 +1,45 @@
+# The targets the README tells people to run, and what .ci/run runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SAMPLE := digest/samples/hf-daily-2025-11-25.json
+
+.PHONY: install demo test lint format lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# The main job on the embedded defaults: sample subscribers and the saved HF day,
+# ranked, rendered and written as .eml files to outbox/ (no SMTP server set).
+demo: install
+	$(BIN)/digest subscribers import digest/samples/subscribers.csv
+	$(BIN)/digest send --date 2025-11-26 --source $(SAMPLE)
+	$(BIN)/digest preview --date 2025-11-26 --source $(SAMPLE)
+
+test: install
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff format --check digest tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+format: install
+	$(BIN)/ruff check --fix digest tests bench
+	$(BIN)/ruff format digest tests bench
+
+# Re-pin every dependency after editing pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) outbox digest-store.json digest-store.json.lock .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,170 @@
+"""The command line: help everywhere, one ``Error:`` line for bad input, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, SAMPLE
+
+from digest.cli import cli, main
+
+COMMANDS = [
+    ["parse"],
+    ["fetch"],
+    ["rank"],
+    ["send"],
+    ["preview"],
+    ["check"],
+    ["history"],
+    ["subscribers"],
+    ["subscribers", "add"],
+    ["subscribers", "remove"],
+    ["subscribers", "list"],
+    ["subscribers", "import"],
+    ["subscribers", "export"],
+]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*command, "--help"], capsys)
+    assert code == 0
+    assert "Usage: digest" in out
+    summary = cli
+    for name in command:
+        summary = summary.commands[name]  # type: ignore[attr-defined]
+    assert summary.help and summary.help.strip()[0].isupper()
+
+
+def test_parse_json_prints_every_field(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["parse", str(SAMPLE), "--json"], capsys)
+    assert code == 0
+    papers = json.loads(out)
+    assert len(papers) == 31
+    assert set(papers[0]) == {
+        "id",
+        "title",
+        "abstract",
+        "authors",
+        "author_count",
+        "published",
+        "daily_date",
+        "upvotes",
+        "comments",
+        "github_url",
+        "github_stars",
+        "ai_summary",
+        "keywords",
+        "url",
+        "pdf_url",
+        "sources",
+    }
+    assert all(p["daily_date"] == "2025-11-25" for p in papers)
+
+
+def test_parse_capture_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [
+        FIXTURES / "capture-hf-search-regularization.txt",
+        FIXTURES / "capture-hf-search-random-features.txt",
+    ]
+    code, out, _ = run(["parse", *map(str, files), "--json"], capsys)
+    assert code == 0
+    papers = json.loads(out)
+    assert len(papers) == 59 + 37
+    assert papers[0]["author_count"] == 7 and papers[0]["published"] == "2024-06-11"
+
+
+def test_garbage_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run(["parse", "--kind", "hf-daily", str(bad)], capsys)
+    assert code == 1
+    assert err.startswith("Error: ") and "bad.json" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["send", "--date", "26/11/2025"], capsys)
+    assert code == 2 and "not a date like" in err
+
+
+def test_bad_config_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("digests: {daily: {sources: [hf-daily], schedule: x, timezone: UTC}}\n")
+    code, _, err = run(["--config", str(config), "check"], capsys)
+    assert code == 1
+    assert err.startswith(f"Error: {config}: missing key 'sender.from'")
+
+
+def test_check_prints_next_runs(
+    config_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["--config", str(config_file()), "check"], capsys)
+    assert code == 0
+    assert "digest daily: '0 7 * * mon-fri' Europe/London, next run" in out
+
+
+def test_subscribers_add_list_remove(
+    config_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = ["--config", str(config_file())]
+    assert run([*cfg, "subscribers", "add", "Ada@Example.org", "--topics", "a, b"], capsys)[0] == 0
+    code, _, err = run([*cfg, "subscribers", "add", "not-an-address"], capsys)
+    assert code == 1 and err.startswith("Error: 'not-an-address' is not a valid email address")
+    code, _, err = run([*cfg, "subscribers", "add", "x@example.org", "--digest", "nope"], capsys)
+    assert code == 1 and "unknown digest 'nope'" in err
+    assert run([*cfg, "subscribers", "remove", "ada@example.org"], capsys)[0] == 0
+    code, _, err = run([*cfg, "subscribers", "add", "ada@example.org"], capsys)
+    assert code == 1 and "is unsubscribed; not resubscribed" in err
+    code, out, _ = run([*cfg, "subscribers", "list", "--json"], capsys)
+    assert json.loads(out) == [
+        {
+            "email": "Ada@example.org",
+            "status": "unsubscribed",
+            "digests": [],
+            "topics": ["a", "b"],
+            "cadence": "daily",
+            "timezone": None,
+        }
+    ]
+
+
+def test_import_reports_bad_rows_and_keeps_good_ones(
+    config_file: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = ["--config", str(config_file())]
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("email,topics\nada@example.org,diffusion\nbroken,\ngrace@example.org,\n")
+    code, out, err = run([*cfg, "subscribers", "import", str(csv_file)], capsys)
+    assert code == 1
+    assert f"{csv_file}:3: 'broken' is not a valid email address" in err
+    assert "2 added, 0 updated, 0 left suppressed, 1 bad rows skipped" in out
+    code, out, _ = run([*cfg, "subscribers", "export"], capsys)
+    assert out.splitlines()[1:] == [
+        "ada@example.org,diffusion,,daily,,confirmed",
+        "grace@example.org,,,daily,,confirmed",
+    ]
+
+
+def test_preview_writes_one_html_file(
+    config_file: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = ["--config", str(config_file())]
+    code, out, _ = run([*cfg, "preview", "--date", "2025-11-26", "--source", str(SAMPLE)], capsys)
+    assert code == 0
+    path = Path(out.strip())
+    assert path.parent == tmp_path / "outbox"
+    assert path.read_text().lstrip().lower().startswith("<!doctype html")
