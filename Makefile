@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test lint format lock clean
+.PHONY: install demo test bench format lock clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: install
 	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Figures for docs/benchmarks.md (takes about a minute and a half).
+bench: install
+	$(BIN)/python bench/bench_pipeline.py --readers 1000
 
 format: install
 	$(BIN)/ruff check --fix digest tests bench

@@ -11,11 +11,11 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -23,20 +23,16 @@ from digest import parse
 from digest.config import Config, find_config_path, load_config, parse_source_spec
 from digest.errors import DigestError
 from digest.fetch import make_client, read_local
-from digest.models import Edition, Paper, SourceReport
+from digest.models import Paper, SourceReport
 from digest.pipeline import (
     DEV_SECRET,
+    EditionRequest,
     SendRequest,
-    collect_papers,
-    edition_moment,
-    make_links,
-    recipients,
-    render_settings,
+    collect_edition,
+    preview_html,
+    rank_for,
     send_edition,
-    template_env,
 )
-from digest.rank import RankSettings, rank_trending
-from digest.render import render_preview_html
 from digest.report import (
     deliveries_table,
     dry_run_table,
@@ -47,10 +43,11 @@ from digest.report import (
     sources_table,
     summary_line,
 )
+from digest.schedule import next_runs
 from digest.store import Store
 from digest.subscribers_cli import subscribers
 
-log = logging.getLogger("digest")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -61,8 +58,16 @@ class AppContext:
     def config(self) -> Config:
         return load_config(find_config_path(self.config_path, os.environ))
 
-    def store(self) -> Store:
-        return Store(self.config().store_path)
+    def target(
+        self, digest_name: str | None, edition_date: date | None, sources: Sequence[str]
+    ) -> tuple[Config, EditionRequest]:
+        """The config and the edition the options point at (today's, by default)."""
+        config = self.config()
+        digest = config.digest(digest_name)
+        now = datetime.now(UTC)
+        day = edition_date or now.astimezone(digest.zone).date()
+        specs = tuple(parse_source_spec(s) for s in sources) or digest.sources
+        return config, EditionRequest(digest, day, now, specs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,10 +82,9 @@ class AppContext:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """digest: a self-hosted daily research-papers newsletter."""
+    level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     ctx.obj = AppContext(config_path, verbose)
 
@@ -97,8 +101,31 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
         raise click.BadParameter(f"{value!r} is not a date like 2025-11-24") from None
 
 
+def edition_options(command: F) -> F:
+    """--digest, --date and --source, shared by every command that builds an edition."""
+    for option in reversed(
+        [
+            click.option("--digest", "digest_name", help="Digest name (default: the first one)."),
+            click.option(
+                "--date", "edition_date", callback=_date, help="Edition date (default: today)."
+            ),
+            click.option(
+                "--source", "sources", multiple=True, help="Replace the digest's sources."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def _echo_json(items: Sequence[dict[str, Any]]) -> None:
     click.echo(json.dumps(list(items), ensure_ascii=False, indent=2))
+
+
+def _print_sources(reports: Sequence[SourceReport]) -> None:
+    make_console(stderr=True).print(sources_table(reports))
+    for line in source_failures(reports):
+        click.echo(line, err=True)
 
 
 @cli.command("parse")
@@ -116,12 +143,9 @@ def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
     today = datetime.now(UTC).date()
     papers: list[Paper] = []
     for file in files:
+        source = "" if kind == "auto" else kind
         result = parse.parse_bytes(
-            read_local(file),
-            kind=kind,
-            source="" if kind == "auto" else kind,
-            origin=file,
-            today=today,
+            read_local(file), kind=kind, source=source, origin=file, today=today
         )
         papers.extend(result.papers)
         for problem in result.problems:
@@ -133,9 +157,7 @@ def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
 
 
 @cli.command("fetch")
-@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
-@click.option("--date", "edition_date", callback=_date, help="Edition date, YYYY-MM-DD.")
-@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@edition_options
 @click.option("--json", "as_json", is_flag=True, help="Print merged papers as a JSON array.")
 @click.pass_obj
 def fetch_cmd(
@@ -146,7 +168,9 @@ def fetch_cmd(
     as_json: bool,
 ) -> None:
     """Fetch, parse and merge a digest's sources; writes nothing. Exits 1 if a source failed."""
-    collected, _ = _collect(app.config(), digest_name, edition_date, sources)
+    _, target = app.target(digest_name, edition_date, sources)
+    with make_client() as client:
+        collected = collect_edition(target, client)
     if as_json:
         _echo_json([p.to_json() for p in collected.papers])
     else:
@@ -156,34 +180,8 @@ def fetch_cmd(
         sys.exit(1)
 
 
-def _print_sources(reports: Sequence[SourceReport]) -> None:
-    make_console(stderr=True).print(sources_table(reports))
-    for line in source_failures(reports):
-        click.echo(line, err=True)
-
-
-def _collect(
-    config: Config, digest_name: str | None, edition_date: date | None, sources: Sequence[str]
-) -> tuple[Any, date]:
-    digest = config.digest(digest_name)
-    now = datetime.now(UTC)
-    day = edition_date or now.astimezone(digest.zone).date()
-    specs = tuple(parse_source_spec(s) for s in sources) or digest.sources
-    with make_client() as client:
-        collected = collect_papers(
-            specs,
-            period=digest.period,
-            client=client,
-            today=day,
-            now=edition_moment(digest, day, now),
-        )
-    return collected, day
-
-
 @cli.command("rank")
-@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
-@click.option("--date", "edition_date", callback=_date, help="Edition date, YYYY-MM-DD.")
-@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@edition_options
 @click.option("--subscriber", help="Rank for this subscriber (leaves out what they have seen).")
 @click.option("--explain", is_flag=True, help="Show each paper's score and reason.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
@@ -198,16 +196,11 @@ def rank_cmd(
     as_json: bool,
 ) -> None:
     """Rank a digest's papers as an email would show them."""
-    config = app.config()
-    digest = config.digest(digest_name)
-    collected, day = _collect(config, digest_name, edition_date, sources)
+    config, target = app.target(digest_name, edition_date, sources)
+    with make_client() as client:
+        collected = collect_edition(target, client)
     shown = Store(config.store_path).shown_papers(subscriber) if subscriber else frozenset()
-    ranked = rank_trending(
-        collected.papers,
-        today=day,
-        shown=shown,
-        settings=RankSettings(digest.size, digest.half_life_days),
-    )
+    ranked = rank_for(target, collected.papers, shown)
     if as_json:
         _echo_json([{**r.paper.to_json(), "score": r.score, "reason": r.reason} for r in ranked])
     elif explain:
@@ -218,8 +211,7 @@ def rank_cmd(
 
 
 @cli.command("send")
-@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
-@click.option("--date", "edition_date", callback=_date, help="Edition date (default: today).")
+@edition_options
 @click.option("--dry-run", is_flag=True, help="Write .eml files and check them; send nothing.")
 @click.option(
     "--out",
@@ -228,37 +220,24 @@ def rank_cmd(
     help="Write .eml files to this folder instead of sending by SMTP.",
 )
 @click.option("--to", "to", multiple=True, help="Test send to only this address (no ledger).")
-@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
 @click.pass_obj
 def send_cmd(
     app: AppContext,
     digest_name: str | None,
     edition_date: date | None,
+    sources: tuple[str, ...],
     dry_run: bool,
     out_dir: Path | None,
     to: tuple[str, ...],
-    sources: tuple[str, ...],
 ) -> None:
-    """Build today's edition and mail it to every confirmed subscriber, once."""
-    config = app.config()
-    digest = config.digest(digest_name)
-    now = datetime.now(UTC)
-    request = SendRequest(
-        digest=digest,
-        edition_date=edition_date or now.astimezone(digest.zone).date(),
-        now=now,
-        sources=tuple(parse_source_spec(s) for s in sources) or digest.sources,
-        dry_run=dry_run,
-        out_dir=out_dir,
-        to=to,
-    )
+    """Build the edition and mail it to every confirmed subscriber, once."""
+    config, target = app.target(digest_name, edition_date, sources)
+    request = SendRequest(target, dry_run=dry_run, out_dir=out_dir, to=to)
     with make_client() as client:
         result = send_edition(config, Store(config.store_path), request, client)
     _print_sources(result.report.sources)
-    if dry_run:
-        make_console().print(dry_run_table(result.emails))
-    else:
-        make_console().print(deliveries_table(result.report))
+    table = dry_run_table(result.emails) if dry_run else deliveries_table(result.report)
+    make_console().print(table)
     if result.out_dir is not None and result.emails:
         click.echo(f"wrote {len(result.emails)} .eml files to {result.out_dir}")
     if not config.secret and result.emails:
@@ -271,9 +250,7 @@ def send_cmd(
 
 
 @cli.command("preview")
-@click.option("--digest", "digest_name", help="Digest name (default: the first one).")
-@click.option("--date", "edition_date", callback=_date, help="Edition date (default: today).")
-@click.option("--source", "sources", multiple=True, help="Replace the digest's sources.")
+@edition_options
 @click.option("--subscriber", help="Preview as this subscriber sees it.")
 @click.option(
     "--out",
@@ -291,32 +268,12 @@ def preview_cmd(
     out_file: Path | None,
 ) -> None:
     """Write the HTML of one email to a file and print its path."""
-    config = app.config()
-    digest = config.digest(digest_name)
-    collected, day = _collect(config, digest_name, edition_date, sources)
+    config, target = app.target(digest_name, edition_date, sources)
+    with make_client() as client:
+        collected = collect_edition(target, client)
     store = Store(config.store_path)
-    sub = recipients(store, digest, [subscriber or "reader@example.org"])[0]
-    shown = store.shown_papers(sub.email) if subscriber else frozenset()
-    ranked = rank_trending(
-        collected.papers,
-        today=day,
-        shown=shown,
-        settings=RankSettings(digest.size, digest.half_life_days),
-    )
-    if not ranked:
-        raise DigestError(f"nothing to preview: no papers for {digest.name} on {day}")
-    edition = Edition(digest.name, day, digest.title)
-    links = make_links(config, config.secret or DEV_SECRET, sub, edition)
-    html = render_preview_html(
-        edition,
-        sub,
-        ranked,
-        links,
-        render_settings(config, digest),
-        datetime.now(UTC),
-        template_env(config),
-    )
-    path = out_file or config.outbox / f"preview-{digest.name}.html"
+    html = preview_html(config, store, target, collected.papers, subscriber or "reader@example.org")
+    path = out_file or config.outbox / f"preview-{target.digest.name}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     click.echo(str(path))
@@ -326,8 +283,6 @@ def preview_cmd(
 @click.pass_obj
 def check_cmd(app: AppContext) -> None:
     """Validate the config and print the next run of each digest."""
-    from apscheduler.triggers.cron import CronTrigger
-
     config = app.config()
     click.echo(f"config: {config.where} — ok")
     click.echo(f"store: {config.store_path}")
@@ -337,11 +292,10 @@ def check_cmd(app: AppContext) -> None:
         if smtp.host
         else f"smtp: not set, messages go to {config.outbox}"
     )
-    for d in config.digests:
-        trigger = CronTrigger.from_crontab(d.schedule, timezone=d.zone)
-        nxt = trigger.get_next_fire_time(None, datetime.now(d.zone))
+    for digest, when in next_runs(config, datetime.now(UTC)):
         click.echo(
-            f"digest {d.name}: '{d.schedule}' {d.timezone}, next run {nxt:%a %Y-%m-%d %H:%M %Z}"
+            f"digest {digest.name}: '{digest.schedule}' {digest.timezone}, "
+            f"next run {when:%a %Y-%m-%d %H:%M %Z}"
         )
 
 
@@ -350,7 +304,7 @@ def check_cmd(app: AppContext) -> None:
 @click.pass_obj
 def history_cmd(app: AppContext, digest_name: str | None) -> None:
     """Past runs, newest last, with their counts."""
-    for run in app.store().runs(digest_name):
+    for run in Store(app.config().store_path).runs(digest_name):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())) or "nothing sent"
         flag = "ok" if run["ok"] else "FAILED"
         note = f" — {run['note']}" if run.get("note") else ""
@@ -362,9 +316,9 @@ def history_cmd(app: AppContext, digest_name: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: runs the CLI and turns domain errors into one ``Error:`` line."""
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        cli.main(args=args, prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
@@ -372,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except DigestError as exc:
-        if verbose:
+        if "-v" in args or "--verbose" in args:
             traceback.print_exc()
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)

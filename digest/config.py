@@ -44,6 +44,13 @@ class SourceSpec:
     location: str | None = None
     period: str | None = None
 
+    @property
+    def label(self) -> str:
+        """How reports name the source: its URL, its file name, or its kind."""
+        if self.location is None:
+            return self.name
+        return self.location if "://" in self.location else Path(self.location).name
+
 
 @dataclass(frozen=True, slots=True)
 class DigestConfig:

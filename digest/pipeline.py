@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock
@@ -21,7 +22,7 @@ import jinja2
 
 from digest import parse
 from digest.config import Config, DigestConfig, SourceSpec
-from digest.errors import ConfigError, FetchError, ParseError
+from digest.errors import ConfigError, FetchError, InputError, ParseError
 from digest.fetch import fetch_source
 from digest.merge import merge_papers
 from digest.models import (
@@ -31,13 +32,20 @@ from digest.models import (
     Email,
     Links,
     Paper,
+    RankedPaper,
     RunReport,
     SourceReport,
     Status,
     Subscriber,
 )
 from digest.rank import RankSettings, rank_trending
-from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
+from digest.render import (
+    SHIPPED_TEMPLATES,
+    RenderSettings,
+    make_environment,
+    render_email,
+    render_preview_html,
+)
 from digest.send import OutboxTransport, RetryPolicy, SmtpTransport, Transport, deliver_all
 from digest.store import Store
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
@@ -52,13 +60,24 @@ class Collected:
 
 
 @dataclass(frozen=True, slots=True)
-class SendRequest:
-    """What ``digest send`` was asked to do."""
+class EditionRequest:
+    """Which edition a command works on, and from which sources."""
 
     digest: DigestConfig
     edition_date: date
     now: datetime
     sources: tuple[SourceSpec, ...]
+
+    @property
+    def edition(self) -> Edition:
+        return Edition(self.digest.name, self.edition_date, self.digest.title)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """What ``digest send`` was asked to do."""
+
+    target: EditionRequest
     dry_run: bool = False
     out_dir: Path | None = None
     to: tuple[str, ...] = ()
@@ -106,7 +125,7 @@ def collect_papers(
             ]
         except (FetchError, ParseError) as exc:
             reports.append(
-                SourceReport(spec.name, spec.kind, False, 0, time.monotonic() - started, str(exc))
+                SourceReport(spec.label, spec.kind, False, 0, time.monotonic() - started, str(exc))
             )
             continue
         found = [p for r in results for p in r.papers]
@@ -114,10 +133,47 @@ def collect_papers(
         papers.extend(found)
         reports.append(
             SourceReport(
-                spec.name, spec.kind, True, len(found), time.monotonic() - started, None, problems
+                spec.label, spec.kind, True, len(found), time.monotonic() - started, None, problems
             )
         )
     return Collected(merge_papers(papers), tuple(reports))
+
+
+def collect_edition(target: EditionRequest, client: httpx.Client) -> Collected:
+    """The papers of one edition, from its sources as of the edition's moment."""
+    digest = target.digest
+    return collect_papers(
+        target.sources,
+        period=digest.period,
+        now=edition_moment(digest, target.edition_date, target.now),
+        today=target.edition_date,
+        client=client,
+    )
+
+
+def rank_for(
+    target: EditionRequest, papers: Sequence[Paper], shown: frozenset[str] = frozenset()
+) -> tuple[RankedPaper, ...]:
+    """What one reader's email of this edition would show."""
+    digest = target.digest
+    settings = RankSettings(size=digest.size, half_life_days=digest.half_life_days)
+    return rank_trending(papers, today=target.edition_date, shown=shown, settings=settings)
+
+
+def preview_html(
+    config: Config, store: Store, target: EditionRequest, papers: Sequence[Paper], address: str
+) -> str:
+    """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
+    sub = _test_recipient(store, address)
+    ranked = rank_for(target, papers, store.shown_papers(sub.email))
+    if not ranked:
+        raise InputError(f"nothing to preview: no new papers for {address} in {target.edition.key}")
+    edition = target.edition
+    links = make_links(config, config.secret or DEV_SECRET, sub, edition)
+    settings = render_settings(config, target.digest)
+    return render_preview_html(
+        edition, sub, ranked, links, settings, datetime.now(UTC), template_env(config)
+    )
 
 
 def _paper_source(spec: SourceSpec) -> str:
@@ -171,31 +227,43 @@ def _test_recipient(store: Store, address: str) -> Subscriber:
 
 
 def compose(
-    edition: Edition,
+    target: EditionRequest,
     subs: Sequence[Subscriber],
     papers: Sequence[Paper],
     *,
     config: Config,
-    digest: DigestConfig,
-    store: Store | None,
+    history: Store | None,
     secret: str,
 ) -> tuple[tuple[Email, ...], tuple[Delivery, ...]]:
-    """One email per subscriber with something new to read; a skip for the others."""
-    env, settings = template_env(config), render_settings(config, digest)
-    rank_settings = RankSettings(size=digest.size, half_life_days=digest.half_life_days)
+    """One email per subscriber with something new to read; a skip for the others.
+
+    ``history`` (read only) leaves out what each reader was shown and who already got this
+    edition; None (a test send) shows the whole edition to everyone."""
+    edition = target.edition
+    env, settings = template_env(config), render_settings(config, target.digest)
+    done = history.delivered(edition.key) if history is not None else frozenset()
     now = datetime.now(UTC)
     emails: list[Email] = []
     skipped: list[Delivery] = []
     for sub in subs:
-        shown = store.shown_papers(sub.email) if store is not None else frozenset()
-        ranked = rank_trending(papers, today=edition.date, shown=shown, settings=rank_settings)
+        shown = history.shown_papers(sub.email) if history is not None else frozenset()
+        ranked = () if sub.email.casefold() in done else rank_for(target, papers, shown)
         if not ranked:
-            reason = "no papers in this edition" if not papers else "nothing new for this reader"
-            skipped.append(Delivery(edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason))
+            skipped.append(_skip(edition, sub, papers, done))
             continue
         links = make_links(config, secret, sub, edition)
         emails.append(render_email(edition, sub, ranked, links, settings, now, env))
     return tuple(emails), tuple(skipped)
+
+
+def _skip(
+    edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: frozenset[str]
+) -> Delivery:
+    if sub.email.casefold() in done:
+        reason = "already delivered in an earlier run"
+    else:
+        reason = "no papers in this edition" if not papers else "nothing new for this reader"
+    return Delivery(edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
 
 
 def choose_transport(config: Config, request: SendRequest, edition: Edition) -> Transport:
@@ -223,35 +291,34 @@ def send_edition(
 ) -> SendResult:
     """The whole job: collect → compose → deliver → report."""
     started = datetime.now(UTC)
-    digest = request.digest
-    edition = Edition(digest.name, request.edition_date, digest.title)
-    moment = edition_moment(digest, request.edition_date, request.now)
-    collected = collect_papers(
-        request.sources, period=digest.period, now=moment, today=request.edition_date, client=client
-    )
-    transport = choose_transport(config, request, edition)
-    secret = signing_secret(config, transport)
-    ledger = None if (request.dry_run or request.to) else store
-    subs = recipients(store, digest, request.to)
-    emails, skipped = compose(
-        edition, subs, collected.papers, config=config, digest=digest, store=ledger, secret=secret
-    )
-    if ledger is not None and emails:
-        store.save_edition(edition, collected.papers)
-    policy = RetryPolicy(retries=config.smtp.retries)
-    delivered = asyncio.run(deliver_all(edition.key, emails, transport, ledger, policy))
-    report = RunReport(
-        digest=digest.name,
-        edition_date=edition.date,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        dry_run=request.dry_run,
-        sources=collected.sources,
-        deliveries=delivered + skipped,
-        note=_note(collected, subs, emails),
-    )
-    if ledger is not None:
-        store.save_run(report)
+    target, edition = request.target, request.target.edition
+    test_send = bool(request.to)
+    ledger = None if (request.dry_run or test_send) else store
+    with store.exclusive(f"send-{edition.digest}") if ledger else nullcontext():
+        collected = collect_edition(target, client)
+        transport = choose_transport(config, request, edition)
+        secret = signing_secret(config, transport)
+        subs = recipients(store, target.digest, request.to)
+        history = None if test_send else store
+        emails, skipped = compose(
+            target, subs, collected.papers, config=config, history=history, secret=secret
+        )
+        if ledger is not None and emails:
+            store.save_edition(edition, collected.papers)
+        policy = RetryPolicy(retries=config.smtp.retries)
+        delivered = asyncio.run(deliver_all(edition.key, emails, transport, ledger, policy))
+        report = RunReport(
+            digest=edition.digest,
+            edition_date=edition.date,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            dry_run=request.dry_run,
+            sources=collected.sources,
+            deliveries=delivered + skipped,
+            note=_note(collected, subs, emails),
+        )
+        if ledger is not None:
+            store.save_run(report)
     out = transport.folder if isinstance(transport, OutboxTransport) else None
     return SendResult(report, emails, out, transport.description)
 

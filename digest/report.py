@@ -110,13 +110,16 @@ def _relative_links(msg: Message) -> list[str]:
 
 def dry_run_table(emails: Sequence[Email]) -> Table:
     table = Table(title="Dry run: nothing was sent", title_justify="left")
-    for col in ("recipient", "subject", "papers", "size", "checks"):
-        table.add_column(col, justify="right" if col in ("papers", "size") else "left")
+    for col in ("recipient", "papers", "size", "checks"):
+        table.add_column(
+            col, justify="right" if col in ("papers", "size") else "left", no_wrap=True
+        )
+    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=48)
     for e in emails:
         failed = preflight(e)
         checks = "[green]ok[/]" if not failed else "[red]" + "; ".join(failed) + "[/]"
-        size = f"{(len(e.raw)) / 1024:.1f} KB"
-        table.add_row(e.recipient, e.subject[:60], str(len(e.paper_ids)), size, checks)
+        size = f"{len(e.raw) / 1024:.1f} KB"
+        table.add_row(e.recipient, str(len(e.paper_ids)), size, checks, e.subject)
     return table
 
 
@@ -134,18 +137,21 @@ def deliveries_table(report: RunReport, limit: int = 20) -> Table:
 
 
 def summary_line(report: RunReport, transport: str) -> str:
+    """``daily 2025-11-26: sources 1/1 ok, 31 papers; sent 3 via SMTP … (1 skipped)``."""
     counts = Counter(d.status.value for d in report.deliveries)
     sources_ok = sum(s.ok for s in report.sources)
     papers = sum(s.papers for s in report.sources)
-    verb = "sent"
+    done = counts.get("sent", 0)
     if report.dry_run:
-        verb = "would send"
+        outcome = f"would send {done} (dry run: messages in {transport.removeprefix('outbox ')})"
     elif transport.startswith("outbox"):
-        verb = "wrote"
+        outcome = f"wrote {done} to {transport}"
+    else:
+        outcome = f"sent {done} via {transport}"
     parts = [
         f"{report.digest} {report.edition_date.isoformat()}:",
         f"sources {sources_ok}/{len(report.sources)} ok, {papers} papers;",
-        f"{verb} {counts.get('sent', 0)} via {transport}",
+        outcome,
     ]
     others = [f"{n} {s}" for s, n in sorted(counts.items()) if s != "sent"]
     if others:
@@ -156,4 +162,8 @@ def summary_line(report: RunReport, transport: str) -> str:
 
 
 def make_console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    """A console for tables; off a terminal (logs, pipes) lines are kept whole up to 200 wide."""
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 200
+    return console

@@ -108,6 +108,22 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot use store {self.path}: {exc.strerror or exc}") from exc
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Held for a whole run (e.g. one ``digest send`` per digest at a time)."""
+        lock = FileLock(f"{self.path}.{name}.lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreError(
+                f"another process holds {name!r} on store {self.path}",
+                hint="wait for the running send to finish",
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     # subscribers ---------------------------------------------------------------------------
 
     def get_subscriber(self, email: str) -> Subscriber | None:
@@ -212,6 +228,13 @@ class Store:
             table = db.table("deliveries")
             docs = table.all() if edition is None else table.search(Query().edition == edition)
         return tuple(_delivery(d) for d in docs)
+
+    def delivered(self, edition: str) -> frozenset[str]:
+        """Addresses (casefolded) this edition must not be sent to again."""
+        final = {s.value for s in FINAL}
+        with self._db() as db:
+            docs = db.table("deliveries").search(Query().edition == edition)
+        return frozenset(d["key"] for d in docs if d["status"] in final)
 
     def shown_papers(self, email: str) -> frozenset[str]:
         """Every paper id already shown to this address (sent, or possibly sent)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,11 +119,25 @@ def test_dry_run_writes_eml_and_changes_nothing(
         str(SAMPLE),
     )
     assert run.returncode == 0, run.stderr
-    assert "would send 3" in run.stdout
+    assert "would send 3 (dry run: messages in" in run.stdout
     assert sorted(p.name for p in out.glob("*.eml")) == sorted(f"{r}.eml" for r in READERS)
     assert store.read_bytes() == before
     assert smtp_server.received.messages == []
-    assert run.stdout.count(" ok ") >= 3 or run.stdout.count("ok") >= 3
+    rows = [line for line in run.stdout.splitlines() if "@example.org" in line]
+    assert len(rows) == 3
+    assert all(re.search(r"│\s+5 │ .* KB │ ok\s+│ Daily Papers", row) for row in rows), rows
+
+
+def test_dry_run_after_a_send_skips_who_already_got_it(
+    smtp_server: Any, config_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = config_file(smtp_host=smtp_server.host, smtp_port=smtp_server.port)
+    digest(config, "subscribers", "add", "ada@example.org")
+    digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
+    digest(config, "subscribers", "add", "bob@example.org")
+    run = digest(config, "send", "--dry-run", "--date", "2025-11-26", "--source", str(SAMPLE))
+    assert "would send 1 (dry run" in run.stdout and "(1 skipped)" in run.stdout
+    assert len(smtp_server.received.messages) == 1
 
 
 def test_test_send_touches_no_ledger(

@@ -81,3 +81,16 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert len(Store(path).list_subscribers()) == 75
     json.loads(path.read_text())
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_exclusive_refuses_a_second_holder(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.json")
+    other = Store(tmp_path / "s.json")
+    with (
+        store.exclusive("send-daily"),
+        pytest.raises(StoreError, match="another process holds 'send-daily'"),
+        other.exclusive("send-daily"),
+    ):
+        pass
+    with store.exclusive("send-daily"):
+        pass

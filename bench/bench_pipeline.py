@@ -1,0 +1,122 @@
+"""Baseline figures for the pipeline stages on this machine (rerun: make bench).
+
+    parse   a whole month of real HF Daily Papers JSON
+    rank    trending top 10 for one reader
+    render  one email per reader (Jinja2 + css-inline + MIME)
+    send    through the ledger to an aiosmtpd sink in another process on 127.0.0.1
+
+Usage: python bench/bench_pipeline.py [--readers N] [--month FILE]
+The month defaults to the sample day shipped in digest/samples when ../shared is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import platform
+import socket
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from digest.config import SmtpConfig
+from digest.models import Edition, Links, Subscriber
+from digest.parse import parse_bytes
+from digest.rank import rank_trending
+from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
+from digest.send import RetryPolicy, SmtpTransport, deliver_all
+from digest.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+MONTH = REPO.parent / "shared" / "data" / "hf-api" / "daily_papers_2025-11.json"
+SAMPLE = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_sink(port: int) -> None:
+    """An aiosmtpd server that accepts and drops every message."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    time.sleep(3600)
+
+
+def timed(label: str, count: int, started: float) -> None:
+    seconds = time.perf_counter() - started
+    print(f"{label:<8} {count:>6} items  {seconds:8.3f} s  {count / seconds:10.1f} /s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=1000)
+    parser.add_argument("--month", type=Path, default=MONTH if MONTH.exists() else SAMPLE)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{multiprocessing.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"input: {args.month.name}, {args.readers} readers")
+
+    data = args.month.read_bytes()
+    started = time.perf_counter()
+    papers = parse_bytes(data, source="hf-daily", origin=str(args.month), today=date.today()).papers
+    timed("parse", len(papers), started)
+
+    today = max(p.daily_date for p in papers if p.daily_date)
+    started = time.perf_counter()
+    for _ in range(args.readers):
+        ranked = rank_trending(papers, today=today)
+    timed("rank", args.readers, started)
+
+    env = make_environment([SHIPPED_TEMPLATES])
+    settings = RenderSettings(
+        from_address="Daily Papers <papers@example.org>",
+        postal_address="1 Research Way",
+        list_id="daily.example.org",
+        base_url="https://papers.example.org",
+    )
+    edition = Edition("daily", today, "Daily Papers")
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    emails = []
+    for n in range(args.readers):
+        reader = Subscriber(email=f"reader{n}@example.org", id=f"r{n}")
+        links = Links(
+            f"https://papers.example.org/u/{n}",
+            None,
+            f"https://papers.example.org/p/{n}",
+            "https://papers.example.org/a",
+        )
+        emails.append(render_email(edition, reader, ranked, links, settings, now, env))
+    timed("render", len(emails), started)
+    print(
+        f"         mean message size {sum(len(e.raw) for e in emails) / len(emails) / 1024:.1f} KB"
+    )
+
+    port = free_port()
+    sink = multiprocessing.Process(target=run_sink, args=(port,), daemon=True)
+    sink.start()
+    time.sleep(1.0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "store.json")
+            transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=port, security="none"))
+            started = time.perf_counter()
+            results = asyncio.run(deliver_all(edition.key, emails, transport, store, RetryPolicy()))
+            timed("send", len(results), started)
+    finally:
+        sink.terminate()
+
+
+if __name__ == "__main__":
+    main()
