@@ -67,11 +67,12 @@ def hf_period_param(period: str, now: datetime) -> dict[str, str]:
 def fetch_source(spec: SourceSpec, *, client: httpx.Client, period: str, now: datetime) -> Fetched:
     """Fetch every page of ``spec``. Raises :class:`FetchError` naming the source on failure."""
     location = spec.location
-    if location is None:
-        if spec.kind != "hf-daily":
-            raise FetchError(f"source {spec.name!r} has no URL or path")
+    if spec.kind == "hf-daily" and (location is None or _is_hf_api(location)):
+        api = location or HF_DAILY_API
         params = hf_period_param(spec.period or period, now)
-        return Fetched(HF_DAILY_API, fetch_hf_pages(client, HF_DAILY_API, params))
+        return Fetched(api, fetch_hf_pages(client, api, params))
+    if location is None:
+        raise FetchError(f"source {spec.name!r} has no URL or path")
     if _is_local(location):
         return Fetched(location, (read_local(location),))
     return Fetched(location, (fetch_url(client, location),))
@@ -142,6 +143,12 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 def _describe(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
+
+
+def _is_hf_api(location: str) -> bool:
+    """An ``/api/daily_papers`` endpoint (HF's or a mirror's): paged, asked for one period."""
+    url = urlparse(location)
+    return url.scheme in ("http", "https") and url.path.rstrip("/").endswith("/api/daily_papers")
 
 
 def _is_local(location: str) -> bool:

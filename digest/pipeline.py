@@ -51,6 +51,7 @@ from digest.store import Store
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 
 DEV_SECRET = "insecure-development-secret"
+ALREADY_DELIVERED = "already delivered in an earlier run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +261,7 @@ def _skip(
     edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: frozenset[str]
 ) -> Delivery:
     if sub.email.casefold() in done:
-        reason = "already delivered in an earlier run"
+        reason = ALREADY_DELIVERED
     else:
         reason = "no papers in this edition" if not papers else "nothing new for this reader"
     return Delivery(edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
@@ -315,7 +316,7 @@ def send_edition(
             dry_run=request.dry_run,
             sources=collected.sources,
             deliveries=delivered + skipped,
-            note=_note(collected, subs, emails),
+            note=_note(collected, subs, skipped),
         )
         if ledger is not None:
             store.save_run(report)
@@ -323,15 +324,18 @@ def send_edition(
     return SendResult(report, emails, out, transport.description)
 
 
-def _note(collected: Collected, subs: Sequence[Subscriber], emails: Sequence[Email]) -> str:
+def _note(collected: Collected, subs: Sequence[Subscriber], skipped: Sequence[Delivery]) -> str:
+    """Why a run sent nothing (empty when it sent something)."""
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
         return f"no papers: sources failed ({', '.join(failed)})" if failed else "no new papers"
     if not subs:
         return "no confirmed subscribers for this digest"
-    if not emails:
-        return "nothing new for any subscriber"
-    return ""
+    if len(skipped) < len(subs):
+        return ""
+    if all(d.reason == ALREADY_DELIVERED for d in skipped):
+        return "every subscriber already got this edition"
+    return "nothing new for any subscriber"
 
 
 def _bare(address: str) -> str:

@@ -145,7 +145,7 @@ def summary_line(report: RunReport, transport: str) -> str:
     if report.dry_run:
         outcome = f"would send {done} (dry run: messages in {transport.removeprefix('outbox ')})"
     elif transport.startswith("outbox"):
-        outcome = f"wrote {done} to {transport}"
+        outcome = f"wrote {done} .eml files to {transport.removeprefix('outbox ')}"
     else:
         outcome = f"sent {done} via {transport}"
     parts = [

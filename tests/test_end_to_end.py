@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from conftest import SAMPLE
 
@@ -185,3 +187,30 @@ def test_broken_source_is_reported_and_the_rest_goes_on(
     assert run.returncode == 1
     assert "broken.json" in run.stderr
     assert len(smtp_server.received.messages) == 1
+
+
+def test_daily_digest_from_a_local_api_mirror(
+    smtp_server: Any, config_file: Callable[..., Path], http_server: Any
+) -> None:
+    """The default source path: the API asked for the last complete day, paged, then mailed."""
+    items = json.loads(SAMPLE.read_bytes())
+
+    def api(req: Any) -> tuple[int, dict[str, str], bytes]:
+        query = parse_qs(urlparse(req.path).query)
+        page, limit = int(query["p"][0]), int(query["limit"][0])
+        body = items[page * limit : (page + 1) * limit] if query["date"] == ["2025-11-25"] else []
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    server = http_server(api)
+    config = config_file(smtp_host=smtp_server.host, smtp_port=smtp_server.port)
+    text = config.read_text().replace(
+        "sources: [hf-daily]",
+        f"sources: [{{kind: hf-daily, url: '{server.url}/api/daily_papers'}}]",
+    )
+    config.write_text(text)
+    digest(config, "subscribers", "add", "ada@example.org")
+    run = digest(config, "send", "--date", "2025-11-26")
+    assert run.returncode == 0, run.stderr
+    assert [parse_qs(urlparse(p).query)["date"] for p in server.requests] == [["2025-11-25"]]
+    (message,) = smtp_server.received.messages
+    assert "General Agentic Memory" in parse_message(message[2])["Subject"]
