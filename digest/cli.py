@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from digest import parse
-from digest.config import Config, find_config_path, load_config, parse_source_spec
+from digest.config import Config, find_config_path, load_config
 from digest.errors import DigestError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
@@ -44,6 +44,7 @@ from digest.report import (
     summary_line,
 )
 from digest.schedule import next_runs
+from digest.sources import parse_source_spec
 from digest.store import Store
 from digest.subscribers_cli import subscribers
 

@@ -19,37 +19,16 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.errors import ConfigError
-from digest.parse import KINDS
+from digest.sources import PERIODS, SourceSpec, parse_source_spec, relative_to
 
-SOURCE_KINDS = ("auto", *KINDS)
-PERIODS = ("day", "week", "month")
 SECURITY = ("none", "starttls", "tls")
-HF_DAILY_API = "https://huggingface.co/api/daily_papers"
 DEFAULT_CONFIG_NAME = "schedules.yaml"
 
 _TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "digests")
 _SENDER_KEYS = ("from", "envelope_from", "reply_to", "postal_address", "unsubscribe_mailto")
 _SMTP_KEYS = ("host", "port", "security", "timeout", "retries")
 _DIGEST_KEYS = ("title", "sources", "schedule", "timezone", "size", "period", "half_life_days")
-_SOURCE_KEYS = ("kind", "url", "path", "name", "period")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSpec:
-    """One source to pull: its kind and where (a URL, a path, or None for the kind's API)."""
-
-    name: str
-    kind: str
-    location: str | None = None
-    period: str | None = None
-
-    @property
-    def label(self) -> str:
-        """How reports name the source: its URL, its file name, or its kind."""
-        if self.location is None:
-            return self.name
-        return self.location if "://" in self.location else Path(self.location).name
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +252,7 @@ def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
     return DigestConfig(
         name=name,
         title=str(raw.get("title") or name.replace("-", " ").title()),
-        sources=tuple(_relative_to(parse_source_spec(s, f"{at}: sources"), base) for s in sources),
+        sources=tuple(relative_to(parse_source_spec(s, f"{at}: sources"), base) for s in sources),
         schedule=_schedule(str(raw["schedule"]), raw["timezone"], at),
         timezone=_timezone(raw["timezone"], at),
         size=_int(raw.get("size", 10), "size", at, minimum=1),
@@ -304,51 +283,3 @@ def _schedule(expr: str, timezone: Any, at: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{at}: schedule {expr!r} is not a cron expression ({exc})") from None
     return expr
-
-
-def _relative_to(spec: SourceSpec, base: Path) -> SourceSpec:
-    """A relative path in the config file is relative to the file, not to the working dir."""
-    loc = spec.location
-    if loc is None or "://" in loc or Path(loc).expanduser().is_absolute():
-        return spec
-    return SourceSpec(spec.name, spec.kind, str(base / loc), spec.period)
-
-
-def parse_source_spec(value: Any, at: str = "--source") -> SourceSpec:
-    """A source as written: ``hf-daily``, a URL or path, ``kind:arg``, or a mapping."""
-    if isinstance(value, dict):
-        return _source_mapping(value, at)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{at}: a source must be a string or a mapping, got {value!r}")
-    text = value.strip()
-    if text in SOURCE_KINDS:
-        return SourceSpec(name=text, kind=text)
-    kind, sep, arg = text.partition(":")
-    if sep and kind in SOURCE_KINDS and arg:
-        return SourceSpec(name=kind, kind=kind, location=arg)
-    if sep and re.fullmatch(r"[a-z][a-z0-9-]*", kind) and not arg.startswith("//"):
-        raise ConfigError(
-            f"{at}: unknown source kind {kind!r}", hint=f"known: {', '.join(SOURCE_KINDS)}"
-        )
-    return SourceSpec(name="auto", kind="auto", location=text)
-
-
-def _source_mapping(raw: dict[str, Any], at: str) -> SourceSpec:
-    _check_keys(raw, _SOURCE_KEYS, at)
-    kind = str(raw.get("kind", "auto"))
-    if kind not in SOURCE_KINDS:
-        raise ConfigError(
-            f"{at}: unknown source kind {kind!r}", hint=f"known: {', '.join(SOURCE_KINDS)}"
-        )
-    period = raw.get("period")
-    if period is not None and period not in PERIODS:
-        raise ConfigError(f"{at}: source period {period!r}", hint=f"use {', '.join(PERIODS)}")
-    location = raw.get("url") or raw.get("path")
-    if kind == "auto" and not location:
-        raise ConfigError(f"{at}: a source of kind 'auto' needs a url or a path")
-    return SourceSpec(
-        name=str(raw.get("name") or kind),
-        kind=kind,
-        location=str(location) if location else None,
-        period=str(period) if period else None,
-    )

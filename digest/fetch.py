@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from digest import USER_AGENT
-from digest.config import HF_DAILY_API, SourceSpec
 from digest.errors import FetchError
+from digest.sources import HF_DAILY_API, SourceSpec
 
 HF_PAGE_LIMIT = 100
 MAX_PAGES = 50

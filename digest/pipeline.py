@@ -21,7 +21,7 @@ import httpx
 import jinja2
 
 from digest import parse
-from digest.config import Config, DigestConfig, SourceSpec
+from digest.config import Config, DigestConfig
 from digest.errors import ConfigError, FetchError, InputError, ParseError
 from digest.fetch import fetch_source
 from digest.merge import merge_papers
@@ -47,6 +47,7 @@ from digest.render import (
     render_preview_html,
 )
 from digest.send import OutboxTransport, RetryPolicy, SmtpTransport, Transport, deliver_all
+from digest.sources import SourceSpec
 from digest.store import Store
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 

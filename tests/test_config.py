@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import SourceSpec, load_config, parse_source_spec
+from digest.config import load_config
 from digest.errors import ConfigError
+from digest.sources import SourceSpec, parse_source_spec
 
 REPO = Path(__file__).parent.parent
 GOOD = """\

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from digest import USER_AGENT
-from digest.config import SourceSpec
 from digest.errors import FetchError
 from digest.fetch import fetch_hf_pages, fetch_source, fetch_url, hf_period_param, make_client
+from digest.sources import SourceSpec
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 """The store: one TinyDB JSON file with subscribers, papers, editions, deliveries and runs.
 
-This is the only module that touches the database file. Several processes (the web app, the
+This package is the only code that touches the database file (``files`` writes it,
+``documents`` maps records to table rows). Several processes (the web app, the
 scheduler, a manual ``digest send``) may use it at once, so every operation holds a file lock
 (``<store>.lock``) and every write replaces the file atomically (temp file, fsync, rename):
 a process killed at any point leaves either the old file or the new one, never half of one.
@@ -8,8 +9,6 @@ a process killed at any point leaves either the old file or the new one, never h
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,6 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
-from tinydb.storages import Storage
 
 from digest.errors import StoreError
 from digest.models import (
@@ -33,54 +31,13 @@ from digest.models import (
     Status,
     Subscriber,
 )
+from digest.store import documents as records
+from digest.store.files import AtomicJSONStorage
 
 #: Deliveries that must never be attempted again for the same edition.
 FINAL = frozenset(
     {DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED}
 )
-
-
-class AtomicJSONStorage(Storage):
-    """TinyDB storage that never leaves a half-written file behind."""
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        if not text.strip():
-            return None
-        try:
-            data: dict[str, Any] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise StoreError(
-                f"store {self.path} is not valid JSON (line {exc.lineno})",
-                hint="restore it from a backup, or move it aside to start empty",
-            ) from exc
-        return data
-
-    def write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
-
-    def close(self) -> None:
-        pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Store:
@@ -128,13 +85,13 @@ class Store:
 
     def get_subscriber(self, email: str) -> Subscriber | None:
         with self._db() as db:
-            doc = db.table("subscribers").get(Query().key == _key(email))
-        return _subscriber(doc) if doc else None
+            doc = db.table("subscribers").get(Query().key == records.key(email))
+        return records.subscriber(doc) if doc else None
 
     def list_subscribers(self) -> tuple[Subscriber, ...]:
         with self._db() as db:
             docs = db.table("subscribers").all()
-        return tuple(_subscriber(d) for d in sorted(docs, key=lambda d: d["key"]))
+        return tuple(records.subscriber(d) for d in sorted(docs, key=lambda d: d["key"]))
 
     def save_subscriber(
         self, sub: Subscriber, *, resubscribe: bool = False
@@ -143,25 +100,25 @@ class Store:
         ``suppressed`` (an unsubscribed/bounced address is left alone unless ``resubscribe``)."""
         with self._db() as db:
             table = db.table("subscribers")
-            doc = table.get(Query().key == _key(sub.email))
+            doc = table.get(Query().key == records.key(sub.email))
             if doc is None:
                 stored = replace(sub, id=sub.id or secrets.token_hex(8), created_at=_now())
-                table.insert(_subscriber_doc(stored))
+                table.insert(records.subscriber_doc(stored))
                 return stored, "added"
-            current = _subscriber(doc)
+            current = records.subscriber(doc)
             if current.status in SUPPRESSED and not resubscribe:
                 return current, "suppressed"
             stored = replace(sub, id=current.id, created_at=current.created_at)
-            table.update(_subscriber_doc(stored), Query().key == _key(sub.email))
+            table.update(records.subscriber_doc(stored), Query().key == records.key(sub.email))
             return stored, "updated"
 
     def set_status(self, email: str, status: Status) -> Subscriber | None:
         with self._db() as db:
             table = db.table("subscribers")
-            if not table.update({"status": status.value}, Query().key == _key(email)):
+            if not table.update({"status": status.value}, Query().key == records.key(email)):
                 return None
-            doc = table.get(Query().key == _key(email))
-        return _subscriber(doc) if doc else None
+            doc = table.get(Query().key == records.key(email))
+        return records.subscriber(doc) if doc else None
 
     # editions and papers ---------------------------------------------------------------------
 
@@ -182,10 +139,6 @@ class Store:
             for paper in papers:
                 table.upsert(paper.to_json(), Query().id == paper.id)
 
-    def edition_keys(self) -> tuple[str, ...]:
-        with self._db() as db:
-            return tuple(d["key"] for d in db.table("editions").all())
-
     # deliveries (the ledger) -----------------------------------------------------------------
 
     def claim_delivery(
@@ -195,14 +148,14 @@ class Store:
         forbids sending (sent, in flight, unknown, permanently failed), or None once claimed."""
         with self._db() as db:
             table = db.table("deliveries")
-            where = (Query().edition == edition) & (Query().key == _key(email))
+            where = (Query().edition == edition) & (Query().key == records.key(email))
             doc = table.get(where)
             if doc is not None and DeliveryStatus(doc["status"]) in FINAL:
-                return _delivery(doc)
+                return records.delivery(doc)
             table.upsert(
                 {
                     "edition": edition,
-                    "key": _key(email),
+                    "key": records.key(email),
                     "email": email,
                     "status": DeliveryStatus.SENDING.value,
                     "message_id": message_id,
@@ -220,14 +173,14 @@ class Store:
         with self._db() as db:
             db.table("deliveries").update(
                 {"status": status.value, "reason": reason, "updated_at": _now().isoformat()},
-                (Query().edition == edition) & (Query().key == _key(email)),
+                (Query().edition == edition) & (Query().key == records.key(email)),
             )
 
     def deliveries(self, edition: str | None = None) -> tuple[Delivery, ...]:
         with self._db() as db:
             table = db.table("deliveries")
             docs = table.all() if edition is None else table.search(Query().edition == edition)
-        return tuple(_delivery(d) for d in docs)
+        return tuple(records.delivery(d) for d in docs)
 
     def delivered(self, edition: str) -> frozenset[str]:
         """Addresses (casefolded) this edition must not be sent to again."""
@@ -244,14 +197,14 @@ class Store:
             DeliveryStatus.SENDING.value,
         }
         with self._db() as db:
-            docs = db.table("deliveries").search(Query().key == _key(email))
+            docs = db.table("deliveries").search(Query().key == records.key(email))
         return frozenset(pid for d in docs if d["status"] in shown_states for pid in d["paper_ids"])
 
     # runs -------------------------------------------------------------------------------------
 
     def save_run(self, report: RunReport) -> None:
         with self._db() as db:
-            db.table("runs").insert(_run_doc(report))
+            db.table("runs").insert(records.run_doc(report))
 
     def runs(self, digest: str | None = None) -> tuple[dict[str, Any], ...]:
         with self._db() as db:
@@ -261,79 +214,3 @@ class Store:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _key(email: str) -> str:
-    return email.strip().casefold()
-
-
-def _subscriber_doc(sub: Subscriber) -> dict[str, Any]:
-    return {
-        "key": _key(sub.email),
-        "email": sub.email,
-        "id": sub.id,
-        "status": sub.status.value,
-        "digests": list(sub.digests),
-        "topics": list(sub.topics),
-        "cadence": sub.cadence,
-        "timezone": sub.timezone,
-        "created_at": sub.created_at.isoformat() if sub.created_at else None,
-    }
-
-
-def _subscriber(doc: dict[str, Any]) -> Subscriber:
-    created = doc.get("created_at")
-    return Subscriber(
-        email=doc["email"],
-        id=doc["id"],
-        status=Status(doc["status"]),
-        digests=tuple(doc.get("digests", ())),
-        topics=tuple(doc.get("topics", ())),
-        cadence=doc.get("cadence", "daily"),
-        timezone=doc.get("timezone"),
-        created_at=datetime.fromisoformat(created) if created else None,
-    )
-
-
-def _delivery(doc: dict[str, Any]) -> Delivery:
-    return Delivery(
-        edition=doc["edition"],
-        email=doc["email"],
-        status=DeliveryStatus(doc["status"]),
-        message_id=doc.get("message_id", ""),
-        reason=doc.get("reason", ""),
-        updated_at=datetime.fromisoformat(doc["updated_at"]) if doc.get("updated_at") else None,
-    )
-
-
-def _run_doc(report: RunReport) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for d in report.deliveries:
-        counts[d.status.value] = counts.get(d.status.value, 0) + 1
-    return {
-        "digest": report.digest,
-        "edition_date": report.edition_date.isoformat(),
-        "started_at": report.started_at.isoformat(),
-        "finished_at": report.finished_at.isoformat(),
-        "dry_run": report.dry_run,
-        "ok": report.ok,
-        "note": report.note,
-        "counts": counts,
-        "sources": [
-            {
-                "name": s.name,
-                "kind": s.kind,
-                "ok": s.ok,
-                "papers": s.papers,
-                "seconds": round(s.seconds, 3),
-                "error": s.error,
-                "problems": list(s.problems),
-            }
-            for s in report.sources
-        ],
-        "problems": [
-            {"email": d.email, "status": d.status.value, "reason": d.reason}
-            for d in report.deliveries
-            if d.status not in (DeliveryStatus.SENT,)
-        ],
-    }
