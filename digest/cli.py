@@ -20,19 +20,12 @@ from typing import Any, TypeVar
 import click
 
 from digest import parse
+from digest.compose import DEV_SECRET, EditionRequest, preview_html, rank_for
 from digest.config import Config, find_config_path, load_config
 from digest.errors import DigestError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
-from digest.pipeline import (
-    DEV_SECRET,
-    EditionRequest,
-    SendRequest,
-    collect_edition,
-    preview_html,
-    rank_for,
-    send_edition,
-)
+from digest.pipeline import SendRequest, collect_edition, send_edition
 from digest.report import (
     deliveries_table,
     dry_run_table,

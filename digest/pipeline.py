@@ -1,14 +1,13 @@
 """The pipeline, top to bottom: the only place where the stages meet.
 
 collect_papers   fetch each source, parse it, merge what came back
-compose          per subscriber: rank what they have not seen, render one email
-send_edition     deliver through the ledger (or write .eml files for a dry run)
+compose          per reader: rank what they have not seen, render one email (compose.py)
+send_edition     deliver through the ledger (or write .eml files for a dry run), report
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -18,61 +17,37 @@ from datetime import time as clock
 from pathlib import Path
 
 import httpx
-import jinja2
 
 from digest import parse
+from digest.compose import (
+    ALREADY_DELIVERED,
+    DEV_SECRET,
+    EditionRequest,
+    compose,
+    recipients,
+)
 from digest.config import Config, DigestConfig
-from digest.errors import ConfigError, FetchError, InputError, ParseError
+from digest.errors import ConfigError, FetchError, ParseError
 from digest.fetch import fetch_source
 from digest.merge import merge_papers
 from digest.models import (
     Delivery,
-    DeliveryStatus,
     Edition,
     Email,
-    Links,
     Paper,
-    RankedPaper,
     RunReport,
     SourceReport,
-    Status,
     Subscriber,
-)
-from digest.rank import RankSettings, rank_trending
-from digest.render import (
-    SHIPPED_TEMPLATES,
-    RenderSettings,
-    make_environment,
-    render_email,
-    render_preview_html,
 )
 from digest.send import OutboxTransport, RetryPolicy, SmtpTransport, Transport, deliver_all
 from digest.sources import SourceSpec
 from digest.store import Store
-from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
-
-DEV_SECRET = "insecure-development-secret"
-ALREADY_DELIVERED = "already delivered in an earlier run"
 
 
 @dataclass(frozen=True, slots=True)
 class Collected:
     papers: tuple[Paper, ...]
     sources: tuple[SourceReport, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EditionRequest:
-    """Which edition a command works on, and from which sources."""
-
-    digest: DigestConfig
-    edition_date: date
-    now: datetime
-    sources: tuple[SourceSpec, ...]
-
-    @property
-    def edition(self) -> Edition:
-        return Edition(self.digest.name, self.edition_date, self.digest.title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,119 +128,9 @@ def collect_edition(target: EditionRequest, client: httpx.Client) -> Collected:
     )
 
 
-def rank_for(
-    target: EditionRequest, papers: Sequence[Paper], shown: frozenset[str] = frozenset()
-) -> tuple[RankedPaper, ...]:
-    """What one reader's email of this edition would show."""
-    digest = target.digest
-    settings = RankSettings(size=digest.size, half_life_days=digest.half_life_days)
-    return rank_trending(papers, today=target.edition_date, shown=shown, settings=settings)
-
-
-def preview_html(
-    config: Config, store: Store, target: EditionRequest, papers: Sequence[Paper], address: str
-) -> str:
-    """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
-    sub = _test_recipient(store, address)
-    ranked = rank_for(target, papers, store.shown_papers(sub.email))
-    if not ranked:
-        raise InputError(f"nothing to preview: no new papers for {address} in {target.edition.key}")
-    edition = target.edition
-    links = make_links(config, config.secret or DEV_SECRET, sub, edition)
-    settings = render_settings(config, target.digest)
-    return render_preview_html(
-        edition, sub, ranked, links, settings, datetime.now(UTC), template_env(config)
-    )
-
-
 def _paper_source(spec: SourceSpec) -> str:
     """The name papers carry in ``sources``: empty for a sniffed file (the kind found)."""
     return "" if spec.kind == "auto" and spec.name == "auto" else spec.name
-
-
-def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -> Links:
-    unsub = make_token(secret, UNSUBSCRIBE, sub.id, edition.digest)
-    prefs = make_token(secret, PREFERENCES, sub.id, edition.digest)
-    mailto = config.sender.unsubscribe_mailto
-    return Links(
-        unsubscribe_url=f"{config.base_url}/unsubscribe/{unsub}",
-        unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe" if mailto else None,
-        preferences_url=f"{config.base_url}/preferences/{prefs}",
-        archive_url=f"{config.base_url}/archive/{edition.digest}/{edition.date.isoformat()}",
-    )
-
-
-def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
-    domain = config.sender.from_address.rsplit("@", 1)[-1].strip("> ")
-    return RenderSettings(
-        from_address=config.sender.from_address,
-        envelope_from=config.sender.envelope_from or _bare(config.sender.from_address),
-        reply_to=config.sender.reply_to,
-        postal_address=config.sender.postal_address,
-        list_id=f"{digest.name}.{domain}",
-        base_url=config.base_url,
-    )
-
-
-def template_env(config: Config) -> jinja2.Environment:
-    dirs = [d for d in (config.templates, SHIPPED_TEMPLATES) if d is not None]
-    return make_environment(dirs)
-
-
-def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:
-    """Confirmed subscribers of the digest, or the ``--to`` addresses for a test send."""
-    if to:
-        return tuple(_test_recipient(store, address) for address in to)
-    return tuple(
-        s for s in store.list_subscribers() if s.status == Status.CONFIRMED and s.wants(digest.name)
-    )
-
-
-def _test_recipient(store: Store, address: str) -> Subscriber:
-    known = store.get_subscriber(address)
-    if known is not None:
-        return known
-    return Subscriber(email=address, id="test-" + hashlib.sha256(address.encode()).hexdigest()[:12])
-
-
-def compose(
-    target: EditionRequest,
-    subs: Sequence[Subscriber],
-    papers: Sequence[Paper],
-    *,
-    config: Config,
-    history: Store | None,
-    secret: str,
-) -> tuple[tuple[Email, ...], tuple[Delivery, ...]]:
-    """One email per subscriber with something new to read; a skip for the others.
-
-    ``history`` (read only) leaves out what each reader was shown and who already got this
-    edition; None (a test send) shows the whole edition to everyone."""
-    edition = target.edition
-    env, settings = template_env(config), render_settings(config, target.digest)
-    done = history.delivered(edition.key) if history is not None else frozenset()
-    now = datetime.now(UTC)
-    emails: list[Email] = []
-    skipped: list[Delivery] = []
-    for sub in subs:
-        shown = history.shown_papers(sub.email) if history is not None else frozenset()
-        ranked = () if sub.email.casefold() in done else rank_for(target, papers, shown)
-        if not ranked:
-            skipped.append(_skip(edition, sub, papers, done))
-            continue
-        links = make_links(config, secret, sub, edition)
-        emails.append(render_email(edition, sub, ranked, links, settings, now, env))
-    return tuple(emails), tuple(skipped)
-
-
-def _skip(
-    edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: frozenset[str]
-) -> Delivery:
-    if sub.email.casefold() in done:
-        reason = ALREADY_DELIVERED
-    else:
-        reason = "no papers in this edition" if not papers else "nothing new for this reader"
-    return Delivery(edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
 
 
 def choose_transport(config: Config, request: SendRequest, edition: Edition) -> Transport:
@@ -337,7 +202,3 @@ def _note(collected: Collected, subs: Sequence[Subscriber], skipped: Sequence[De
     if all(d.reason == ALREADY_DELIVERED for d in skipped):
         return "every subscriber already got this edition"
     return "nothing new for any subscriber"
-
-
-def _bare(address: str) -> str:
-    return address.rsplit("<", 1)[-1].rstrip(">").strip()
