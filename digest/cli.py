@@ -39,6 +39,7 @@ from digest.report import (
 from digest.schedule import next_runs
 from digest.sources import parse_source_spec
 from digest.store import Store
+from digest.subscribers import normalise_address
 from digest.subscribers_cli import subscribers
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -226,7 +227,8 @@ def send_cmd(
 ) -> None:
     """Build the edition and mail it to every confirmed subscriber, once."""
     config, target = app.target(digest_name, edition_date, sources)
-    request = SendRequest(target, dry_run=dry_run, out_dir=out_dir, to=to)
+    addresses = tuple(normalise_address(a) for a in to)
+    request = SendRequest(target, dry_run=dry_run, out_dir=out_dir, to=addresses)
     with make_client() as client:
         result = send_edition(config, Store(config.store_path), request, client)
     _print_sources(result.report.sources)

@@ -168,3 +168,11 @@ def test_preview_writes_one_html_file(
     path = Path(out.strip())
     assert path.parent == tmp_path / "outbox"
     assert path.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_test_send_address_is_checked(
+    config_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = ["--config", str(config_file())]
+    code, _, err = run([*cfg, "send", "--to", "me@", "--source", str(SAMPLE)], capsys)
+    assert code == 1 and err.startswith("Error: 'me@' is not a valid email address")
