@@ -115,9 +115,14 @@ def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[S
     """Confirmed subscribers of the digest, or the ``--to`` addresses for a test send."""
     if to:
         return tuple(_test_recipient(store, address) for address in to)
-    return tuple(
-        s for s in store.list_subscribers() if s.status == Status.CONFIRMED and s.wants(digest.name)
-    )
+    return tuple(s for s in store.list_subscribers() if _receives(s, digest))
+
+
+def _receives(sub: Subscriber, digest: DigestConfig) -> bool:
+    """Confirmed, subscribed to this digest, and (weekly readers) not a daily digest."""
+    if sub.status != Status.CONFIRMED or not sub.wants(digest.name):
+        return False
+    return not (sub.cadence == "weekly" and digest.period == "day")
 
 
 def _test_recipient(store: Store, address: str) -> Subscriber:

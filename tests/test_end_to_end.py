@@ -214,3 +214,14 @@ def test_daily_digest_from_a_local_api_mirror(
     assert [parse_qs(urlparse(p).query)["date"] for p in server.requests] == [["2025-11-25"]]
     (message,) = smtp_server.received.messages
     assert "General Agentic Memory" in parse_message(message[2])["Subject"]
+
+
+def test_weekly_readers_get_no_daily_digest(
+    smtp_server: Any, config_file: Callable[..., Path]
+) -> None:
+    config = config_file(smtp_host=smtp_server.host, smtp_port=smtp_server.port)
+    digest(config, "subscribers", "add", "daily@example.org")
+    digest(config, "subscribers", "add", "weekly@example.org", "--cadence", "weekly")
+    run = digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
+    assert run.returncode == 0, run.stderr
+    assert [m[1] for m in smtp_server.received.messages] == [["daily@example.org"]]
