@@ -1,11 +1,15 @@
-"""The text parser: the two real captures, hand-made variants of every §5.2 shape, dates."""
+"""The text parser: the two real captures, hand-made variants of every §5.2 shape, dates,
+and captures generated in many shapes from real HF items (tests/capture_shapes.py)."""
 
 from __future__ import annotations
 
+import random
+import textwrap
 from datetime import date
 from pathlib import Path
 
 import pytest
+from capture_shapes import HARD_SHAPES, SHAPES, Expected, load_items, random_shape, render
 
 from digest.errors import ParseError
 from digest.models import Paper, ParseResult, title_id
@@ -278,6 +282,8 @@ def test_titles_that_start_like_a_banner_are_kept(first_line: str, title: str) -
         ("Jun 11, 2024", None, date(2024, 6, 11), None),
         ("·\nJune 11 2024", None, date(2024, 6, 11), None),
         ("• 4 authors · Sept. 9", 4, date(2025, 9, 9), None),
+        ("● 3 Authors ∙ Published on Jun 11, 2024 5", 3, date(2024, 6, 11), 5),
+        ("3 authors\n⋅\nPublished on Jun 11", 3, date(2025, 6, 11), None),
     ],
 )
 def test_author_and_date_group_shapes(
@@ -344,3 +350,279 @@ def test_encodings_and_line_endings(data: bytes, title: str) -> None:
 def test_undecodable_bytes_are_a_parse_error() -> None:
     with pytest.raises(ParseError, match=r"^page.txt: not UTF-8 text: bad byte at offset 7"):
         parse_bytes(b"A Title\xff\n", source="text", origin="page.txt", today=date(2025, 1, 1))
+
+
+# Captures generated from real HF items (tests/capture_shapes.py), with known ground truth -----
+
+SLICE = load_items(FIXTURES / "hf-daily-mixed-slice.json")
+PAGE = date(2025, 12, 1)
+
+
+def truth(
+    expected: list[Expected],
+) -> list[tuple[str, str | None, int | None, date | None, int | None]]:
+    return [(e.title, e.abstract, e.authors, e.published, e.upvotes) for e in expected]
+
+
+def found(
+    papers: tuple[Paper, ...],
+) -> list[tuple[str, str | None, int | None, date | None, int | None]]:
+    return [(p.title, p.abstract, p.author_count, p.published, p.upvotes) for p in papers]
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_generated_captures_of_sixty_real_items(name: str) -> None:
+    text, today, expected, organisations = render(SLICE, SHAPES[name], PAGE, seed=1)
+    result = parse_text(text, today)
+    assert found(result.papers) == truth(expected)
+    # Organisation names on day pages cannot be told from titles: reported, never papers.
+    assert len(result.problems) == organisations
+    assert all("no abstract and no author/date line" in p for p in result.problems)
+
+
+@pytest.mark.parametrize("name", HARD_SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_what_cannot_be_read_is_reported_not_guessed(name: str, seed: int) -> None:
+    text, today, expected, _ = render(SLICE, HARD_SHAPES[name], PAGE, seed=seed)
+    result = parse_text(text, today)
+    wanted = truth(expected)
+    assert set(found(result.papers)) <= set(wanted)
+    missed = len(wanted) - len(result.papers)
+    assert missed <= 2
+    assert sum("text without a title" in problem for problem in result.problems) == missed
+
+
+def test_random_shapes_floor() -> None:
+    """Every axis at once, at random: an accuracy floor, measured as in capture_shapes.py."""
+    rng = random.Random(11)
+    right = total = made_up = 0
+    for seed in range(60):
+        shape = random_shape(rng)
+        start = rng.randrange(len(SLICE))
+        items = (SLICE[start:] + SLICE[:start])[: rng.randint(1, 30)]
+        text, today, expected, _ = render(items, shape, PAGE, seed=seed)
+        try:
+            papers = parse_text(text, today).papers
+        except ParseError:
+            papers = ()
+        wanted = set(truth(expected))
+        right += len(wanted & set(found(papers)))
+        made_up += len({p.title for p in papers} - {e.title for e in expected})
+        total += len(wanted)
+    assert right >= 0.98 * total
+    assert made_up <= 0.005 * total
+
+
+DAY_PAGE = [
+    ("SAM 3: Segment Anything with Concepts", 38, date(2025, 11, 20)),
+    (
+        "Tiny Model, Big Logic: Diversity-Driven Optimization Elicits Large-Model Reasoning "
+        "Ability in VibeThinker-1.5B",
+        10,
+        date(2025, 11, 9),
+    ),
+    (
+        "Toward the Frontiers of Reliable Diffusion Sampling via Adversarial Sinkhorn Attention "
+        "Guidance",
+        1,
+        date(2025, 11, 10),
+    ),
+    (
+        "π_RL: Online RL Fine-tuning for Flow-based Vision-Language-Action Models",
+        13,
+        date(2025, 10, 29),
+    ),
+    (
+        "INT v.s. FP: A Comprehensive Study of Fine-Grained Low-bit Quantization Formats",
+        13,
+        date(2025, 10, 29),
+    ),
+    ("NVIDIA Nemotron Nano V2 VL", 126, date(2025, 11, 6)),
+]
+
+
+def test_day_page_lines_are_skipped_and_organisations_reported() -> None:
+    """``Submitted by``, upvote and comment counts go; organisation names are reported."""
+    result = parse_capture("hf-day-page", date(2025, 11, 27))
+    got = [(p.title, p.author_count, p.published, p.upvotes) for p in result.papers]
+    assert got == [(title, count, day, None) for title, count, day in DAY_PAGE]
+    assert all(paper.abstract and len(paper.abstract) > 500 for paper in result.papers)
+    assert result.problems == tuple(
+        f"line {line}: no abstract and no author/date line, skipped: {name!r}"
+        for line, name in [
+            (15, "AI at Meta"),
+            (26, "WeiboAI"),
+            (47, "RLinf"),
+            (56, "ByteDance Seed"),
+            (67, "NVIDIA"),
+        ]
+    )
+
+
+def test_capture_hard_wrapped_at_80_columns_without_blank_lines() -> None:
+    result = parse_capture("wrapped-80", date(2024, 6, 29))
+    got = [(p.title, p.author_count, p.published, p.upvotes) for p in result.papers]
+    assert got == [
+        ("Is Programming by Example solved by LLMs?", 2, date(2024, 6, 12), 13),
+        (
+            "τ-bench: A Benchmark for Tool-Agent-User Interaction in Real-World Domains",
+            4,
+            date(2024, 6, 17),
+            10,
+        ),
+        (
+            "Benchmarking Multi-Image Understanding in Vision and Language Models: Perception, "
+            "Knowledge, Reasoning, and Multi-Hop Reasoning",
+            4,
+            date(2024, 6, 18),
+            15,
+        ),
+        ("An Image is Worth 32 Tokens for Reconstruction and Generation", 6, date(2024, 6, 11), 60),
+        ("Breaking the Attention Bottleneck", 1, date(2024, 6, 16), 4),
+        (
+            "How Do Large Language Models Acquire Factual Knowledge During Pretraining?",
+            7,
+            date(2024, 6, 17),
+            31,
+        ),
+    ]
+    assert result.problems == ()
+    first = result.papers[0].abstract or ""
+    # Words broken after a hyphen are whole again; "pre- and post-" would keep its space.
+    assert "from an end-user perspective" in first and "fine-tuned" in first
+    assert "\n" not in first and first.endswith("identifying ways in which LLMs still fall short.")
+
+
+# Hand-made shapes that used to be misread -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "We scale sparse autoencoders to a billion features",
+        "Sparse autoencoders recover features from activations",
+        "A short note on features",
+    ],
+)
+@pytest.mark.parametrize("meta", ["• 3 authors · Oct 1\n", ""])
+def test_short_abstract_without_a_period_under_its_title(abstract: str, meta: str) -> None:
+    text = f"Subscribe\nOct 28\nSparse Autoencoders at Scale\n{abstract}\n{meta}"
+    papers = parse_text(text).papers
+    assert [(p.title, p.abstract) for p in papers] == [("Sparse Autoencoders at Scale", abstract)]
+
+
+def test_title_like_short_abstract_on_a_page_of_abstracts() -> None:
+    text = (
+        f"Token Budgets for Reasoning Models\n{ABSTRACT}\n• 2 authors · Oct 1\n"
+        "Calibration of Small Reward Models\nLarge Language Models Are Overconfident Judges\n"
+        f"• 3 authors · Oct 2\nTiny Recurrent Models Can Count\n{ABSTRACT}\n• 1 author · Oct 3\n"
+    )
+    papers = parse_text(text).papers
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Token Budgets for Reasoning Models", ABSTRACT),
+        ("Calibration of Small Reward Models", "Large Language Models Are Overconfident Judges"),
+        ("Tiny Recurrent Models Can Count", ABSTRACT),
+    ]
+
+
+ODD_TITLES = [
+    "Are We Done with MMLU?",
+    "Stop Overthinking!",
+    "GPT-4.5 Scales: What Changes at 10^26 FLOPs",
+    "Dr. Who Meets Transformers: Time Travel in Attention",
+    "INT v.s. FP: A Comprehensive Study of Fine-Grained Low-bit Quantization Formats",
+    "μLO: Compute-Efficient Meta-Generalization of Learned Optimizers",
+    "多模态推理 Benchmark: Évaluation des Modèles",
+    "Attention Sinks Explained.",
+    "From RAGs to rich parameters: Probing how language models utilize external knowledge over "
+    "parametric information for factual queries",
+]
+
+
+@pytest.mark.parametrize("title", ODD_TITLES)
+@pytest.mark.parametrize("separator", ["\n", "\n\n"])
+@pytest.mark.parametrize("meta", ["• 4 authors · Jun 3, 2024", ""])
+def test_titles_with_odd_punctuation_and_scripts(title: str, separator: str, meta: str) -> None:
+    entry = separator.join(part for part in (title, ABSTRACT, meta) if part)
+    text = separator.join(["Daily Papers", entry, "Second Paper Title", ABSTRACT, meta])
+    papers = parse_text(text).papers
+    assert [(p.title, p.abstract) for p in papers] == [
+        (title, ABSTRACT),
+        ("Second Paper Title", ABSTRACT),
+    ]
+
+
+def test_wrapped_page_of_abstracts_is_not_given_titles() -> None:
+    abstracts = [item.abstract for item in SLICE[:6]]
+    wrapped = ["\n".join(textwrap.wrap(abstract, 80)) for abstract in abstracts]
+    text = "Daily Papers\nOct 28\n" + "\n• 3 authors\n·\nOct 1\n".join(wrapped) + "\n"
+    with pytest.raises(ParseError, match="no papers found in this text; 11 problems"):
+        parse_text(text)
+
+
+def test_a_stray_line_does_not_take_the_author_line_of_an_abstract_without_title() -> None:
+    text = f"Daily Papers\nNVIDIA\n3 comments\n{ABSTRACT}\n• 4 authors · Oct 1\n"
+    with pytest.raises(ParseError) as caught:
+        parse_text(text)
+    assert "first at line 2: no abstract and no author/date line, skipped: 'NVIDIA'" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("first_line", "title"),
+    [
+        ("SUBSCRIBEToken Budgets", "Token Budgets"),
+        ("Subscribe μLO: Learned Optimizers", "μLO: Learned Optimizers"),
+        ("Subscribexlstm Revisited", "Subscribexlstm Revisited"),
+        ("New Methods for Old Problems", "New Methods for Old Problems"),
+        ("NEW Methods for Old Problems", "NEW Methods for Old Problems"),
+        ("byAK and the research communityOct 28Token Budgets", "Token Budgets"),
+    ],
+)
+def test_banner_glued_in_any_case(first_line: str, title: str) -> None:
+    text = f"{first_line}\n{ABSTRACT}\n• 2 authors · Sep 3, 2024\n"
+    assert [paper.title for paper in parse_text(text).papers] == [title]
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        "\r",  # old Mac line ends
+        "\r\r\n",  # Windows line ends written twice
+        "\u200b",  # zero-width spaces from a copy-paste
+        "\u00a0",  # non-breaking spaces
+        "\t ",  # tabs and trailing spaces
+    ],
+)
+def test_invisible_differences_in_line_ends_and_spaces(noise: str) -> None:
+    lines = ["Daily Papers", "Jun 28", "Token Budgets for Reasoning Models", ABSTRACT]
+    lines += ["• 7 authors", "·", "Jun 11, 2024 6"]
+    if noise in ("\r", "\r\r\n"):
+        text = noise.join(lines)
+    else:
+        text = "\n".join(line.replace(" ", noise + " ", 2) + noise for line in lines)
+    papers = parse_text(text).papers
+    assert found(papers) == [
+        ("Token Budgets for Reasoning Models", ABSTRACT, 7, date(2024, 6, 11), 6)
+    ]
+
+
+def test_hyphens_at_wrapped_line_ends() -> None:
+    text = """Daily Papers
+Token Budgets for Open Vision-Language-
+Action Models
+We compare the budgets spent during pre-
+and post-training of vision-language-
+action models, and release all of them.
+The results are surprising in three ways
+that we describe in detail, and we share
+the code so that others can check them.
+• 2 authors · Jun 3, 2024
+"""
+    paper = parse_text(text).papers[0]
+    assert paper.title == "Token Budgets for Open Vision-Language-Action Models"
+    assert (paper.abstract or "").startswith(
+        "We compare the budgets spent during pre- and post-training of vision-language-action "
+        "models, and release all of them. The results"
+    )
