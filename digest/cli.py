@@ -288,6 +288,12 @@ def check_cmd(app: AppContext) -> None:
         if smtp.host
         else f"smtp: not set, messages go to {config.outbox}"
     )
+    if not config.base_url.startswith("https://"):
+        click.echo(
+            f"warning: base_url {config.base_url} is not https: mailbox providers require "
+            "an https one-click unsubscribe link (RFC 8058)",
+            err=True,
+        )
     for digest, when in next_runs(config, datetime.now(UTC)):
         click.echo(
             f"digest {digest.name}: '{digest.schedule}' {digest.timezone}, "

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from email import message_from_bytes
-from email.message import Message
-from html.parser import HTMLParser
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from digest.models import Email, Paper, RankedPaper, RunReport, SourceReport, Subscriber
-
-MAX_HTML_BYTES = 100_000
+from digest.preflight import preflight
 
 
 def sources_table(reports: Sequence[SourceReport]) -> Table:
@@ -68,44 +63,6 @@ def subscribers_table(subs: Sequence[Subscriber]) -> Table:
             s.timezone or "",
         )
     return table
-
-
-def preflight(email: Email) -> tuple[str, ...]:
-    """What a dry run checks in each message; returns the checks that failed."""
-    msg = message_from_bytes(email.raw)
-    parts = [p.get_content_type() for p in msg.walk() if not p.is_multipart()]
-    failed = []
-    if parts != ["text/plain", "text/html"]:
-        failed.append(f"parts {parts}")
-    if email.html_size > MAX_HTML_BYTES:
-        failed.append(f"html {email.html_size} bytes")
-    if "https://" not in str(msg.get("List-Unsubscribe", "")).replace("http://", "https://"):
-        failed.append("no List-Unsubscribe URL")
-    if msg.get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click":
-        failed.append("no List-Unsubscribe-Post")
-    relative = _relative_links(msg)
-    if relative:
-        failed.append(f"relative link {relative[0]}")
-    return tuple(failed)
-
-
-class _Hrefs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.hrefs.extend(v for k, v in attrs if k in ("href", "src") and v)
-
-
-def _relative_links(msg: Message) -> list[str]:
-    parser = _Hrefs()
-    for part in msg.walk():
-        if part.get_content_type() == "text/html":
-            payload: Any = part.get_payload(decode=True)
-            parser.feed(payload.decode(part.get_content_charset() or "utf-8"))
-    absolute = ("https://", "http://", "mailto:")
-    return [h for h in parser.hrefs if not h.startswith(absolute)]
 
 
 def dry_run_table(emails: Sequence[Email]) -> Table:
