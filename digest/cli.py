@@ -234,8 +234,6 @@ def send_cmd(
     _print_sources(result.report.sources)
     table = dry_run_table(result.emails) if dry_run else deliveries_table(result.report)
     make_console().print(table)
-    if result.out_dir is not None and result.emails:
-        click.echo(f"wrote {len(result.emails)} .eml files to {result.out_dir}")
     if not config.secret and result.emails:
         click.echo(
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True

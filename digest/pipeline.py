@@ -64,8 +64,7 @@ class SendRequest:
 class SendResult:
     report: RunReport
     emails: tuple[Email, ...]
-    out_dir: Path | None
-    transport: str
+    transport: str  # how messages went: "SMTP host:port (security)" or "outbox <folder>"
 
 
 def edition_moment(digest: DigestConfig, edition_date: date, now: datetime) -> datetime:
@@ -186,8 +185,7 @@ def send_edition(
         )
         if ledger is not None:
             store.save_run(report)
-    out = transport.folder if isinstance(transport, OutboxTransport) else None
-    return SendResult(report, emails, out, transport.description)
+    return SendResult(report, emails, transport.description)
 
 
 def _note(collected: Collected, subs: Sequence[Subscriber], skipped: Sequence[Delivery]) -> str:
