@@ -75,7 +75,10 @@ class OutboxTransport:
 
     async def deliver(self, email: Email) -> str:
         path = outbox_path(self.folder, email.recipient)
-        path.write_bytes(email.raw)
+        try:
+            path.write_bytes(email.raw)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
         return f"written to {path}"
 
     async def close(self) -> None:

@@ -97,3 +97,16 @@ def test_outbox_writes_eml_files(tmp_path: Path) -> None:
     )
     assert results[0].status == DeliveryStatus.SENT
     assert (out / "a+b@example.org.eml").read_bytes().startswith(b"From: p@example.org")
+
+
+def test_unwritable_outbox_defers_instead_of_crashing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a@example.org.eml").mkdir()  # a folder where the file should go
+    store = Store(tmp_path / "s.json")
+    (result,) = asyncio.run(
+        deliver_all(EDITION, [email("a@example.org")], OutboxTransport(out), store, NO_WAIT)
+    )
+    assert result.status == DeliveryStatus.DEFERRED
+    assert "cannot write" in result.reason
+    assert store.deliveries(EDITION)[0].status == DeliveryStatus.DEFERRED
