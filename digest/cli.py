@@ -48,7 +48,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass
 class AppContext:
     config_path: str | None
-    verbose: bool
 
     def config(self) -> Config:
         return load_config(find_config_path(self.config_path, os.environ))
@@ -81,7 +80,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = AppContext(config_path, verbose)
+    ctx.obj = AppContext(config_path)
 
 
 cli.add_command(subscribers)

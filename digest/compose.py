@@ -36,7 +36,7 @@ from digest.render import (
     render_preview_html,
 )
 from digest.sources import SourceSpec
-from digest.store import Store
+from digest.store import History, Store
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 
 DEV_SECRET = "insecure-development-secret"
@@ -95,13 +95,12 @@ def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -
 
 
 def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
-    domain = config.sender.from_address.rsplit("@", 1)[-1].strip("> ")
     return RenderSettings(
         from_address=config.sender.from_address,
         envelope_from=config.sender.envelope_from or "",
         reply_to=config.sender.reply_to,
         postal_address=config.sender.postal_address,
-        list_id=f"{digest.name}.{domain}",
+        list_id=f"{digest.name}.{config.sender.domain}",
         base_url=config.base_url,
     )
 
@@ -138,22 +137,21 @@ def compose(
     papers: Sequence[Paper],
     *,
     config: Config,
-    history: Store | None,
+    history: History,
     secret: str,
 ) -> tuple[tuple[Email, ...], tuple[Delivery, ...]]:
     """One email per subscriber with something new to read; a skip for the others.
 
-    ``history`` (read only) leaves out what each reader was shown and who already got this
-    edition; None (a test send) shows the whole edition to everyone."""
+    ``history`` leaves out what each reader was shown and who already got this edition; an
+    empty one (a test send) shows the whole edition to everyone."""
     edition = target.edition
     env, settings = template_env(config), render_settings(config, target.digest)
-    done = history.delivered(edition.key) if history is not None else frozenset()
     now = datetime.now(UTC)
     emails: list[Email] = []
     skipped: list[Delivery] = []
     for sub in subs:
-        shown = history.shown_papers(sub.email) if history is not None else frozenset()
-        ranked = () if sub.email.casefold() in done else rank_for(target, papers, shown)
+        done = history.delivered_to(sub.email)
+        ranked = () if done else rank_for(target, papers, history.shown_to(sub.email))
         if not ranked:
             skipped.append(_skip(edition, sub, papers, done))
             continue
@@ -162,10 +160,8 @@ def compose(
     return tuple(emails), tuple(skipped)
 
 
-def _skip(
-    edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: frozenset[str]
-) -> Delivery:
-    if sub.email.casefold() in done:
+def _skip(edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: bool) -> Delivery:
+    if done:
         reason = ALREADY_DELIVERED
     else:
         reason = "no papers in this edition" if not papers else "nothing new for this reader"

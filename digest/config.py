@@ -55,6 +55,11 @@ class SenderConfig:
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
 
+    @property
+    def domain(self) -> str:
+        """The From address's domain (lists and Message-IDs are named on it)."""
+        return _bare_address(self.from_address).rpartition("@")[2].lower()
+
 
 @dataclass(frozen=True, slots=True)
 class SmtpConfig:

@@ -41,7 +41,7 @@ from digest.models import (
 )
 from digest.send import OutboxTransport, RetryPolicy, SmtpTransport, Transport, deliver_all
 from digest.sources import SourceSpec
-from digest.store import Store
+from digest.store import History, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ def send_edition(
         transport = choose_transport(config, request, edition)
         secret = signing_secret(config, transport)
         subs = recipients(store, target.digest, request.to)
-        history = None if test_send else store
+        history = History() if test_send else store.history(edition.key)
         emails, skipped = compose(
             target, subs, collected.papers, config=config, history=history, secret=secret
         )

@@ -10,9 +10,9 @@ a process killed at any point leaves either the old file or the new one, never h
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,26 @@ from digest.store.files import AtomicJSONStorage
 FINAL = frozenset(
     {DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED}
 )
+
+
+#: Deliveries whose papers count as shown to the reader (sent, or possibly sent).
+_SHOWN = frozenset(
+    {DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value, DeliveryStatus.SENDING.value}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the ledger says at the start of a run; empty for a test send, which ignores it."""
+
+    delivered: frozenset[str] = frozenset()  # store keys of who already got the edition
+    shown: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> paper ids
+
+    def delivered_to(self, email: str) -> bool:
+        return records.key(email) in self.delivered
+
+    def shown_to(self, email: str) -> frozenset[str]:
+        return self.shown.get(records.key(email), frozenset())
 
 
 class Store:
@@ -182,23 +202,25 @@ class Store:
             docs = table.all() if edition is None else table.search(Query().edition == edition)
         return tuple(records.delivery(d) for d in docs)
 
-    def delivered(self, edition: str) -> frozenset[str]:
-        """Addresses (casefolded) this edition must not be sent to again."""
-        final = {s.value for s in FINAL}
+    def history(self, edition: str) -> History:
+        """The ledger read once: who got ``edition``, and what every reader was shown."""
         with self._db() as db:
-            docs = db.table("deliveries").search(Query().edition == edition)
-        return frozenset(d["key"] for d in docs if d["status"] in final)
+            docs = db.table("deliveries").all()
+        final = {s.value for s in FINAL}
+        delivered = frozenset(
+            d["key"] for d in docs if d["edition"] == edition and d["status"] in final
+        )
+        shown: dict[str, set[str]] = {}
+        for d in docs:
+            if d["status"] in _SHOWN:
+                shown.setdefault(d["key"], set()).update(d["paper_ids"])
+        return History(delivered, {k: frozenset(v) for k, v in shown.items()})
 
     def shown_papers(self, email: str) -> frozenset[str]:
         """Every paper id already shown to this address (sent, or possibly sent)."""
-        shown_states = {
-            DeliveryStatus.SENT.value,
-            DeliveryStatus.UNKNOWN.value,
-            DeliveryStatus.SENDING.value,
-        }
         with self._db() as db:
             docs = db.table("deliveries").search(Query().key == records.key(email))
-        return frozenset(pid for d in docs if d["status"] in shown_states for pid in d["paper_ids"])
+        return frozenset(pid for d in docs if d["status"] in _SHOWN for pid in d["paper_ids"])
 
     # runs -------------------------------------------------------------------------------------
 
