@@ -25,8 +25,27 @@ SECURITY = ("none", "starttls", "tls")
 DEFAULT_CONFIG_NAME = "schedules.yaml"
 
 _TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "digests")
-_SENDER_KEYS = ("from", "envelope_from", "reply_to", "postal_address", "unsubscribe_mailto")
-_SMTP_KEYS = ("host", "port", "security", "timeout", "retries")
+_SENDER_KEYS = (
+    "from",
+    "envelope_from",
+    "reply_to",
+    "postal_address",
+    "unsubscribe_mailto",
+    "dkim",
+)
+_DKIM_KEYS = ("selector", "key_file", "domain")
+_SMTP_KEYS = (
+    "host",
+    "port",
+    "security",
+    "timeout",
+    "retries",
+    "retry_backoff",
+    "connections",
+    "rate",
+    "messages_per_connection",
+    "bounce_limit",
+)
 _DIGEST_KEYS = ("title", "sources", "schedule", "timezone", "size", "period", "half_life_days")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -48,12 +67,22 @@ class DigestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DkimConfig:
+    """DKIM signing (optional): ``selector._domainkey.<domain>`` publishes the public key."""
+
+    selector: str
+    key_file: Path  # PEM private key, RSA 2048 bits recommended
+    domain: str  # the d= domain: the From address's domain unless set
+
+
+@dataclass(frozen=True, slots=True)
 class SenderConfig:
     from_address: str
     postal_address: str
     envelope_from: str | None = None
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+    dkim: DkimConfig | None = None
 
     @property
     def domain(self) -> str:
@@ -71,7 +100,12 @@ class SmtpConfig:
     user: str | None = None
     password: str | None = None
     timeout: float = 30.0
-    retries: int = 3
+    retries: int = 3  # attempts after the first, for temporary failures
+    retry_backoff: float = 2.0  # seconds before the first retry; doubled each time, with jitter
+    connections: int = 4  # SMTP connections used at once
+    rate: float = 0.0  # messages per second at most; 0: no limit
+    messages_per_connection: int = 100  # a connection is closed and reopened after this many
+    bounce_limit: int = 2  # hard bounces before an address is suppressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +160,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         outbox=_path(raw.get("outbox", "outbox"), base),
         templates=_path(raw["templates"], base) if raw.get("templates") else None,
         secret=env.get("DIGEST_SECRET") or None,
-        sender=_sender(raw.get("sender"), where),
+        sender=_sender(raw.get("sender"), where, base),
         smtp=_smtp(raw.get("smtp") or {}, env, where),
         digests=_digests(raw.get("digests"), where, base),
     )
@@ -165,7 +199,7 @@ def _base_url(value: Any, where: str) -> str:
     return url
 
 
-def _sender(raw: Any, where: str) -> SenderConfig:
+def _sender(raw: Any, where: str, base: Path) -> SenderConfig:
     if not isinstance(raw, dict) or not raw.get("from"):
         raise ConfigError(
             f"{where}: missing key 'sender.from'",
@@ -186,7 +220,25 @@ def _sender(raw: Any, where: str) -> SenderConfig:
         envelope_from=_optional(raw.get("envelope_from")),
         reply_to=_optional(raw.get("reply_to")),
         unsubscribe_mailto=_optional(raw.get("unsubscribe_mailto")),
+        dkim=_dkim(raw.get("dkim"), from_address, where, base),
     )
+
+
+def _dkim(raw: Any, from_address: str, where: str, base: Path) -> DkimConfig | None:
+    if raw is None:
+        return None
+    at = f"{where}: sender.dkim"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{at} must be a mapping", hint="dkim: {selector: s1, key_file: k.pem}")
+    _check_keys(raw, _DKIM_KEYS, at)
+    for key in ("selector", "key_file"):
+        if not raw.get(key):
+            raise ConfigError(f"{at}: missing key {key!r}")
+    selector = str(raw["selector"])
+    if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", selector):
+        raise ConfigError(f"{at}: selector {selector!r} is not a DNS label")
+    domain = str(raw.get("domain") or _bare_address(from_address).rpartition("@")[2]).lower()
+    return DkimConfig(selector=selector, key_file=_path(raw["key_file"], base), domain=domain)
 
 
 def _bare_address(value: str) -> str:
@@ -212,8 +264,15 @@ def _smtp(raw: Any, env: Mapping[str, str], where: str) -> SmtpConfig:
         security=security,
         user=env.get("DIGEST_SMTP_USER") or None,
         password=env.get("DIGEST_SMTP_PASSWORD") or None,
-        timeout=float(_int(raw.get("timeout", 30), "smtp.timeout", where)),
+        timeout=_number(raw.get("timeout", 30), "smtp.timeout", where, minimum=0.1),
         retries=_int(raw.get("retries", 3), "smtp.retries", where),
+        retry_backoff=_number(raw.get("retry_backoff", 2.0), "smtp.retry_backoff", where),
+        connections=_int(raw.get("connections", 4), "smtp.connections", where, minimum=1),
+        rate=_number(raw.get("rate", 0), "smtp.rate", where),
+        messages_per_connection=_int(
+            raw.get("messages_per_connection", 100), "smtp.messages_per_connection", where, 1
+        ),
+        bounce_limit=_int(raw.get("bounce_limit", 2), "smtp.bounce_limit", where, minimum=1),
     )
 
 
@@ -224,6 +283,16 @@ def _int(value: Any, key: str, where: str, minimum: int = 0) -> int:
         raise ConfigError(f"{where}: {key} must be a whole number, got {value!r}") from None
     if number < minimum:
         raise ConfigError(f"{where}: {key} must be at least {minimum}, got {number}")
+    return number
+
+
+def _number(value: Any, key: str, where: str, minimum: float = 0.0) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} must be a number, got {value!r}") from None
+    if not number >= minimum:  # also refuses NaN
+        raise ConfigError(f"{where}: {key} must be at least {minimum:g}, got {value!r}")
     return number
 
 

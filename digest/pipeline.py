@@ -39,9 +39,10 @@ from digest.models import (
     SourceReport,
     Subscriber,
 )
-from digest.send import OutboxTransport, RetryPolicy, SmtpTransport, Transport, deliver_all
+from digest.send import RetryPolicy, SmtpTransport, deliver_all
 from digest.sources import SourceSpec
 from digest.store import History, Store
+from digest.transport import OutboxTransport, Transport
 
 
 @dataclass(frozen=True, slots=True)

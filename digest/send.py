@@ -14,11 +14,9 @@ Failures are classified by what they mean for a resend:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
@@ -26,28 +24,16 @@ import aiosmtplib
 from digest.config import SmtpConfig
 from digest.errors import SendError
 from digest.models import Delivery, DeliveryStatus, Email
+from digest.transport import (
+    AmbiguousFailure,
+    OutboxTransport,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    outbox_path,
+)
 
-
-class TemporaryFailure(Exception):
-    """Worth retrying: nothing was delivered."""
-
-
-class PermanentFailure(Exception):
-    """The server refused this recipient for good."""
-
-
-class AmbiguousFailure(Exception):
-    """The message may or may not have been accepted."""
-
-
-class Transport(Protocol):
-    description: str
-
-    async def open(self) -> None: ...
-
-    async def deliver(self, email: Email) -> str: ...
-
-    async def close(self) -> None: ...
+__all__ = ["OutboxTransport", "outbox_path"]
 
 
 class Ledger(Protocol):
@@ -60,36 +46,6 @@ class Ledger(Protocol):
     ) -> None: ...
 
 
-class OutboxTransport:
-    """Writes each message as ``<folder>/<recipient>.eml`` instead of sending it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.description = f"outbox {folder}"
-
-    async def open(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SendError(f"cannot create outbox folder {self.folder}: {exc.strerror}") from exc
-
-    async def deliver(self, email: Email) -> str:
-        path = outbox_path(self.folder, email.recipient)
-        try:
-            path.write_bytes(email.raw)
-        except OSError as exc:
-            raise TemporaryFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
-        return f"written to {path}"
-
-    async def close(self) -> None:
-        pass
-
-
-def outbox_path(folder: Path, recipient: str) -> Path:
-    """The .eml file name for a recipient: the address with unsafe characters replaced."""
-    return folder / (re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient) + ".eml")
-
-
 class SmtpTransport:
     """One reused aiosmtplib connection, opened lazily and reopened after any error."""
 
@@ -99,6 +55,7 @@ class SmtpTransport:
         self.config = config
         self.description = f"SMTP {config.host}:{config.port} ({config.security})"
         self._client: aiosmtplib.SMTP | None = None
+        self.concurrency = 1
 
     async def open(self) -> None:
         cfg = self.config
