@@ -32,6 +32,7 @@ from digest.report import (
     make_console,
     papers_table,
     ranked_table,
+    send_progress,
     source_failures,
     sources_table,
     summary_line,
@@ -193,7 +194,8 @@ def rank_cmd(
     config, target = app.target(digest_name, edition_date, sources)
     with make_client() as client:
         collected = collect_edition(target, client)
-    shown = Store(config.store_path).shown_papers(subscriber) if subscriber else frozenset()
+    store, ids = Store(config.store_path), [p.id for p in collected.papers]
+    shown = store.shown_papers(subscriber, ids) if subscriber else frozenset()
     ranked = rank_for(target, collected.papers, shown)
     if as_json:
         _echo_json([{**r.paper.to_json(), "score": r.score, "reason": r.reason} for r in ranked])
@@ -214,6 +216,11 @@ def rank_cmd(
     help="Write .eml files to this folder instead of sending by SMTP.",
 )
 @click.option("--to", "to", multiple=True, help="Test send to only this address (no ledger).")
+@click.option(
+    "--retry-unknown",
+    is_flag=True,
+    help="Also resend deliveries an interrupted run left unknown (they may arrive twice).",
+)
 @click.pass_obj
 def send_cmd(
     app: AppContext,
@@ -223,17 +230,23 @@ def send_cmd(
     dry_run: bool,
     out_dir: Path | None,
     to: tuple[str, ...],
+    retry_unknown: bool,
 ) -> None:
     """Build the edition and mail it to every confirmed subscriber, once."""
     config, target = app.target(digest_name, edition_date, sources)
     addresses = tuple(normalise_address(a) for a in to)
-    request = SendRequest(target, dry_run=dry_run, out_dir=out_dir, to=addresses)
-    with make_client() as client:
-        result = send_edition(config, Store(config.store_path), request, client)
+    request = SendRequest(
+        target, dry_run=dry_run, out_dir=out_dir, to=addresses, retry_unknown=retry_unknown
+    )
+    store = Store(config.store_path)
+    with make_client() as client, send_progress() as progress:
+        result = send_edition(config, store, request, client, progress)
     _print_sources(result.report.sources)
-    table = dry_run_table(result.emails) if dry_run else deliveries_table(result.report)
+    table = dry_run_table(result.checks) if dry_run else deliveries_table(result.report)
     make_console().print(table)
-    if not config.secret and result.emails:
+    for address in result.suppressed:
+        click.echo(f"suppressed {address}: too many hard bounces", err=True)
+    if not config.secret and result.report.deliveries:
         click.echo(
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True
         )

@@ -8,7 +8,7 @@ a preview.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -37,10 +37,12 @@ from digest.render import (
 )
 from digest.sources import SourceSpec
 from digest.store import History, Store
+from digest.store.ledger import INTERRUPTED, LedgerEntry
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 
 DEV_SECRET = "insecure-development-secret"
 ALREADY_DELIVERED = "already delivered in an earlier run"
+NOTHING_NEW = "nothing new for this reader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +60,15 @@ class EditionRequest:
 
 
 def rank_for(
-    target: EditionRequest, papers: Sequence[Paper], shown: frozenset[str] = frozenset()
+    target: EditionRequest,
+    papers: Sequence[Paper],
+    shown: frozenset[str] = frozenset(),
+    *,
+    size: int | None = None,
 ) -> tuple[RankedPaper, ...]:
-    """What one reader's email of this edition would show."""
+    """What one reader's email of this edition would show (``size``: the digest's)."""
     digest = target.digest
-    settings = RankSettings(size=digest.size, half_life_days=digest.half_life_days)
+    settings = RankSettings(size=size or digest.size, half_life_days=digest.half_life_days)
     return rank_trending(papers, today=target.edition_date, shown=shown, settings=settings)
 
 
@@ -71,7 +77,7 @@ def preview_html(
 ) -> str:
     """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
     sub = _test_recipient(store, address)
-    ranked = rank_for(target, papers, store.shown_papers(sub.email))
+    ranked = rank_for(target, papers, store.shown_papers(sub.email, [p.id for p in papers]))
     if not ranked:
         raise InputError(f"nothing to preview: no new papers for {address} in {target.edition.key}")
     edition = target.edition
@@ -131,38 +137,78 @@ def _test_recipient(store: Store, address: str) -> Subscriber:
     return Subscriber(email=address, id="test-" + hashlib.sha256(address.encode()).hexdigest()[:12])
 
 
-def compose(
-    target: EditionRequest,
-    subs: Sequence[Subscriber],
-    papers: Sequence[Paper],
-    *,
-    config: Config,
-    history: History,
-    secret: str,
-) -> tuple[tuple[Email, ...], tuple[Delivery, ...]]:
-    """One email per subscriber with something new to read; a skip for the others.
+class Composer:
+    """Composes one edition's emails: ranks the edition once, then per reader leaves out what
+    they were shown and renders their email with their own signed links."""
 
-    ``history`` leaves out what each reader was shown and who already got this edition; an
-    empty one (a test send) shows the whole edition to everyone."""
-    edition = target.edition
-    env, settings = template_env(config), render_settings(config, target.digest)
-    now = datetime.now(UTC)
-    emails: list[Email] = []
-    skipped: list[Delivery] = []
-    for sub in subs:
-        done = history.delivered_to(sub.email)
-        ranked = () if done else rank_for(target, papers, history.shown_to(sub.email))
+    def __init__(
+        self,
+        target: EditionRequest,
+        papers: Sequence[Paper],
+        *,
+        config: Config,
+        secret: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.target, self.config, self.secret = target, config, secret
+        self.edition = target.edition
+        self.papers = tuple(papers)
+        self._order = rank_for(target, papers, size=len(self.papers))
+        self._renderer = _Renderer(
+            self.edition, render_settings(config, target.digest), template_env(config), now
+        )
+
+    def ranked(self, shown: frozenset[str]) -> tuple[RankedPaper, ...]:
+        """The reader's papers: the edition's order without what they were shown."""
+        size = self.target.digest.size
+        if not shown:
+            return self._order[:size]
+        return tuple(r for r in self._order if r.paper.id not in shown)[:size]
+
+    def compose(self, sub: Subscriber, history: History) -> Email | Delivery:
+        """The reader's email, or why they get none this time."""
+        earlier = history.earlier_delivery(sub.email)
+        if earlier is not None:
+            return _settled(self.edition, sub, earlier)
+        ranked = self.ranked(history.shown_to(sub.email))
         if not ranked:
-            skipped.append(_skip(edition, sub, papers, done))
-            continue
-        links = make_links(config, secret, sub, edition)
-        emails.append(render_email(edition, sub, ranked, links, settings, now, env))
-    return tuple(emails), tuple(skipped)
+            reason = "no papers in this edition" if not self.papers else NOTHING_NEW
+            return Delivery(self.edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
+        links = make_links(self.config, self.secret, sub, self.edition)
+        return self._renderer.render(sub, ranked, links)
+
+    def compose_all(
+        self, subs: Iterable[Subscriber], history: History
+    ) -> Iterator[Email | Delivery]:
+        """Lazily, one item per subscriber: nothing is rendered before it is needed."""
+        for sub in subs:
+            yield self.compose(sub, history)
 
 
-def _skip(edition: Edition, sub: Subscriber, papers: Sequence[Paper], done: bool) -> Delivery:
-    if done:
-        reason = ALREADY_DELIVERED
+def _settled(edition: Edition, sub: Subscriber, earlier: LedgerEntry) -> Delivery:
+    """How a reader this edition already reached (or may have reached) is reported."""
+    if earlier.status == DeliveryStatus.UNKNOWN:
+        status, reason = DeliveryStatus.UNKNOWN, earlier.reason or INTERRUPTED
+    elif earlier.status == DeliveryStatus.SENT:
+        status, reason = DeliveryStatus.SKIPPED, ALREADY_DELIVERED
     else:
-        reason = "no papers in this edition" if not papers else "nothing new for this reader"
-    return Delivery(edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
+        status = DeliveryStatus.SKIPPED
+        reason = f"already {earlier.status.value} in an earlier run: {earlier.reason}"
+    return Delivery(edition.key, sub.email, status, earlier.message_id, reason)
+
+
+class _Renderer:
+    """Until the per-edition renderer lands: one full render per reader."""
+
+    def __init__(
+        self,
+        edition: Edition,
+        settings: RenderSettings,
+        env: jinja2.Environment,
+        now: datetime | None,
+    ) -> None:
+        self.edition, self.settings, self.env = edition, settings, env
+        self.now = now or datetime.now(UTC)
+
+    def render(self, sub: Subscriber, ranked: Sequence[RankedPaper], links: Links) -> Email:
+        return render_email(self.edition, sub, ranked, links, self.settings, self.now, self.env)

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from digest import parse
-from digest.compose import (
-    ALREADY_DELIVERED,
-    DEV_SECRET,
-    EditionRequest,
-    compose,
-    recipients,
-)
+from digest.compose import ALREADY_DELIVERED, DEV_SECRET, Composer, EditionRequest, recipients
 from digest.config import Config, DigestConfig
+from digest.delivery import NoSkip, Outcome, RetryPolicy, deliver_all
 from digest.errors import ConfigError, FetchError, ParseError
 from digest.fetch import fetch_source
 from digest.merge import merge_papers
@@ -39,9 +35,12 @@ from digest.models import (
     SourceReport,
     Subscriber,
 )
-from digest.send import RetryPolicy, SmtpTransport, deliver_all
+from digest.preflight import preflight
+from digest.send import SmtpTransport as SmtpPool  # TEMP until digest.smtp lands
 from digest.sources import SourceSpec
 from digest.store import History, Store
+from digest.store.ledger import EditionLedger
+from digest.store.suppression import SuppressionWatch
 from digest.transport import OutboxTransport, Transport
 
 
@@ -59,13 +58,40 @@ class SendRequest:
     dry_run: bool = False
     out_dir: Path | None = None
     to: tuple[str, ...] = ()
+    retry_unknown: bool = False  # resend deliveries an interrupted run left unknown
+
+
+class Progress(Protocol):
+    """Hears how a send advances (the CLI's progress bar)."""
+
+    def start(self, total: int) -> None: ...
+
+    def update(self, delivery: Delivery) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunRow:
+    """What a dry run shows of one message: the pre-flight checks that failed, if any."""
+
+    recipient: str
+    subject: str
+    papers: int
+    size: int
+    failed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, email: Email) -> DryRunRow:
+        return cls(
+            email.recipient, email.subject, len(email.paper_ids), len(email.raw), preflight(email)
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     report: RunReport
-    emails: tuple[Email, ...]
     transport: str  # how messages went: "SMTP host:port (security)" or "outbox <folder>"
+    checks: tuple[DryRunRow, ...] = ()  # a dry run's pre-flight checks, one per message
+    suppressed: tuple[str, ...] = ()  # addresses suppressed after hard bounces in this run
 
 
 def edition_moment(digest: DigestConfig, edition_date: date, now: datetime) -> datetime:
@@ -139,13 +165,13 @@ def choose_transport(config: Config, request: SendRequest, edition: Edition) -> 
         return OutboxTransport(request.out_dir)
     if request.dry_run or not config.smtp.host:
         return OutboxTransport(config.outbox / f"{edition.digest}-{edition.date.isoformat()}")
-    return SmtpTransport(config.smtp)
+    return SmtpPool(config.smtp)
 
 
 def signing_secret(config: Config, transport: Transport) -> str:
     if config.secret:
         return config.secret
-    if isinstance(transport, SmtpTransport):
+    if isinstance(transport, SmtpPool):
         raise ConfigError(
             "DIGEST_SECRET is not set: unsubscribe links in real emails must be signed",
             hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
@@ -154,26 +180,48 @@ def signing_secret(config: Config, transport: Transport) -> str:
 
 
 def send_edition(
-    config: Config, store: Store, request: SendRequest, client: httpx.Client
+    config: Config,
+    store: Store,
+    request: SendRequest,
+    client: httpx.Client,
+    progress: Progress | None = None,
 ) -> SendResult:
-    """The whole job: collect → compose → deliver → report."""
+    """The whole job: collect → compose → deliver → report. ``progress`` hears of each
+    subscriber as they are settled (sent, skipped, failed...)."""
     started = datetime.now(UTC)
     target, edition = request.target, request.target.edition
-    test_send = bool(request.to)
-    ledger = None if (request.dry_run or test_send) else store
-    with store.exclusive(f"send-{edition.digest}") if ledger else nullcontext():
+    real = not (request.dry_run or request.to)
+    with store.exclusive(f"send-{edition.digest}") if real else nullcontext():
         collected = collect_edition(target, client)
         transport = choose_transport(config, request, edition)
-        secret = signing_secret(config, transport)
-        subs = recipients(store, target.digest, request.to)
-        history = History() if test_send else store.history(edition.key)
-        emails, skipped = compose(
-            target, subs, collected.papers, config=config, history=history, secret=secret
+        composer = Composer(
+            target,
+            collected.papers,
+            config=config,
+            secret=signing_secret(config, transport),
         )
-        if ledger is not None and emails:
-            store.save_edition(edition, collected.papers)
-        policy = RetryPolicy(retries=config.smtp.retries)
-        delivered = asyncio.run(deliver_all(edition.key, emails, transport, ledger, policy))
+        subs = recipients(store, target.digest, request.to)
+        if progress is not None:
+            progress.start(len(subs))
+        ledger = store.ledger(edition.key) if real else None
+        if ledger is not None:
+            ledger.fold()  # settle what a killed run left: in-flight deliveries become unknown
+            if collected.papers:
+                store.save_edition(edition, collected.papers)
+        history = (
+            History()
+            if request.to
+            else store.history(
+                edition.key, (p.id for p in collected.papers), retry_unknown=request.retry_unknown
+            )
+        )
+        stream = _Stream(composer.compose_all(subs, history), progress, request.dry_run)
+        outcome = _deliver(config, store, transport, stream, edition, ledger, progress)
+        suppressed = (
+            store.record_bounces(outcome.bounced, outcome.sent, config.smtp.bounce_limit)
+            if ledger is not None
+            else ()
+        )
         report = RunReport(
             digest=edition.digest,
             edition_date=edition.date,
@@ -181,23 +229,85 @@ def send_edition(
             finished_at=datetime.now(UTC),
             dry_run=request.dry_run,
             sources=collected.sources,
-            deliveries=delivered + skipped,
-            note=_note(collected, subs, skipped),
+            deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
+            note=_note(collected, subs, stream.settled, outcome.deliveries),
         )
         if ledger is not None:
             store.save_run(report)
-    return SendResult(report, emails, transport.description)
+    return SendResult(report, transport.description, tuple(stream.checks), suppressed)
 
 
-def _note(collected: Collected, subs: Sequence[Subscriber], skipped: Sequence[Delivery]) -> str:
+def _deliver(
+    config: Config,
+    store: Store,
+    transport: Transport,
+    stream: Iterable[Email],
+    edition: Edition,
+    ledger: EditionLedger | None,
+    progress: Progress | None,
+) -> Outcome:
+    policy = RetryPolicy(retries=config.smtp.retries, backoff_seconds=config.smtp.retry_backoff)
+    skip_reason = SuppressionWatch(store) if ledger is not None else NoSkip
+    if ledger is not None:
+        ledger.open()
+    try:
+        return asyncio.run(
+            deliver_all(
+                stream,
+                transport,
+                edition=edition.key,
+                ledger=ledger,
+                policy=policy,
+                skip_reason=skip_reason,
+                progress=progress.update if progress else None,
+            )
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()
+            ledger.fold()
+
+
+class _Stream:
+    """The composed items of a run as the emails to deliver: readers settled without an
+    email (already sent, nothing new) are kept aside, and a dry run checks each message."""
+
+    def __init__(
+        self,
+        items: Iterable[Email | Delivery],
+        progress: Progress | None,
+        check: bool,
+    ) -> None:
+        self.items, self.progress, self.check = items, progress, check
+        self.settled: list[Delivery] = []
+        self.checks: list[DryRunRow] = []
+
+    def __iter__(self) -> Iterator[Email]:
+        for item in self.items:
+            if isinstance(item, Email):
+                if self.check:
+                    self.checks.append(DryRunRow.of(item))
+                yield item
+                continue
+            self.settled.append(item)
+            if self.progress is not None:
+                self.progress.update(item)
+
+
+def _note(
+    collected: Collected,
+    subs: Sequence[Subscriber],
+    settled: Sequence[Delivery],
+    delivered: Sequence[Delivery],
+) -> str:
     """Why a run sent nothing (empty when it sent something)."""
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
         return f"no papers: sources failed ({', '.join(failed)})" if failed else "no new papers"
     if not subs:
         return "no confirmed subscribers for this digest"
-    if len(skipped) < len(subs):
+    if delivered:
         return ""
-    if all(d.reason == ALREADY_DELIVERED for d in skipped):
+    if all(d.reason == ALREADY_DELIVERED for d in settled):
         return "every subscriber already got this edition"
     return "nothing new for any subscriber"

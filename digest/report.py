@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from digest.models import Email, Paper, RankedPaper, RunReport, SourceReport, Subscriber
-from digest.preflight import preflight
+from digest.models import Delivery, Paper, RankedPaper, RunReport, SourceReport, Subscriber
+from digest.pipeline import DryRunRow
 
 
 def sources_table(reports: Sequence[SourceReport]) -> Table:
@@ -65,18 +67,17 @@ def subscribers_table(subs: Sequence[Subscriber]) -> Table:
     return table
 
 
-def dry_run_table(emails: Sequence[Email]) -> Table:
+def dry_run_table(rows: Sequence[DryRunRow]) -> Table:
     table = Table(title="Dry run: nothing was sent", title_justify="left")
     for col in ("recipient", "papers", "size", "checks"):
         table.add_column(
             col, justify="right" if col in ("papers", "size") else "left", no_wrap=True
         )
     table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=48)
-    for e in emails:
-        failed = preflight(e)
-        checks = "[green]ok[/]" if not failed else "[red]" + "; ".join(failed) + "[/]"
-        size = f"{len(e.raw) / 1024:.1f} KB"
-        table.add_row(e.recipient, str(len(e.paper_ids)), size, checks, e.subject)
+    for row in rows:
+        checks = "[green]ok[/]" if not row.failed else "[red]" + "; ".join(row.failed) + "[/]"
+        size = f"{row.size / 1024:.1f} KB"
+        table.add_row(row.recipient, str(row.papers), size, checks, row.subject)
     return table
 
 
@@ -124,3 +125,33 @@ def make_console(stderr: bool = False) -> Console:
     if not console.is_terminal:
         console.width = 200
     return console
+
+
+class SendProgress:
+    """A progress bar on stderr while a send runs (only on a terminal: logs stay clean)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("sending", total=None)
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def update(self, delivery: Delivery) -> None:
+        self._progress.advance(self._task)
+
+
+@contextmanager
+def send_progress() -> Iterator[SendProgress | None]:
+    console = make_console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield SendProgress(progress)

@@ -13,37 +13,20 @@ Failures are classified by what they mean for a resend:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
-
 import aiosmtplib
 
 from digest.config import SmtpConfig
 from digest.errors import SendError
-from digest.models import Delivery, DeliveryStatus, Email
+from digest.models import Email
 from digest.transport import (
     AmbiguousFailure,
     OutboxTransport,
     PermanentFailure,
     TemporaryFailure,
-    Transport,
     outbox_path,
 )
 
 __all__ = ["OutboxTransport", "outbox_path"]
-
-
-class Ledger(Protocol):
-    def claim_delivery(
-        self, edition: str, email: str, message_id: str, paper_ids: tuple[str, ...]
-    ) -> Delivery | None: ...
-
-    def finish_delivery(
-        self, edition: str, email: str, status: DeliveryStatus, reason: str = ""
-    ) -> None: ...
 
 
 class SmtpTransport:
@@ -133,73 +116,3 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 def _classify(code: int, message: str) -> Exception:
     text = f"{code} {message}".strip()
     return PermanentFailure(text) if 500 <= code < 600 else TemporaryFailure(text)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    retries: int = 3
-    backoff_seconds: float = 1.0
-
-
-async def deliver_all(
-    edition: str,
-    emails: Sequence[Email],
-    transport: Transport,
-    ledger: Ledger | None,
-    policy: RetryPolicy = RetryPolicy(),
-) -> tuple[Delivery, ...]:
-    """Send each email once. Without a ledger (a ``--to`` test send) nothing is recorded."""
-    results: list[Delivery] = []
-    await transport.open()
-    try:
-        for email in emails:
-            results.append(await _deliver_one(edition, email, transport, ledger, policy))
-    finally:
-        await transport.close()
-    return tuple(results)
-
-
-async def _deliver_one(
-    edition: str, email: Email, transport: Transport, ledger: Ledger | None, policy: RetryPolicy
-) -> Delivery:
-    if ledger is not None:
-        earlier = ledger.claim_delivery(edition, email.recipient, email.message_id, email.paper_ids)
-        if earlier is not None:
-            return _settle_earlier(earlier, ledger)
-    status, reason = await _attempt(email, transport, policy)
-    if ledger is not None:
-        ledger.finish_delivery(edition, email.recipient, status, reason)
-    return Delivery(edition, email.recipient, status, email.message_id, reason, datetime.now(UTC))
-
-
-def _settle_earlier(earlier: Delivery, ledger: Ledger) -> Delivery:
-    """What to report for a delivery an earlier run already made (or left in flight)."""
-    if earlier.status == DeliveryStatus.SENDING:
-        reason = "an earlier run stopped during this delivery; not resent (see --retry-unknown)"
-        ledger.finish_delivery(earlier.edition, earlier.email, DeliveryStatus.UNKNOWN, reason)
-        return Delivery(
-            earlier.edition, earlier.email, DeliveryStatus.UNKNOWN, earlier.message_id, reason
-        )
-    reason = f"already {earlier.status.value} in an earlier run"
-    if earlier.reason and earlier.status != DeliveryStatus.SENT:
-        reason += f": {earlier.reason}"
-    return Delivery(
-        earlier.edition, earlier.email, DeliveryStatus.SKIPPED, earlier.message_id, reason
-    )
-
-
-async def _attempt(
-    email: Email, transport: Transport, policy: RetryPolicy
-) -> tuple[DeliveryStatus, str]:
-    for attempt in range(policy.retries + 1):
-        try:
-            return DeliveryStatus.SENT, await transport.deliver(email)
-        except PermanentFailure as exc:
-            return DeliveryStatus.FAILED, str(exc)
-        except AmbiguousFailure as exc:
-            return DeliveryStatus.UNKNOWN, str(exc)
-        except TemporaryFailure as exc:
-            if attempt == policy.retries:
-                return DeliveryStatus.DEFERRED, f"{exc} (after {attempt + 1} attempts)"
-            await asyncio.sleep(policy.backoff_seconds * 2**attempt)
-    raise AssertionError("unreachable")

@@ -113,8 +113,8 @@ def import_cmd(ctx: click.Context, csv_file: Path) -> None:
     text = csv_file.read_text(encoding="utf-8-sig")
     rows, errors = read_csv(text, known_digests=known)
     counts = {"added": 0, "updated": 0, "suppressed": 0}
-    for row in rows:
-        _, outcome = store.save_subscriber(row.subscriber)
+    saved = store.save_subscribers(row.subscriber for row in rows)
+    for row, (_, outcome) in zip(rows, saved, strict=True):
         counts[outcome] += 1
         if outcome == "suppressed":
             click.echo(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import StoreError
-from digest.models import DeliveryStatus, Status, Subscriber
+from digest.models import Status, Subscriber
 from digest.store import Store
 
 
@@ -35,24 +35,6 @@ def test_suppressed_address_is_not_resubscribed(tmp_path: Path) -> None:
     store.set_status("a@example.org", Status.UNSUBSCRIBED)
     current, outcome = store.save_subscriber(sub("a@example.org"))
     assert outcome == "suppressed" and current.status == Status.UNSUBSCRIBED
-
-
-def test_claim_forbids_a_second_send(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
-    assert store.claim_delivery("daily/2025-11-26", "a@example.org", "<m1>", ("p1",)) is None
-    earlier = store.claim_delivery("daily/2025-11-26", "a@example.org", "<m1>", ("p1",))
-    assert earlier is not None and earlier.status == DeliveryStatus.SENDING
-    store.finish_delivery("daily/2025-11-26", "a@example.org", DeliveryStatus.SENT, "250 ok")
-    earlier = store.claim_delivery("daily/2025-11-26", "a@example.org", "<m1>", ("p1",))
-    assert earlier is not None and earlier.status == DeliveryStatus.SENT
-    assert store.shown_papers("A@example.org") == frozenset({"p1"})
-
-
-def test_deferred_delivery_can_be_claimed_again(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
-    store.claim_delivery("e", "a@example.org", "<m>", ())
-    store.finish_delivery("e", "a@example.org", DeliveryStatus.DEFERRED, "421 busy")
-    assert store.claim_delivery("e", "a@example.org", "<m>", ()) is None
 
 
 def test_corrupt_file_is_a_clear_error_and_is_left_alone(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
+from tinydb.table import Document, Table
 
 from digest.errors import StoreError
 from digest.models import (
@@ -33,6 +34,7 @@ from digest.models import (
 )
 from digest.store import documents as records
 from digest.store.files import AtomicJSONStorage
+from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
 
 #: Deliveries that must never be attempted again for the same edition.
 FINAL = frozenset(
@@ -50,11 +52,12 @@ _SHOWN = frozenset(
 class History:
     """What the ledger says at the start of a run; empty for a test send, which ignores it."""
 
-    delivered: frozenset[str] = frozenset()  # store keys of who already got the edition
+    earlier: Mapping[str, LedgerEntry] = field(default_factory=dict)  # key -> final delivery
     shown: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> paper ids
 
-    def delivered_to(self, email: str) -> bool:
-        return records.key(email) in self.delivered
+    def earlier_delivery(self, email: str) -> LedgerEntry | None:
+        """This edition's earlier delivery to ``email`` that forbids sending it again."""
+        return self.earlier.get(records.key(email))
 
     def shown_to(self, email: str) -> frozenset[str]:
         return self.shown.get(records.key(email), frozenset())
@@ -66,6 +69,7 @@ class Store:
     def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
         self.path = path
         self._lock = FileLock(f"{path}.lock", timeout=lock_timeout)
+        self._migrated = False
 
     @contextmanager
     def _db(self) -> Iterator[TinyDB]:
@@ -118,19 +122,36 @@ class Store:
     ) -> tuple[Subscriber, str]:
         """Add or update ``sub``; returns what is stored and ``added``, ``updated`` or
         ``suppressed`` (an unsubscribed/bounced address is left alone unless ``resubscribe``)."""
+        return self.save_subscribers([sub], resubscribe=resubscribe)[0]
+
+    def save_subscribers(
+        self, subs: Iterable[Subscriber], *, resubscribe: bool = False
+    ) -> list[tuple[Subscriber, str]]:
+        """:meth:`save_subscriber` for many at once: one read and one write of the file."""
+        results: list[tuple[Subscriber, str]] = []
         with self._db() as db:
             table = db.table("subscribers")
-            doc = table.get(Query().key == records.key(sub.email))
-            if doc is None:
-                stored = replace(sub, id=sub.id or secrets.token_hex(8), created_at=_now())
-                table.insert(records.subscriber_doc(stored))
-                return stored, "added"
-            current = records.subscriber(doc)
-            if current.status in SUPPRESSED and not resubscribe:
-                return current, "suppressed"
-            stored = replace(sub, id=current.id, created_at=current.created_at)
-            table.update(records.subscriber_doc(stored), Query().key == records.key(sub.email))
-            return stored, "updated"
+            by_key: dict[str, dict[str, Any]] = {doc["key"]: doc for doc in table.all()}
+            inserts: list[dict[str, Any]] = []
+            updates: dict[str, dict[str, Any]] = {}
+            for sub in subs:
+                doc = by_key.get(records.key(sub.email))
+                stored, outcome = _merge_subscriber(sub, doc, resubscribe)
+                results.append((stored, outcome))
+                if outcome == "suppressed":
+                    continue
+                new_doc = records.subscriber_doc(stored)
+                if doc is None:
+                    inserts.append(new_doc)
+                    by_key[new_doc["key"]] = new_doc
+                elif isinstance(doc, Document):
+                    updates[doc["key"]] = new_doc
+                else:  # added earlier in this same batch
+                    doc.update(new_doc)
+            _update_each(table, updates)
+            if inserts:
+                table.insert_multiple(inserts)
+        return results
 
     def set_status(self, email: str, status: Status) -> Subscriber | None:
         with self._db() as db:
@@ -159,68 +180,117 @@ class Store:
             for paper in papers:
                 table.upsert(paper.to_json(), Query().id == paper.id)
 
-    # deliveries (the ledger) -----------------------------------------------------------------
+    # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 
-    def claim_delivery(
-        self, edition: str, email: str, message_id: str, paper_ids: tuple[str, ...]
-    ) -> Delivery | None:
-        """Record ``sending`` before the SMTP transaction. Returns the earlier delivery that
-        forbids sending (sent, in flight, unknown, permanently failed), or None once claimed."""
-        with self._db() as db:
-            table = db.table("deliveries")
-            where = (Query().edition == edition) & (Query().key == records.key(email))
-            doc = table.get(where)
-            if doc is not None and DeliveryStatus(doc["status"]) in FINAL:
-                return records.delivery(doc)
-            table.upsert(
-                {
-                    "edition": edition,
-                    "key": records.key(email),
-                    "email": email,
-                    "status": DeliveryStatus.SENDING.value,
-                    "message_id": message_id,
-                    "reason": "",
-                    "paper_ids": list(paper_ids),
-                    "updated_at": _now().isoformat(),
-                },
-                where,
-            )
-        return None
+    @property
+    def ledger_root(self) -> Path:
+        return self.path.with_name(self.path.stem + ".ledger")
 
-    def finish_delivery(
-        self, edition: str, email: str, status: DeliveryStatus, reason: str = ""
-    ) -> None:
-        with self._db() as db:
-            db.table("deliveries").update(
-                {"status": status.value, "reason": reason, "updated_at": _now().isoformat()},
-                (Query().edition == edition) & (Query().key == records.key(email)),
-            )
+    def ledger(self, edition: str) -> EditionLedger:
+        """The ledger of ``edition``, to write to (a real send, under ``exclusive``)."""
+        self._migrate_deliveries()
+        return self._ledger_files(edition)
 
-    def deliveries(self, edition: str | None = None) -> tuple[Delivery, ...]:
-        with self._db() as db:
-            table = db.table("deliveries")
-            docs = table.all() if edition is None else table.search(Query().edition == edition)
-        return tuple(records.delivery(d) for d in docs)
+    def _ledger_files(self, edition: str) -> EditionLedger:
+        return EditionLedger(self.ledger_root, edition)
 
-    def history(self, edition: str) -> History:
-        """The ledger read once: who got ``edition``, and what every reader was shown."""
-        with self._db() as db:
-            docs = db.table("deliveries").all()
-        final = {s.value for s in FINAL}
-        delivered = frozenset(
-            d["key"] for d in docs if d["edition"] == edition and d["status"] in final
-        )
+    def deliveries(self, edition: str) -> tuple[Delivery, ...]:
+        state = self._ledger_files(edition).load()
+        return tuple(state[k].delivery(edition) for k in sorted(state))
+
+    def history(
+        self, edition: str, candidates: Iterable[str], *, retry_unknown: bool = False
+    ) -> History:
+        """Who already got ``edition``, and which of ``candidates`` each reader was shown.
+
+        Only editions that carried one of the candidates are read, so a daily run reads
+        little and a weekly run reads the week's dailies. With ``retry_unknown``, deliveries
+        left ``unknown`` by an interrupted run may be sent again (the operator's call)."""
+        candidates = frozenset(candidates)
+        forbid = FINAL - {DeliveryStatus.UNKNOWN} if retry_unknown else FINAL
+        earlier = {
+            k: e for k, e in self._ledger_files(edition).load().items() if e.status in forbid
+        }
         shown: dict[str, set[str]] = {}
-        for d in docs:
-            if d["status"] in _SHOWN:
-                shown.setdefault(d["key"], set()).update(d["paper_ids"])
-        return History(delivered, {k: frozenset(v) for k, v in shown.items()})
+        for other in self._editions_showing(candidates, besides=edition):
+            for key, entry in self._ledger_files(other).load().items():
+                if entry.status.value in _SHOWN:
+                    seen = candidates.intersection(entry.paper_ids)
+                    if seen:
+                        shown.setdefault(key, set()).update(seen)
+        return History(earlier, {k: frozenset(v) for k, v in shown.items()})
 
-    def shown_papers(self, email: str) -> frozenset[str]:
-        """Every paper id already shown to this address (sent, or possibly sent)."""
+    def shown_papers(self, email: str, candidates: Iterable[str]) -> frozenset[str]:
+        """Which of ``candidates`` were already shown to this address (sent, or maybe sent)."""
+        return self.history("-/-", candidates).shown_to(email)
+
+    def _editions_showing(self, candidates: frozenset[str], besides: str) -> list[str]:
         with self._db() as db:
-            docs = db.table("deliveries").search(Query().key == records.key(email))
-        return frozenset(pid for d in docs if d["status"] in _SHOWN for pid in d["paper_ids"])
+            docs = db.table("editions").all()
+        return sorted(
+            d["key"]
+            for d in docs
+            if d["key"] != besides and not candidates.isdisjoint(d.get("paper_ids", ()))
+        )
+
+    def _migrate_deliveries(self) -> None:
+        """Stores written before the per-edition ledger kept deliveries in the main file:
+        move them to their editions' ledgers once (nothing is lost, nothing duplicated)."""
+        if self._migrated or not self.path.exists():
+            return
+        self._migrated = True
+        with self._db() as db:
+            table = db.table("deliveries")
+            by_edition: dict[str, list[LedgerEntry]] = {}
+            for doc in table.all():
+                by_edition.setdefault(doc["edition"], []).append(legacy_entry(doc))
+            for edition, entries in by_edition.items():
+                EditionLedger(self.ledger_root, edition).merge(entries)
+            if by_edition:
+                db.drop_table("deliveries")
+
+    # suppression and bounces -----------------------------------------------------------------
+
+    def suppressed(self) -> frozenset[str]:
+        """Address keys that must never be mailed (unsubscribed, bounced, complained)."""
+        with self._db() as db:
+            docs = db.table("subscribers").all()
+        return frozenset(d["key"] for d in docs if Status(d["status"]) in SUPPRESSED)
+
+    def changed_at(self) -> float:
+        """When the main file last changed (0 if it does not exist): cheap to poll."""
+        try:
+            return self.path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def record_bounces(
+        self, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]:
+        """Count hard bounces per address (reset by a successful delivery); an address that
+        reaches ``limit`` becomes ``bounced``. One write for the whole run. Returns the
+        addresses suppressed now."""
+        bounced_keys = {records.key(e) for e in bounced}
+        delivered_keys = {records.key(e) for e in delivered}
+        suppressed: list[str] = []
+        with self._db() as db:
+            table = db.table("subscribers")
+            changed: dict[str, dict[str, Any]] = {}
+            for doc in table.all():
+                count = doc.get("hard_bounces", 0)
+                if doc["key"] in bounced_keys:
+                    count += 1
+                elif doc["key"] in delivered_keys:
+                    count = 0
+                if count == doc.get("hard_bounces", 0):
+                    continue
+                update: dict[str, Any] = {"hard_bounces": count}
+                if count >= limit and Status(doc["status"]) not in SUPPRESSED:
+                    update["status"] = Status.BOUNCED.value
+                    suppressed.append(doc["email"])
+                changed[doc["key"]] = update
+            _update_each(table, changed)
+        return tuple(suppressed)
 
     # runs -------------------------------------------------------------------------------------
 
@@ -232,6 +302,24 @@ class Store:
         with self._db() as db:
             docs = db.table("runs").all()
         return tuple(dict(d) for d in docs if digest is None or d["digest"] == digest)
+
+
+def _merge_subscriber(
+    sub: Subscriber, doc: dict[str, Any] | None, resubscribe: bool
+) -> tuple[Subscriber, str]:
+    """What saving ``sub`` over the stored ``doc`` keeps, and the outcome."""
+    if doc is None:
+        return replace(sub, id=sub.id or secrets.token_hex(8), created_at=_now()), "added"
+    current = records.subscriber(doc)
+    if current.status in SUPPRESSED and not resubscribe:
+        return current, "suppressed"
+    return replace(sub, id=current.id, created_at=current.created_at), "updated"
+
+
+def _update_each(table: Table, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Apply a different update to each document (by address key) in one write of the file."""
+    if changes:
+        table.update(lambda doc: doc.update(changes[doc["key"]]), lambda doc: doc["key"] in changes)
 
 
 def _now() -> datetime:

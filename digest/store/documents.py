@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from digest.models import Delivery, DeliveryStatus, RunReport, Status, Subscriber
+from digest.models import DeliveryStatus, RunReport, Status, Subscriber
 
 
 def key(email: str) -> str:
@@ -37,17 +37,6 @@ def subscriber(doc: dict[str, Any]) -> Subscriber:
         cadence=doc.get("cadence", "daily"),
         timezone=doc.get("timezone"),
         created_at=datetime.fromisoformat(created) if created else None,
-    )
-
-
-def delivery(doc: dict[str, Any]) -> Delivery:
-    return Delivery(
-        edition=doc["edition"],
-        email=doc["email"],
-        status=DeliveryStatus(doc["status"]),
-        message_id=doc.get("message_id", ""),
-        reason=doc.get("reason", ""),
-        updated_at=datetime.fromisoformat(doc["updated_at"]) if doc.get("updated_at") else None,
     )
 
 

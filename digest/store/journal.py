@@ -1,0 +1,101 @@
+"""An append-only journal file: one JSON record per line, durable before ``append`` returns.
+
+The delivery ledger writes two records per message (before and after the SMTP transaction);
+rewriting a TinyDB file for each would cost O(deliveries) per write. Appending a line costs
+O(1), and records from concurrent senders are written and fsynced together ("group commit"),
+so 30 connections in flight cost one fsync, not 30.
+
+A process killed mid-write can leave a torn last line; :func:`read_journal` skips it (its
+record was never acknowledged, so nothing depended on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from digest.errors import StoreError
+
+
+class Journal:
+    """Appends records to ``path``; each ``append`` returns once its record is on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open ledger journal {self.path}: {exc.strerror}") from exc
+
+    async def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((line.encode(), done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        """Write everything pending in one write + fsync, until nothing is left."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._write, b"".join(line for line, _ in batch))
+            except OSError as exc:
+                error = StoreError(f"cannot write ledger journal {self.path}: {exc.strerror}")
+                for _, done in batch:
+                    done.set_exception(error)
+                continue
+            for _, done in batch:
+                done.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise OSError(9, "journal is not open")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_journal(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a journal in order; a torn (unterminated or unreadable) last line is
+    skipped. A bad line anywhere else means the file was damaged: StoreError naming it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read ledger journal {path}: {exc.strerror}") from exc
+    lines = data.split(b"\n")
+    last = len(lines) - 1  # the text after the final newline: empty unless the tail is torn
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number >= last:
+                return  # torn tail from a killed process
+            raise StoreError(
+                f"ledger journal {path} line {number} is damaged",
+                hint="restore it from a backup; records after it cannot be trusted",
+            ) from None
+        if isinstance(record, dict):
+            yield record

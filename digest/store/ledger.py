@@ -1,0 +1,199 @@
+"""The delivery ledger of one edition: who was sent what, and what became of it.
+
+Two files per edition under ``<store>.ledger/<digest>/``:
+
+    <date>.jsonl   the journal: append-only records written during a run (O(1) each)
+    <date>.json    the folded state: one TinyDB document per subscriber, rewritten only
+                   when a run starts or ends (``fold``), never per delivery
+
+A run folds first (so what a killed run left in the journal is settled: a ``sending`` with no
+outcome becomes ``unknown``), then appends ``sending`` before each SMTP transaction and the
+outcome after it, then folds again. Keeping each edition in its own files means a send never
+rewrites the main store, and reading history touches only the editions that matter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from digest.errors import StoreError
+from digest.models import Delivery, DeliveryStatus
+from digest.store.documents import key as address_key
+from digest.store.files import AtomicJSONStorage
+from digest.store.journal import Journal, read_journal
+
+TABLE = "deliveries"
+INTERRUPTED = "an earlier run stopped during this delivery; not resent (see --retry-unknown)"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The latest state of one (edition, subscriber) delivery."""
+
+    email: str
+    status: DeliveryStatus
+    message_id: str = ""
+    reason: str = ""
+    paper_ids: tuple[str, ...] = ()
+    attempts: int = 0
+    bounce: bool = False  # failed because the address does not exist (a hard bounce)
+    updated_at: str = ""
+
+    def delivery(self, edition: str) -> Delivery:
+        when = datetime.fromisoformat(self.updated_at) if self.updated_at else None
+        return Delivery(edition, self.email, self.status, self.message_id, self.reason, when)
+
+
+class EditionLedger:
+    """The ledger files of one edition (``digest/date``)."""
+
+    def __init__(self, root: Path, edition: str) -> None:
+        digest, _, day = edition.rpartition("/")
+        if not digest or not day or ".." in edition:
+            raise StoreError(f"not an edition key: {edition!r}")
+        self.edition = edition
+        self.folded_path = root / digest / f"{day}.json"
+        self.journal_path = root / digest / f"{day}.jsonl"
+        self._journal: Journal | None = None
+
+    # reading -------------------------------------------------------------------------------
+
+    def load(self) -> dict[str, LedgerEntry]:
+        """The current state: the folded file with the journal replayed on top. No writes."""
+        state = self._read_folded()
+        for record in read_journal(self.journal_path):
+            _apply(state, record)
+        return state
+
+    def _read_folded(self) -> dict[str, LedgerEntry]:
+        data = AtomicJSONStorage(str(self.folded_path)).read() or {}
+        docs = data.get(TABLE, {})
+        if not isinstance(docs, dict):
+            raise StoreError(f"ledger {self.folded_path} has no {TABLE!r} table")
+        return {doc["key"]: _entry(doc) for doc in docs.values()}
+
+    # folding -------------------------------------------------------------------------------
+
+    def fold(self) -> dict[str, LedgerEntry]:
+        """Settle the journal into the folded file and remove it; returns the state.
+
+        A ``sending`` left by a killed run becomes ``unknown``: the message may have been
+        accepted, so it is reported and not resent unless the operator asks."""
+        state = self.load()
+        for key, entry in state.items():
+            if entry.status == DeliveryStatus.SENDING:
+                state[key] = dataclasses.replace(
+                    entry, status=DeliveryStatus.UNKNOWN, reason=INTERRUPTED
+                )
+        if self.journal_path.exists() or not self.folded_path.exists():
+            self._write_folded(state.items())
+            self.journal_path.unlink(missing_ok=True)
+        return state
+
+    def _write_folded(self, entries: Iterable[tuple[str, LedgerEntry]]) -> None:
+        docs = {str(n): _doc(key, e) for n, (key, e) in enumerate(sorted(entries), start=1)}
+        try:
+            self.folded_path.parent.mkdir(parents=True, exist_ok=True)
+            AtomicJSONStorage(str(self.folded_path)).write({TABLE: docs})
+        except OSError as exc:
+            raise StoreError(f"cannot write ledger {self.folded_path}: {exc.strerror}") from exc
+
+    def merge(self, entries: Iterable[LedgerEntry]) -> None:
+        """Add entries (e.g. from an older store layout) under the ones already recorded."""
+        state = {address_key(e.email): e for e in entries}
+        state.update(self.fold())
+        self._write_folded(state.items())
+
+    # appending during a run ----------------------------------------------------------------
+
+    def open(self) -> None:
+        self._journal = Journal(self.journal_path)
+        self._journal.open()
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+        """Durably record ``sending``: written before the SMTP transaction starts."""
+        record = {"k": address_key(email), "e": email, "s": "sending", "m": message_id}
+        await self._append({**record, "p": list(paper_ids)})
+
+    async def finish(
+        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
+    ) -> None:
+        """Durably record what became of the delivery."""
+        record: dict[str, Any] = {"k": address_key(email), "s": status.value, "r": reason}
+        if bounce:
+            record["b"] = True
+        await self._append(record)
+
+    async def _append(self, record: dict[str, Any]) -> None:
+        if self._journal is None:
+            raise StoreError(f"the ledger of {self.edition} is not open for writing")
+        record["t"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+        await self._journal.append(record)
+
+
+def _apply(state: dict[str, LedgerEntry], record: dict[str, Any]) -> None:
+    """Replay one journal record onto the state."""
+    key = record.get("k")
+    if not isinstance(key, str):
+        return
+    status = DeliveryStatus(record["s"])
+    earlier = state.get(key) or LedgerEntry(email=record.get("e", key), status=status)
+    if status == DeliveryStatus.SENDING:
+        state[key] = LedgerEntry(
+            email=record.get("e", earlier.email),
+            status=status,
+            message_id=record.get("m", earlier.message_id),
+            paper_ids=tuple(record.get("p", earlier.paper_ids)),
+            attempts=earlier.attempts + 1,
+            updated_at=record.get("t", ""),
+        )
+    else:
+        state[key] = dataclasses.replace(
+            earlier,
+            status=status,
+            reason=record.get("r", ""),
+            bounce=bool(record.get("b", False)),
+            updated_at=record.get("t", ""),
+        )
+
+
+def legacy_entry(doc: dict[str, Any]) -> LedgerEntry:
+    """A delivery row of the old layout (every edition in the main store file)."""
+    return dataclasses.replace(_entry(doc), attempts=1)
+
+
+def _doc(key: str, e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "key": key,
+        "email": e.email,
+        "status": e.status.value,
+        "message_id": e.message_id,
+        "reason": e.reason,
+        "paper_ids": list(e.paper_ids),
+        "attempts": e.attempts,
+        "bounce": e.bounce,
+        "updated_at": e.updated_at,
+    }
+
+
+def _entry(doc: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        email=doc["email"],
+        status=DeliveryStatus(doc["status"]),
+        message_id=doc.get("message_id", ""),
+        reason=doc.get("reason", ""),
+        paper_ids=tuple(doc.get("paper_ids", ())),
+        attempts=doc.get("attempts", 1),
+        bounce=doc.get("bounce", False),
+        updated_at=doc.get("updated_at", ""),
+    )

@@ -1,0 +1,46 @@
+"""Suppression checked at send time: an address unsubscribed during a run is not mailed.
+
+Reading the whole store per message would cost O(subscribers) each time, so the suppressed
+set is reloaded only when the store file has changed, at most every ``every`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from digest.store.documents import key
+
+_REASON = "suppressed (unsubscribed, bounced or complained) since the run started"
+
+
+class _Source(Protocol):
+    def suppressed(self) -> frozenset[str]: ...
+
+    def changed_at(self) -> float: ...
+
+
+class SuppressionWatch:
+    """``watch(address)`` returns a reason not to send, or None."""
+
+    def __init__(
+        self,
+        store: _Source,
+        *,
+        every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store, self._every, self._clock = store, every, clock
+        self._changed_at = store.changed_at()
+        self._keys = store.suppressed()
+        self._checked = clock()
+
+    def __call__(self, address: str) -> str | None:
+        now = self._clock()
+        if now - self._checked >= self._every:
+            self._checked = now
+            changed_at = self._store.changed_at()
+            if changed_at != self._changed_at:
+                self._changed_at, self._keys = changed_at, self._store.suppressed()
+        return _REASON if key(address) in self._keys else None

@@ -1,0 +1,174 @@
+"""The per-edition ledger: an fsynced journal during a run, folded into TinyDB around it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from tinydb import TinyDB
+
+from digest.errors import StoreError
+from digest.models import DeliveryStatus, Edition, Paper, Status, Subscriber
+from digest.store import Store
+from digest.store.journal import Journal, read_journal
+from digest.store.ledger import INTERRUPTED, EditionLedger
+from digest.store.suppression import SuppressionWatch
+
+EDITION = "daily/2025-11-26"
+
+
+def test_concurrent_appends_are_all_durable_and_batched(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.open()
+    writes: list[int] = []
+    write = journal._write
+
+    def counting(data: bytes) -> None:
+        writes.append(data.count(b"\n"))
+        write(data)
+
+    journal._write = counting  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await asyncio.gather(*(journal.append({"n": n}) for n in range(200)))
+
+    asyncio.run(go())
+    journal.close()
+    assert [r["n"] for r in read_journal(tmp_path / "j.jsonl")] == list(range(200))
+    assert sum(writes) == 200 and len(writes) < 20  # group commit: few fsyncs for many records
+
+
+def test_a_torn_last_line_is_skipped_a_damaged_middle_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"n": 1}\n{"n": 2}\n{"n": ')  # killed mid-write
+    assert [r["n"] for r in read_journal(path)] == [1, 2]
+    path.write_text('{"n": 1}\nGARBAGE\n{"n": 3}\n')
+    with pytest.raises(StoreError, match=r"j\.jsonl line 2 is damaged"):
+        list(read_journal(path))
+
+
+def claim_and_finish(book: EditionLedger, *steps: tuple[str, DeliveryStatus | None]) -> None:
+    async def go() -> None:
+        for address, status in steps:
+            if status is None:
+                await book.claim(address, f"<{address}>", ("p1", "p2"))
+            else:
+                bounce = status == DeliveryStatus.FAILED
+                await book.finish(address, status, "reply", bounce=bounce)
+
+    book.open()
+    asyncio.run(go())
+    book.close()
+
+
+def test_fold_settles_an_interrupted_run(tmp_path: Path) -> None:
+    book = EditionLedger(tmp_path, EDITION)
+    claim_and_finish(
+        book,
+        ("a@example.org", None),
+        ("a@example.org", DeliveryStatus.SENT),
+        ("b@example.org", None),  # killed here: no outcome for b
+    )
+    state = book.load()
+    assert state["b@example.org"].status == DeliveryStatus.SENDING
+    folded = book.fold()
+    assert folded["a@example.org"].status == DeliveryStatus.SENT
+    assert folded["b@example.org"].status == DeliveryStatus.UNKNOWN
+    assert folded["b@example.org"].reason == INTERRUPTED
+    assert not book.journal_path.exists()
+    docs = TinyDB(str(book.folded_path)).table("deliveries").all()  # a plain TinyDB file
+    assert {d["email"]: d["status"] for d in docs} == {
+        "a@example.org": "sent",
+        "b@example.org": "unknown",
+    }
+    assert book.fold() == folded  # idempotent
+
+
+def test_attempts_and_bounces_are_counted(tmp_path: Path) -> None:
+    book = EditionLedger(tmp_path, EDITION)
+    claim_and_finish(
+        book,
+        ("a@example.org", None),
+        ("a@example.org", DeliveryStatus.DEFERRED),
+        ("a@example.org", None),
+        ("a@example.org", DeliveryStatus.FAILED),
+    )
+    entry = book.fold()["a@example.org"]
+    assert (entry.attempts, entry.status, entry.bounce) == (2, DeliveryStatus.FAILED, True)
+    assert entry.message_id == "<a@example.org>" and entry.paper_ids == ("p1", "p2")
+
+
+def test_history_forbids_a_second_send_and_remembers_what_was_shown(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.json")
+    yesterday = Edition("daily", date(2025, 11, 25), "Daily Papers")
+    store.save_edition(yesterday, [paper("p1"), paper("p2")])
+    claim_and_finish(
+        store.ledger(yesterday.key), ("A@example.org", None), ("A@example.org", DeliveryStatus.SENT)
+    )
+    claim_and_finish(
+        store.ledger(EDITION),
+        ("a@example.org", None),
+        ("a@example.org", DeliveryStatus.SENT),
+        ("b@example.org", None),
+        ("b@example.org", DeliveryStatus.DEFERRED),
+        ("c@example.org", None),
+        ("c@example.org", DeliveryStatus.UNKNOWN),
+    )
+    history = store.history(EDITION, ["p2", "p3"])
+    assert history.shown_to("a@example.org") == frozenset({"p2"})  # only candidates matter
+    assert history.earlier_delivery("a@example.org") is not None  # sent: never again
+    assert history.earlier_delivery("b@example.org") is None  # deferred: send again
+    assert history.earlier_delivery("c@example.org") is not None  # unknown: not resent ...
+    retry = store.history(EDITION, ["p2"], retry_unknown=True)
+    assert retry.earlier_delivery("c@example.org") is None  # ... unless the operator asks
+    assert store.history(EDITION, ["p9"]).shown == {}  # no edition carried p9: nothing read
+
+
+def paper(pid: str) -> Paper:
+    return Paper(id=pid, title=f"Paper {pid}")
+
+
+def test_old_single_file_deliveries_move_to_the_ledger_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    row = {
+        "edition": EDITION,
+        "key": "a@example.org",
+        "email": "a@example.org",
+        "status": "sent",
+        "message_id": "<m>",
+        "reason": "",
+        "paper_ids": ["p1"],
+        "updated_at": "2025-11-26T07:00:00+00:00",
+    }
+    path.write_text(json.dumps({"deliveries": {"1": row}}))
+    store = Store(path)
+    assert store.ledger(EDITION).load()["a@example.org"].status == DeliveryStatus.SENT
+    assert "deliveries" not in json.loads(path.read_text())
+    assert [d.email for d in store.deliveries(EDITION)] == ["a@example.org"]
+
+
+def test_hard_bounces_suppress_an_address_at_the_limit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.json")
+    for address in ("a@example.org", "b@example.org"):
+        store.save_subscriber(Subscriber(email=address, id=""))
+    assert store.record_bounces(["a@example.org", "b@example.org"], [], limit=2) == ()
+    assert store.record_bounces(["a@example.org"], ["b@example.org"], limit=2) == ("a@example.org",)
+    assert store.get_subscriber("a@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
+    assert store.get_subscriber("b@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
+    assert store.record_bounces(["b@example.org"], [], limit=2) == ()  # reset by a delivery
+
+
+def test_suppression_is_reloaded_when_the_store_changes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.json")
+    store.save_subscriber(Subscriber(email="a@example.org", id=""))
+    now = [0.0]
+    watch = SuppressionWatch(store, every=5.0, clock=lambda: now[0])
+    assert watch("a@example.org") is None
+    store.set_status("a@example.org", Status.UNSUBSCRIBED)
+    now[0] = 4.0
+    assert watch("A@example.org") is None  # not looked again yet
+    now[0] = 5.0
+    assert watch("A@example.org") is not None
