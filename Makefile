@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test bench format lock clean
+.PHONY: install demo test bench bench-send format lock clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: install
 # Figures for docs/benchmarks.md (takes about a minute and a half).
 bench: install
 	$(BIN)/python bench/bench_pipeline.py --readers 1000
+	$(BIN)/python bench/bench_send.py --subscribers 100000
+
+bench-send: install
+	$(BIN)/python bench/bench_send.py --subscribers 100000
 
 format: install
 	$(BIN)/ruff check --fix digest tests bench
@@ -46,4 +50,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) outbox digest-store.json digest-store.json.lock .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) outbox digest-store.json digest-store.json.lock digest-store.ledger .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,8 @@
     parse   a whole month of real HF Daily Papers JSON
     rank    trending top 10 for one reader
     render  one email per reader (Jinja2 + css-inline + MIME)
-    send    through the ledger to an aiosmtpd sink in another process on 127.0.0.1
+
+Sending (ledger, SMTP pool, the whole run end to end) is bench/bench_send.py.
 
 Usage: python bench/bench_pipeline.py [--readers N] [--month FILE]
 The month defaults to the sample day shipped in digest/samples when ../shared is absent.
@@ -12,43 +13,20 @@ The month defaults to the sample day shipped in digest/samples when ../shared is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import platform
-import socket
-import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from digest.config import SmtpConfig
 from digest.models import Edition, Links, Subscriber
 from digest.parse import parse_bytes
 from digest.rank import rank_trending
 from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
-from digest.send import RetryPolicy, SmtpTransport, deliver_all
-from digest.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 MONTH = REPO.parent / "shared" / "data" / "hf-api" / "daily_papers_2025-11.json"
 SAMPLE = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def run_sink(port: int) -> None:
-    """An aiosmtpd server that accepts and drops every message."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    time.sleep(3600)
 
 
 def timed(label: str, count: int, started: float) -> None:
@@ -102,20 +80,6 @@ def main() -> None:
     print(
         f"         mean message size {sum(len(e.raw) for e in emails) / len(emails) / 1024:.1f} KB"
     )
-
-    port = free_port()
-    sink = multiprocessing.Process(target=run_sink, args=(port,), daemon=True)
-    sink.start()
-    time.sleep(1.0)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "store.json")
-            transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=port, security="none"))
-            started = time.perf_counter()
-            results = asyncio.run(deliver_all(edition.key, emails, transport, store, RetryPolicy()))
-            timed("send", len(results), started)
-    finally:
-        sink.terminate()
 
 
 if __name__ == "__main__":

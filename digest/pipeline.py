@@ -36,7 +36,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.preflight import preflight
-from digest.send import SmtpTransport as SmtpPool  # TEMP until digest.smtp lands
+from digest.smtp import SmtpPool
 from digest.sources import SourceSpec
 from digest.store import History, Store
 from digest.store.ledger import EditionLedger

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -11,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = Path(__file__).parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"
@@ -86,6 +90,156 @@ def smtp_server() -> Iterator[SmtpServer]:
     try:
         yield SmtpServer("127.0.0.1", port, received)
     finally:
+        controller.stop()
+
+
+@dataclass
+class Script:
+    """An aiosmtpd handler told per address how to answer; records what it got.
+
+    ``mail``/``rcpt``/``data`` map an address to the reply for that step; ``sleep`` delays
+    the DATA reply; ``drop`` cuts the connection in the middle of DATA (no reply);
+    ``hang_up`` closes the connection right after a 250, as Yahoo does after N messages;
+    ``step_sleep`` delays every MAIL, RCPT and DATA reply; ``smtputf8`` False hides the
+    SMTPUTF8 extension from EHLO."""
+
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    mail: dict[str, str] = field(default_factory=dict)
+    rcpt: dict[str, str] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)
+    sleep: dict[str, float] = field(default_factory=dict)
+    drop: set[str] = field(default_factory=set)
+    hang_up: set[str] = field(default_factory=set)
+    step_sleep: float = 0.0
+    smtputf8: bool = True
+    servers: set[Any] = field(default_factory=set)  # one per connection that sent MAIL
+    quits: int = 0
+    resets: int = 0
+
+    @property
+    def connections(self) -> int:
+        return len(self.servers)
+
+    @property
+    def recipients(self) -> list[str]:
+        return [rcpt for _, rcpts, _ in self.messages for rcpt in rcpts]
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [r for r in responses if self.smtputf8 or "SMTPUTF8" not in r]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.servers.add(server)
+        await asyncio.sleep(self.step_sleep)
+        if address in self.mail:
+            return self.mail[address]
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(self.step_sleep)
+        if address in self.rcpt:
+            return self.rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        to = envelope.rcpt_tos[0]
+        await asyncio.sleep(self.step_sleep + self.sleep.get(to, 0.0))
+        if to in self.drop:
+            server.transport.abort()
+            return "250 never seen"
+        if to in self.data:
+            return self.data[to]
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if to in self.hang_up:
+            server.loop.call_soon(server.transport.close)  # after the 250 is written
+        return "250 Message accepted for delivery"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        self.resets += 1
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits += 1
+        return "221 Bye"
+
+
+@dataclass
+class ScriptedServer:
+    host: str
+    port: int
+    script: Script
+
+
+@pytest.fixture
+def scripted_smtp() -> Iterator[ScriptedServer]:
+    """A real aiosmtpd server on 127.0.0.1 whose replies the test scripts per address."""
+    script = Script()
+    controller = Controller(script, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield ScriptedServer("127.0.0.1", controller.port, script)
+    finally:
+        controller.stop()
+
+
+SMTP_USER, SMTP_PASSWORD = "digest", "correct horse"
+
+
+def authenticate(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    """Accepts SMTP_USER / SMTP_PASSWORD over AUTH PLAIN or LOGIN."""
+    expected = LoginPassword(SMTP_USER.encode(), SMTP_PASSWORD.encode())
+    return AuthResult(success=auth_data == expected, handled=False)  # False: reply 535
+
+
+@dataclass
+class TlsServer:
+    host: str
+    port: int
+    script: Script
+    client_context: ssl.SSLContext  # trusts the throwaway CA that signed the server's cert
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throwaway certificate authority for the TLS test servers."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_smtp(tls_ca: trustme.CA) -> Iterator[Callable[[str], TlsServer]]:
+    """Starts a real aiosmtpd server with a certificate for 127.0.0.1 and AUTH required:
+    ``"starttls"`` (mail and AUTH only after STARTTLS) or ``"tls"`` (implicit TLS)."""
+    controllers: list[Controller] = []
+
+    def start(mode: str) -> TlsServer:
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_ca.issue_cert("127.0.0.1").configure_cert(server_context)
+        client_context = ssl.create_default_context()
+        tls_ca.configure_trust(client_context)
+        options: dict[str, Any] = {"authenticator": authenticate, "auth_required": True}
+        if mode == "starttls":
+            options.update(tls_context=server_context, require_starttls=True)
+        else:  # aiosmtpd counts only STARTTLS as TLS, so let AUTH through on implicit TLS
+            options.update(ssl_context=server_context, auth_require_tls=False)
+        script = Script()
+        controller = Controller(script, hostname="127.0.0.1", port=free_port(), **options)
+        controller.start()
+        controllers.append(controller)
+        return TlsServer("127.0.0.1", controller.port, script, client_context)
+
+    yield start
+    for controller in controllers:
         controller.stop()
 
 

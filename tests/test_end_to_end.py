@@ -124,6 +124,7 @@ def test_dry_run_writes_eml_and_changes_nothing(
     assert "would send 3 (dry run: messages in" in run.stdout
     assert sorted(p.name for p in out.glob("*.eml")) == sorted(f"{r}.eml" for r in READERS)
     assert store.read_bytes() == before
+    assert not (tmp_path / "store.ledger").exists()  # no delivery recorded anywhere
     assert smtp_server.received.messages == []
     rows = [line for line in run.stdout.splitlines() if "@example.org" in line]
     assert len(rows) == 3
@@ -154,6 +155,7 @@ def test_test_send_touches_no_ledger(
     assert run.returncode == 0, run.stderr
     assert [m[1] for m in smtp_server.received.messages] == [["me@example.org"]]
     assert (tmp_path / "store.json").read_bytes() == before
+    assert not (tmp_path / "store.ledger").exists()
 
 
 def test_real_send_without_secret_is_refused(

@@ -1,0 +1,247 @@
+"""The delivery benchmark: a whole edition to many subscribers, end to end (rerun: make bench-send).
+
+    1. a store with N confirmed subscribers, each with 3-5 topics from a vocabulary;
+    2. an aiosmtpd sink in another process that waits --delay (20 ms) before answering DATA,
+       like a real relay;
+    3. ``digest send`` run as an operator runs it (a subprocess: fetch and parse a real HF day,
+       rank, render, inline, MIME, ledger, SMTP pool), timed from start to exit, with its peak
+       memory;
+    4. the same messages through a plain sequential smtplib loop (compose, then
+       ``smtplib.SMTP.sendmail`` over one connection: what most peer scripts do), on the first
+       --baseline subscribers, reported as a ratio.
+
+Usage: python bench/bench_send.py [--subscribers 100000] [--connections 32] [--baseline 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import random
+import re
+import resource
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+from digest.compose import Composer, EditionRequest
+from digest.config import load_config
+from digest.fetch import read_local
+from digest.models import Email, Status, Subscriber
+from digest.parse import parse_bytes
+from digest.sources import parse_source_spec
+from digest.store import History, Store
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"  # a real HF day, 31 papers
+EDITION_DATE = date(2025, 11, 26)
+TOPICS = [
+    "diffusion models",
+    "reinforcement learning",
+    "large language models",
+    "retrieval augmented generation",
+    "vision transformers",
+    "speech recognition",
+    "graph neural networks",
+    "robotics",
+    "reasoning",
+    "mixture of experts",
+    "quantization",
+    "video generation",
+    "3d reconstruction",
+    "multimodal agents",
+    "code generation",
+    "alignment",
+    "interpretability",
+    "world models",
+    "federated learning",
+    "time series",
+    "medical imaging",
+    "protein design",
+    "tokenization",
+    "long context",
+    "state space models",
+    "benchmark",
+    "evaluation",
+    "scaling laws",
+    "distillation",
+    "optimization",
+    "regularization",
+    "random features",
+    "kernel methods",
+    "bayesian inference",
+]
+
+CONFIG = """\
+store: {store}
+outbox: {outbox}
+base_url: https://papers.example.org
+sender:
+  from: "Daily Papers <papers@example.org>"
+  postal_address: "1 Research Way, Cambridge"
+  unsubscribe_mailto: unsubscribe@example.org
+smtp:
+  host: 127.0.0.1
+  port: {port}
+  security: none
+  timeout: 30
+  retries: 3
+  connections: {connections}
+digests:
+  daily:
+    title: Daily Papers
+    sources: [{day}]
+    schedule: "0 7 * * mon-fri"
+    timezone: UTC
+    size: 10
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_sink(port: int, delay: float, count: Synchronized[int]) -> None:
+    """An aiosmtpd relay stand-in: waits ``delay`` before accepting each message."""
+    from aiosmtpd.controller import Controller
+
+    class Relay:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            await asyncio.sleep(delay)
+            with count.get_lock():
+                count.value += 1
+            return "250 2.0.0 queued"
+
+    controller = Controller(Relay(), hostname="127.0.0.1", port=port, data_size_limit=0)
+    controller.start()
+    time.sleep(24 * 3600)
+
+
+def make_subscribers(n: int) -> list[Subscriber]:
+    rng = random.Random(20251126)
+    return [
+        Subscriber(
+            email=f"reader{i:06}@example.org",
+            id=f"r{i:06}",
+            status=Status.CONFIRMED,
+            topics=tuple(rng.sample(TOPICS, rng.randint(3, 5))),
+        )
+        for i in range(n)
+    ]
+
+
+def timed_send(config: Path) -> tuple[float, str, int]:
+    """``digest send`` as an operator runs it: seconds, its output, its peak RSS in KB."""
+    env = {**os.environ, "DIGEST_SECRET": "bench-secret"}
+    command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--date", EDITION_DATE.isoformat()],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"digest send failed:\n{done.stdout}\n{done.stderr}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, done.stdout, peak_kb
+
+
+def smtplib_loop(config_path: Path, subs: list[Subscriber], port: int) -> tuple[float, float]:
+    """The peer-script way: compose and send one message at a time over one connection.
+    Returns (messages/s including composing, messages/s of the SMTP part alone)."""
+    config = load_config(config_path, env={"DIGEST_SECRET": "bench-secret"})
+    digest = config.digest("daily")
+    spec = parse_source_spec(str(DAY))
+    papers = parse_bytes(read_local(str(DAY)), kind=spec.kind, source="", today=EDITION_DATE)
+    target = EditionRequest(digest, EDITION_DATE, datetime.now(UTC), (spec,))
+    composer = Composer(target, papers.papers, config=config, secret="bench-secret")
+    smtp_seconds = 0.0
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for sub in subs:
+            email = composer.compose(sub, History())
+            assert isinstance(email, Email)
+            sending = time.perf_counter()
+            client.sendmail(email.envelope_from, [email.recipient], email.raw)
+            smtp_seconds += time.perf_counter() - sending
+    total = time.perf_counter() - started
+    return len(subs) / total, len(subs) / smtp_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.020, help="relay's DATA delay (s)")
+    parser.add_argument("--baseline", type=int, default=2000, help="messages for smtplib loop")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{multiprocessing.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+    count: Synchronized[int] = multiprocessing.Value("i", 0)  # type: ignore[assignment]
+    port = free_port()
+    sink = multiprocessing.Process(target=run_sink, args=(port, args.delay, count), daemon=True)
+    sink.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = folder / "schedules.yaml"
+        config.write_text(
+            CONFIG.format(
+                store=folder / "store.json",
+                outbox=folder / "outbox",
+                port=port,
+                connections=args.connections,
+                day=DAY,
+            )
+        )
+        subs = make_subscribers(args.subscribers)
+        started = time.perf_counter()
+        Store(folder / "store.json").save_subscribers(subs)
+        print(f"setup: {len(subs):,} subscribers stored in {time.perf_counter() - started:.1f} s")
+        time.sleep(0.5)  # the sink is listening by now
+
+        seconds, output, peak_kb = timed_send(config)
+        summary = next(line for line in output.splitlines() if "sent " in line)
+        sent = int(re.search(r"sent (\d+)", summary).group(1))  # type: ignore[union-attr]
+        size = sum(p.stat().st_size for p in (folder / "store.ledger").rglob("*.json"))
+        print(f"digest send: {summary.strip()}")
+        print(
+            f"  {sent:,} messages in {seconds:.1f} s = {sent / seconds:,.0f} messages/s "
+            f"end to end; peak RSS {peak_kb / 1024:,.0f} MB; the relay got {count.value:,}; "
+            f"ledger {size / 1e6:.1f} MB"
+        )
+        if count.value != sent:
+            sys.exit(f"the relay received {count.value} messages, digest reported {sent}")
+
+        baseline_subs = subs[: args.baseline]
+        with_compose, smtp_only = smtplib_loop(config, baseline_subs, port)
+        ours = sent / seconds
+        print(
+            f"smtplib loop ({len(baseline_subs):,} messages): {with_compose:,.1f} messages/s "
+            f"composing + sending ({smtp_only:,.1f}/s for the SMTP part alone)"
+        )
+        print(f"ratio: {ours / with_compose:.1f}x faster than the sequential smtplib loop")
+    sink.terminate()
+
+
+if __name__ == "__main__":
+    main()
