@@ -45,6 +45,7 @@ _SMTP_KEYS = (
     "rate",
     "messages_per_connection",
     "bounce_limit",
+    "ca_file",
 )
 _DIGEST_KEYS = ("title", "sources", "schedule", "timezone", "size", "period", "half_life_days")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -106,6 +107,7 @@ class SmtpConfig:
     rate: float = 0.0  # messages per second at most; 0: no limit
     messages_per_connection: int = 100  # a connection is closed and reopened after this many
     bounce_limit: int = 2  # hard bounces before an address is suppressed
+    ca_file: Path | None = None  # PEM bundle to trust instead of the system's (a private CA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         templates=_path(raw["templates"], base) if raw.get("templates") else None,
         secret=env.get("DIGEST_SECRET") or None,
         sender=_sender(raw.get("sender"), where, base),
-        smtp=_smtp(raw.get("smtp") or {}, env, where),
+        smtp=_smtp(raw.get("smtp") or {}, env, where, base),
         digests=_digests(raw.get("digests"), where, base),
     )
 
@@ -250,7 +252,7 @@ def _optional(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def _smtp(raw: Any, env: Mapping[str, str], where: str) -> SmtpConfig:
+def _smtp(raw: Any, env: Mapping[str, str], where: str, base: Path) -> SmtpConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: smtp must be a mapping")
     _check_keys(raw, _SMTP_KEYS, f"{where}: smtp")
@@ -273,6 +275,7 @@ def _smtp(raw: Any, env: Mapping[str, str], where: str) -> SmtpConfig:
             raw.get("messages_per_connection", 100), "smtp.messages_per_connection", where, 1
         ),
         bounce_limit=_int(raw.get("bounce_limit", 2), "smtp.bounce_limit", where, minimum=1),
+        ca_file=_path(raw["ca_file"], base) if raw.get("ca_file") else None,
     )
 
 

@@ -168,7 +168,8 @@ class SmtpPool:
         """Connect and log in once now, so a wrong host, port or password fails the run early."""
         self._slots = asyncio.Semaphore(self.concurrency)
         if self._tls_context is None and self.config.security in ("tls", "starttls"):
-            self._tls_context = await asyncio.to_thread(ssl.create_default_context)
+            cafile = str(self.config.ca_file) if self.config.ca_file else None
+            self._tls_context = await asyncio.to_thread(ssl.create_default_context, cafile=cafile)
         if self._local_hostname is None:  # aiosmtplib would look it up for every connection
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         self._idle.append(await self._connect())

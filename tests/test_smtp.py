@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,6 +321,19 @@ def test_starttls_with_login(tls_smtp: Any) -> None:
     results = asyncio.run(send(smtp, [email("a@example.org")]))
     assert isinstance(results[0], str)
     assert server.script.recipients == ["a@example.org"]  # the server refuses MAIL before TLS
+
+
+def test_a_private_ca_is_trusted_through_ca_file(
+    tls_smtp: Any, tls_ca: Any, tmp_path: Path
+) -> None:
+    server: TlsServer = tls_smtp("starttls")
+    ca_file = tmp_path / "relay-ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    smtp = make_pool(
+        server, security="starttls", user=SMTP_USER, password=SMTP_PASSWORD, ca_file=ca_file
+    )
+    asyncio.run(send(smtp, [email("a@example.org")]))
+    assert server.script.recipients == ["a@example.org"]
 
 
 def test_wrong_password_is_a_clear_send_error(tls_smtp: Any) -> None:
