@@ -143,8 +143,9 @@ def make_subscribers(n: int) -> list[Subscriber]:
     ]
 
 
-def timed_send(config: Path) -> tuple[float, str, int]:
-    """``digest send`` as an operator runs it: seconds, its output, its peak RSS in KB."""
+def timed_send(config: Path) -> tuple[float, str, int, float]:
+    """``digest send`` as an operator runs it: seconds, its output, its peak RSS in KB and
+    the CPU seconds it used."""
     env = {**os.environ, "DIGEST_SECRET": "bench-secret"}
     command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
     started = time.perf_counter()
@@ -158,8 +159,8 @@ def timed_send(config: Path) -> tuple[float, str, int]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"digest send failed:\n{done.stdout}\n{done.stderr}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, done.stdout, peak_kb
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, done.stdout, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def smtplib_loop(config_path: Path, subs: list[Subscriber], port: int) -> tuple[float, float]:
@@ -182,6 +183,12 @@ def smtplib_loop(config_path: Path, subs: list[Subscriber], port: int) -> tuple[
             smtp_seconds += time.perf_counter() - sending
     total = time.perf_counter() - started
     return len(subs) / total, len(subs) / smtp_seconds
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -219,7 +226,9 @@ def main() -> None:
         print(f"setup: {len(subs):,} subscribers stored in {time.perf_counter() - started:.1f} s")
         time.sleep(0.5)  # the sink is listening by now
 
-        seconds, output, peak_kb = timed_send(config)
+        sink_cpu = _cpu_seconds(sink.pid)
+        seconds, output, peak_kb, cpu = timed_send(config)
+        sink_cpu = _cpu_seconds(sink.pid) - sink_cpu
         summary = next(line for line in output.splitlines() if "sent " in line)
         sent = int(re.search(r"sent (\d+)", summary).group(1))  # type: ignore[union-attr]
         size = sum(p.stat().st_size for p in (folder / "store.ledger").rglob("*.json"))
@@ -228,6 +237,10 @@ def main() -> None:
             f"  {sent:,} messages in {seconds:.1f} s = {sent / seconds:,.0f} messages/s "
             f"end to end; peak RSS {peak_kb / 1024:,.0f} MB; the relay got {count.value:,}; "
             f"ledger {size / 1e6:.1f} MB"
+        )
+        print(
+            f"  CPU per message: digest {cpu / sent * 1000:.2f} ms, "
+            f"relay {sink_cpu / sent * 1000:.2f} ms"
         )
         if count.value != sent:
             sys.exit(f"the relay received {count.value} messages, digest reported {sent}")

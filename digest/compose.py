@@ -32,9 +32,10 @@ from digest.render import (
     SHIPPED_TEMPLATES,
     RenderSettings,
     make_environment,
-    render_email,
     render_preview_html,
 )
+from digest.render_edition import EditionRenderer
+from digest.signing import DkimSigner
 from digest.sources import SourceSpec
 from digest.store import History, Store
 from digest.store.ledger import INTERRUPTED, LedgerEntry
@@ -148,14 +149,19 @@ class Composer:
         *,
         config: Config,
         secret: str,
+        signer: DkimSigner | None = None,
         now: datetime | None = None,
     ) -> None:
         self.target, self.config, self.secret = target, config, secret
         self.edition = target.edition
         self.papers = tuple(papers)
         self._order = rank_for(target, papers, size=len(self.papers))
-        self._renderer = _Renderer(
-            self.edition, render_settings(config, target.digest), template_env(config), now
+        self._renderer = EditionRenderer(
+            self.edition,
+            render_settings(config, target.digest),
+            template_env(config),
+            now or datetime.now(UTC),
+            signer=signer,
         )
 
     def ranked(self, shown: frozenset[str]) -> tuple[RankedPaper, ...]:
@@ -195,20 +201,3 @@ def _settled(edition: Edition, sub: Subscriber, earlier: LedgerEntry) -> Deliver
         status = DeliveryStatus.SKIPPED
         reason = f"already {earlier.status.value} in an earlier run: {earlier.reason}"
     return Delivery(edition.key, sub.email, status, earlier.message_id, reason)
-
-
-class _Renderer:
-    """Until the per-edition renderer lands: one full render per reader."""
-
-    def __init__(
-        self,
-        edition: Edition,
-        settings: RenderSettings,
-        env: jinja2.Environment,
-        now: datetime | None,
-    ) -> None:
-        self.edition, self.settings, self.env = edition, settings, env
-        self.now = now or datetime.now(UTC)
-
-    def render(self, sub: Subscriber, ranked: Sequence[RankedPaper], links: Links) -> Email:
-        return render_email(self.edition, sub, ranked, links, self.settings, self.now, self.env)

@@ -36,6 +36,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.preflight import preflight
+from digest.signing import DkimSigner
 from digest.smtp import SmtpPool
 from digest.sources import SourceSpec
 from digest.store import History, Store
@@ -199,6 +200,7 @@ def send_edition(
             collected.papers,
             config=config,
             secret=signing_secret(config, transport),
+            signer=DkimSigner.from_config(config.sender.dkim) if config.sender.dkim else None,
         )
         subs = recipients(store, target.digest, request.to)
         if progress is not None:

@@ -1,13 +1,20 @@
 """Render: one edition for one subscriber becomes one MIME message (PRODUCT §7).
 
 Pure: ``now``, the papers and the links come in as arguments; the only files read are
-templates, through the Jinja environment. :func:`render_email` in four steps:
+templates, through the Jinja environment. This module is the straightforward renderer, in
+four steps:
 
 1. the edition and ranked papers become an :class:`EmailView` (:mod:`digest.render_view`);
 2. the HTML template is rendered and its CSS inlined; papers are dropped from the end
    until it fits ``max_html_bytes`` (Gmail clips messages at ~102 KB);
 3. the text template is rendered from the same papers;
-4. both go into one multipart/alternative message carrying the list headers.
+4. both go into one multipart/alternative message carrying the list headers
+   (:mod:`digest.mime`), signed when a :class:`~digest.signing.DkimSigner` is given.
+
+A run sending one edition to many readers uses
+:class:`digest.render_edition.EditionRenderer` instead, which renders the templates once per
+edition and produces the same bytes an order of magnitude faster; :func:`render_email` is for
+one-off messages, and the reference the fast path is tested (and checks itself) against.
 """
 
 from __future__ import annotations
@@ -15,36 +22,41 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
-from email.message import EmailMessage
-from email.policy import SMTP, Policy
-from email.utils import format_datetime, parseaddr
-from pathlib import Path
+from email.utils import parseaddr
 
-import css_inline
 import jinja2
 
 from digest.errors import ConfigError, RenderError
+from digest.mime import EditionHeaders, join_lines, make_edition_headers, make_message
 from digest.models import Edition, Email, Links, RankedPaper, Subscriber
-from digest.render_view import EmailView, has_control, is_absolute, make_email_view
+from digest.render_template import (
+    HTML_TEMPLATE,
+    SHIPPED_TEMPLATES,
+    TEXT_TEMPLATE,
+    ascii_html,
+    inline_css,
+    make_environment,
+    render_template,
+    strip_markers,
+)
+from digest.render_view import EmailView, clean, has_control, is_absolute, make_email_view
+from digest.signing import DkimSigner
 
-# templates/ sits at the top of the repository; a wheel carries it as the digest.templates package.
-_HERE = Path(__file__).resolve().parent
-SHIPPED_TEMPLATES = next(
-    (d for d in (_HERE.parent / "templates", _HERE / "templates") if d.is_dir()),
-    _HERE.parent / "templates",
-)
-HTML_TEMPLATE = "email.html.j2"
-TEXT_TEMPLATE = "email.txt.j2"
-_PHRASE_SPECIALS = re.compile(r'[<>"\\]')
+__all__ = [
+    "HTML_TEMPLATE",
+    "SHIPPED_TEMPLATES",
+    "TEXT_TEMPLATE",
+    "RenderSettings",
+    "RenderedParts",
+    "make_environment",
+    "make_message_id",
+    "render_email",
+    "render_preview_html",
+]
+
 _LIST_ID = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-_INLINER = css_inline.CSSInliner(
-    keep_at_rules=True,  # @media (max-width) and (prefers-color-scheme) stay in <style>
-    load_remote_stylesheets=False,  # never fetch at render time (SSRF, hangs)
-    minify_css=True,
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +71,7 @@ class RenderSettings:
     base_url: str
     max_html_bytes: int = 100_000
     abstract_chars: int = 400
+    domain: str = field(init=False, repr=False)  # the From address's; Message-IDs are minted on it
 
     def __post_init__(self) -> None:
         for name in ("from_address", "envelope_from", "reply_to"):
@@ -71,41 +84,18 @@ class RenderSettings:
             raise ConfigError(f"list_id must look like a domain name: {self.list_id!r}")
         if not is_absolute(self.base_url):
             raise ConfigError(f"base_url must be an absolute http(s) URL: {self.base_url!r}")
-
-    @property
-    def domain(self) -> str:
-        """The From address's domain: Message-IDs are minted on it."""
-        return parseaddr(self.from_address)[1].rpartition("@")[2].lower()
+        domain = parseaddr(self.from_address)[1].rpartition("@")[2].lower()
+        object.__setattr__(self, "domain", domain)
 
 
-class _UriListHeader(UnstructuredHeader, BaseHeader):
-    """List-Unsubscribe holds URIs (RFC 2369): fold between them, never into encoded words."""
+@dataclass(frozen=True, slots=True)
+class RenderedParts:
+    """What a reader is sent, before MIME: equal whichever renderer made it."""
 
-    def fold(self, *, policy: Policy) -> str:
-        return f"{self.name}: " + f",{policy.linesep} ".join(self.split(", ")) + policy.linesep
-
-
-def _make_policy() -> Policy:
-    registry = HeaderRegistry()
-    registry.map_to_type("list-unsubscribe", _UriListHeader)
-    return SMTP.clone(header_factory=registry)
-
-
-_POLICY = _make_policy()
-
-
-def make_environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
-    """A Jinja environment over ``template_dirs``, the first (an operator's) winning."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "htm", "xml", "html.j2"), default_for_string=False
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    subject: str
+    text: str
+    html: bytes  # ASCII: anything else is a numeric character reference
+    paper_ids: tuple[str, ...]  # the papers shown, after the size budget
 
 
 def render_email(
@@ -118,19 +108,9 @@ def render_email(
     env: jinja2.Environment,
 ) -> Email:
     """The message ``edition`` sends ``subscriber``: text and HTML of the same papers."""
-    view, text, html = _render_parts(edition, subscriber, ranked, links, settings, now, env)
-    message_id = make_message_id(edition, subscriber, settings)
-    msg = _make_message(view, text, html, settings, now, message_id)
-    return Email(
-        recipient=subscriber.email,
-        envelope_from=settings.envelope_from,
-        subject=view.subject,
-        message_id=message_id,
-        raw=msg.as_bytes(),
-        html_size=len(html.encode()),
-        text_size=len(text.encode()),
-        paper_ids=tuple(p.id for p in view.papers),
-    )
+    parts = render_parts(edition, subscriber, ranked, links, settings, now, env)
+    headers = make_headers(edition, settings, now)
+    return make_email(headers, edition, subscriber, links, settings, parts)
 
 
 def render_preview_html(
@@ -143,7 +123,8 @@ def render_preview_html(
     env: jinja2.Environment,
 ) -> str:
     """The inlined HTML part alone, exactly as :func:`render_email` would send it."""
-    return _render_parts(edition, subscriber, ranked, links, settings, now, env)[2]
+    html = render_parts(edition, subscriber, ranked, links, settings, now, env).html
+    return join_lines(html).decode()  # as the HTML part carries it
 
 
 def make_message_id(edition: Edition, subscriber: Subscriber, settings: RenderSettings) -> str:
@@ -153,7 +134,7 @@ def make_message_id(edition: Edition, subscriber: Subscriber, settings: RenderSe
     return f"<{digest}.{edition.date.isoformat()}.{who}@{settings.domain}>"
 
 
-def _render_parts(
+def render_parts(
     edition: Edition,
     subscriber: Subscriber,
     ranked: Sequence[RankedPaper],
@@ -161,10 +142,9 @@ def _render_parts(
     settings: RenderSettings,
     now: datetime,
     env: jinja2.Environment,
-) -> tuple[EmailView, str, str]:
-    """The view actually shown (after the size budget), its text part and its HTML part."""
-    if now.tzinfo is None:
-        raise RenderError(f"now must be timezone-aware, got {now.isoformat()}")
+) -> RenderedParts:
+    """Both parts the straightforward way: the whole templates rendered for this reader."""
+    check_now(now)
     view = make_email_view(
         edition,
         subscriber,
@@ -175,74 +155,75 @@ def _render_parts(
         abstract_chars=settings.abstract_chars,
     )
     view, html = _fit_html(env, view, settings.max_html_bytes)
-    return view, _render(env, TEXT_TEMPLATE, view), html
+    text = strip_markers(render_template(env, TEXT_TEMPLATE, view.context()))
+    return RenderedParts(view.subject, text, html, tuple(p.id for p in view.papers))
 
 
-def _fit_html(env: jinja2.Environment, view: EmailView, budget: int) -> tuple[EmailView, str]:
-    """The inlined HTML with as many papers as fit in ``budget`` bytes, dropping from the end."""
-    for count in range(len(view.papers), 0, -1):
-        kept = view.keeping(count)
-        html = _inline(_render(env, HTML_TEMPLATE, kept))
-        if len(html.encode()) <= budget:
-            return kept, html
-    raise RenderError(
-        f"not even one paper fits in max_html_bytes={budget}",
-        hint="raise max_html_bytes or lower abstract_chars",
+def make_headers(edition: Edition, settings: RenderSettings, now: datetime) -> EditionHeaders:
+    """The headers an edition's messages share."""
+    return make_edition_headers(
+        from_address=settings.from_address,
+        reply_to=settings.reply_to,
+        date=now,
+        list_name=clean(edition.title),
+        list_id=settings.list_id,
     )
 
 
-def _render(env: jinja2.Environment, name: str, view: EmailView) -> str:
+def make_email(
+    headers: EditionHeaders,
+    edition: Edition,
+    subscriber: Subscriber,
+    links: Links,
+    settings: RenderSettings,
+    parts: RenderedParts,
+    signer: DkimSigner | None = None,
+) -> Email:
+    """``parts`` as the message ``subscriber`` is sent, signed if there is a signer."""
+    message_id = make_message_id(edition, subscriber, settings)
+    unsubscribe = tuple(uri for uri in (links.unsubscribe_url, links.unsubscribe_mailto) if uri)
     try:
-        template = env.get_template(name)
-    except jinja2.TemplateNotFound as exc:
-        raise RenderError(f"template {name} not found in {_search_path(env)}") from exc
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(f"template {exc.filename}:{exc.lineno}: {exc.message}") from exc
-    try:
-        return template.render(view.context())
-    except (jinja2.TemplateError, TypeError, ValueError) as exc:  # an operator's template
-        raise RenderError(
-            f"template {template.filename} failed: {exc}",
-            hint=f"the variables it may use are: {', '.join(view.context())}",
-        ) from exc
+        raw = make_message(
+            headers,
+            to=subscriber.email,
+            subject=parts.subject,
+            message_id=message_id,
+            unsubscribe=unsubscribe,
+            text=parts.text,
+            html=parts.html,
+        )
+    except ValueError as exc:
+        raise RenderError(f"cannot write the message to {subscriber.email!r}: {exc}") from exc
+    return Email(
+        recipient=subscriber.email,
+        envelope_from=settings.envelope_from,
+        subject=parts.subject,
+        message_id=message_id,
+        raw=signer.sign(raw) if signer else raw,
+        html_size=len(parts.html),
+        text_size=len(parts.text.encode()),
+        paper_ids=parts.paper_ids,
+    )
 
 
-def _search_path(env: jinja2.Environment) -> str:
-    loader = env.loader
-    dirs = loader.searchpath if isinstance(loader, jinja2.FileSystemLoader) else []
-    return ", ".join(dirs) or "(no template directories)"
+def check_now(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise RenderError(f"now must be timezone-aware, got {now.isoformat()}")
 
 
-def _inline(html: str) -> str:
-    try:
-        inlined = _INLINER.inline(html)
-    except css_inline.InlineError as exc:
-        raise RenderError(f"could not inline the email's CSS: {exc}") from exc
-    return inlined if inlined.endswith("\n") else inlined + "\n"  # as MIME will send it
+def _fit_html(env: jinja2.Environment, view: EmailView, budget: int) -> tuple[EmailView, bytes]:
+    """The HTML with as many papers as fit in ``budget`` bytes, dropping from the end."""
+    for count in range(len(view.papers), 0, -1):
+        kept = view.keeping(count)
+        rendered = render_template(env, HTML_TEMPLATE, kept.context())
+        html = ascii_html(strip_markers(inline_css(rendered))).encode("ascii")
+        if len(html) <= budget:
+            return kept, html
+    raise budget_error(budget)
 
 
-def _make_message(
-    view: EmailView, text: str, html: str, settings: RenderSettings, now: datetime, message_id: str
-) -> EmailMessage:
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = settings.from_address
-    msg["To"] = view.recipient
-    if settings.reply_to:
-        msg["Reply-To"] = settings.reply_to
-    msg["Subject"] = view.subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg["List-Id"] = f"{_PHRASE_SPECIALS.sub('', view.digest_title)} <{settings.list_id}>"
-    unsubscribe = (view.links.unsubscribe_url, view.links.unsubscribe_mailto)
-    msg["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in unsubscribe if uri)
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["Precedence"] = "bulk"
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    for part in msg.iter_parts():
-        del part["MIME-Version"]  # add_alternative repeats it on the part; once at the top
-    # A boundary from the content keeps the bytes reproducible; "=_" never occurs in
-    # quoted-printable text, so it cannot collide with a body line.
-    msg.set_boundary("=_" + hashlib.sha256(f"{text}\0{html}".encode()).hexdigest()[:32])
-    return msg
+def budget_error(budget: int) -> RenderError:
+    return RenderError(
+        f"not even one paper fits in max_html_bytes={budget}",
+        hint="raise max_html_bytes or lower abstract_chars",
+    )

@@ -1,9 +1,14 @@
 """The view model of an email: each ranked paper as the display strings a template shows.
 
 Templates hold layout only; everything that decides *what* a reader sees (trimming,
-wrapping, link fallbacks, "et al.") happens here, in plain Python that tests can read.
+wrapping, link fallbacks, "et al.", plurals) happens here, in plain Python that tests can read.
 Scraped text goes in as plain text: control characters are removed and whitespace collapsed,
 and the HTML template autoescapes it.
+
+A paper's view has two halves: what any reader sees of it (:func:`make_paper_view`, cached per
+edition by :mod:`digest.render_edition`) and what depends on the reader, its number and reason
+(:meth:`PaperView.ranked_as`). The reader-level strings (subject, intro, notice) are small
+functions of their own for the same reason.
 """
 
 from __future__ import annotations
@@ -11,22 +16,25 @@ from __future__ import annotations
 import dataclasses
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
 from digest.errors import RenderError
 from digest.models import Edition, Links, Paper, RankedPaper, Subscriber, collapse_whitespace
 
 TEXT_WIDTH = 72  # columns of the plain-text part
-TEXT_INDENT = 4  # email.txt.j2 indents a paper's lines by 4 ...
-REASON_INDENT = 11  # ... and the reason by 11 ("    Why:   ")
+TEXT_INDENT = 4  # email.txt.j2 starts a paper's lines 4 columns in ...
+REASON_INDENT = 11  # ... and the reason 11 ("    Why:   ")
 MAX_AUTHORS = 3
 SUBJECT_TITLE_CHARS = 80
 PREHEADER_CHARS = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# U+E000 and U+E001 are the slot marks of the fast path (digest.render_pattern): scraped text
+# never carries them into a template.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ue000\ue001]")
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?|[a-z-]+(\.[A-Z]{2})?/\d{7}(v\d+)?")
+_ABSOLUTE = re.compile(r"https?://[^/?#]", re.IGNORECASE)  # a scheme we link to, and a host
 _URI_UNSAFE = re.compile(r"[^\x21-\x7e]|[<>]")  # header URIs: printable ASCII, no brackets
 
 
@@ -49,10 +57,22 @@ class PaperView:
     blurb: str
     reason: str
     links: tuple[LinkView, ...]  # arXiv, PDF, Code
-    text_title: str  # the plain-text part's copies, wrapped to TEXT_WIDTH
+    text_number: str  # the plain-text part's copies: "1.  ", then wrapped and indented
+    text_title: str
     text_blurb: str
     text_reason: str
     text_links: tuple[LinkView, ...]  # the paper page first when it is not already a link
+
+    def ranked_as(self, number: int, reason: str) -> PaperView:
+        """This paper shown as a reader's ``number``-th, for ``reason``."""
+        why = clean(reason)
+        return dataclasses.replace(
+            self,
+            number=number,
+            reason=why,
+            text_number=text_number(number),
+            text_reason=text_reason(why),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +83,14 @@ class EmailView:
     digest_title: str
     date_long: str
     preheader: str
+    intro: str  # "3 papers picked for you today."
     recipient: str
     home_url: str
     postal_address: str
     links: Links
     papers: tuple[PaperView, ...]
     dropped: int = 0  # papers left out to keep the HTML under its size budget
+    notice: str = ""  # "2 more papers did not fit in this email.", or nothing
 
     def context(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -76,7 +98,13 @@ class EmailView:
     def keeping(self, count: int) -> EmailView:
         """The same email with only its first ``count`` papers."""
         dropped = self.dropped + len(self.papers) - count
-        return dataclasses.replace(self, papers=self.papers[:count], dropped=dropped)
+        return dataclasses.replace(
+            self,
+            papers=self.papers[:count],
+            intro=intro_line(count),
+            dropped=dropped,
+            notice=notice_line(dropped),
+        )
 
 
 def make_email_view(
@@ -90,19 +118,14 @@ def make_email_view(
     abstract_chars: int,
 ) -> EmailView:
     """What ``subscriber`` is shown of ``edition``; RenderError if it cannot be shown."""
-    if not ranked:
-        raise RenderError(f"edition {edition.key} has no papers for {subscriber.email}")
-    if has_control(subscriber.email) or "@" not in subscriber.email:
-        raise RenderError(f"not an email address: {subscriber.email!r}")
-    _check_links(links)
+    check_reader(edition, subscriber, ranked, links)
     papers = make_paper_views(ranked, abstract_chars)
-    title, day = clean(edition.title), edition.date
-    top = shorten(papers[0].title, SUBJECT_TITLE_CHARS)
     return EmailView(
-        subject=f"{title} — {day:%a} {day.day} {day:%b}: {top}",
-        digest_title=title,
-        date_long=f"{day:%A} {day.day} {day:%B} {day.year}",
-        preheader=shorten(" · ".join(p.title for p in papers[:3]), PREHEADER_CHARS),
+        subject=subject_line(edition, papers[0].title),
+        digest_title=clean(edition.title),
+        date_long=long_date(edition.date),
+        preheader=preheader_line(p.title for p in papers[:3]),
+        intro=intro_line(len(papers)),
         recipient=subscriber.email,
         home_url=home_url,
         postal_address=clean(postal_address),
@@ -111,7 +134,14 @@ def make_email_view(
     )
 
 
-def _check_links(links: Links) -> None:
+def check_reader(
+    edition: Edition, subscriber: Subscriber, ranked: Sequence[RankedPaper], links: Links
+) -> None:
+    """RenderError unless there is something to show, an address and absolute links."""
+    if not ranked:
+        raise RenderError(f"edition {edition.key} has no papers for {subscriber.email}")
+    if has_control(subscriber.email) or "@" not in subscriber.email:
+        raise RenderError(f"not an email address: {subscriber.email!r}")
     for url in (links.unsubscribe_url, links.preferences_url, links.archive_url):
         if not is_absolute(url) or _URI_UNSAFE.search(url):
             raise RenderError(f"email links must be absolute ASCII http(s) URLs, got {url!r}")
@@ -120,32 +150,72 @@ def _check_links(links: Links) -> None:
         raise RenderError(f"unsubscribe_mailto must be a mailto: URI, got {mailto!r}")
 
 
+def subject_line(edition: Edition, top_title: str) -> str:
+    """``"Daily Papers — Tue 11 Jun: <the top paper's title>"``."""
+    day = edition.date
+    top = shorten(top_title, SUBJECT_TITLE_CHARS)
+    return f"{clean(edition.title)} — {day:%a} {day.day} {day:%b}: {top}"
+
+
+def long_date(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B} {day.year}"
+
+
+def preheader_line(titles: Iterable[str]) -> str:
+    """The inbox preview line: the first titles, cut to what a client shows."""
+    return shorten(" · ".join(titles), PREHEADER_CHARS)
+
+
+def intro_line(count: int) -> str:
+    return f"{count} paper{'s' if count != 1 else ''} picked for you today."
+
+
+def notice_line(dropped: int) -> str:
+    if not dropped:
+        return ""
+    return f"{dropped} more paper{'s' if dropped != 1 else ''} did not fit in this email."
+
+
 def make_paper_views(ranked: Sequence[RankedPaper], abstract_chars: int) -> tuple[PaperView, ...]:
     """The view of each ranked paper, numbered from 1 in rank order."""
-    return tuple(_paper_view(n, r, abstract_chars) for n, r in enumerate(ranked, start=1))
+    return tuple(
+        make_paper_view(r.paper, abstract_chars).ranked_as(n, r.reason)
+        for n, r in enumerate(ranked, start=1)
+    )
 
 
-def _paper_view(number: int, ranked: RankedPaper, abstract_chars: int) -> PaperView:
-    paper = ranked.paper
+def make_paper_view(paper: Paper, abstract_chars: int) -> PaperView:
+    """What every reader sees of ``paper``; its number and reason are left blank."""
     title, url, links = clean(paper.title) or "(untitled)", paper_url(paper), paper_links(paper)
     blurb = shorten(clean(paper.ai_summary or paper.abstract), abstract_chars)
-    reason = clean(ranked.reason)
     extra = () if url is None or url in {link.url for link in links} else (LinkView("Paper", url),)
     return PaperView(
-        number=number,
+        number=0,
         id=paper.id,
         title=title,
         url=url,
         authors=authors_line(paper),
         signals=signals_line(paper),
         blurb=blurb,
-        reason=reason,
+        reason="",
         links=links,
-        text_title=_wrap(title, TEXT_WIDTH - TEXT_INDENT),
-        text_blurb=_wrap(blurb, TEXT_WIDTH - TEXT_INDENT),
-        text_reason=_wrap(reason, TEXT_WIDTH - REASON_INDENT),
+        text_number="",
+        text_title=_wrap(title, TEXT_INDENT),
+        text_blurb=_wrap(blurb, TEXT_INDENT),
+        text_reason="",
         text_links=extra + links,
     )
+
+
+def text_number(number: int) -> str:
+    return f"{number}.".ljust(TEXT_INDENT)
+
+
+def text_reason(reason: str) -> str:
+    """A cleaned reason wrapped for the text part; most fit on one line and skip textwrap."""
+    if len(reason) <= TEXT_WIDTH - REASON_INDENT:
+        return reason
+    return _wrap(reason, REASON_INDENT)
 
 
 def clean(text: str | None) -> str:
@@ -167,10 +237,11 @@ def shorten(text: str, limit: int) -> str:
 
 
 def is_absolute(url: str | None) -> bool:
+    """An http(s) URL with a host and no control characters (checked once per reader for
+    each link, so a regular expression rather than urlsplit)."""
     if not url:
         return False
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return _ABSOLUTE.match(url) is not None and not has_control(url)
 
 
 def is_arxiv_id(paper_id: str) -> bool:
@@ -227,5 +298,7 @@ def _plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _wrap(text: str, width: int) -> str:
-    return textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
+def _wrap(text: str, indent: int) -> str:
+    """``text`` wrapped to end by column TEXT_WIDTH when printed from column ``indent``."""
+    lines = textwrap.wrap(text, TEXT_WIDTH - indent, break_long_words=False, break_on_hyphens=False)
+    return ("\n" + " " * indent).join(lines)

@@ -99,10 +99,17 @@ def parse(mail: Email) -> EmailMessage:
     return msg
 
 
-def bodies(mail: Email) -> tuple[str, str]:
+def sent_bodies(mail: Email) -> tuple[str, str]:
+    """The text and HTML parts exactly as sent (the HTML is ASCII with character references)."""
     msg = parse(mail)
     text, html = (part.get_content().replace("\r\n", "\n") for part in msg.iter_parts())
     return text, html
+
+
+def bodies(mail: Email) -> tuple[str, str]:
+    """The text and HTML parts, numeric character references in the HTML read back."""
+    text, html = sent_bodies(mail)
+    return text, re.sub(r"&#(\d+);", lambda m: chr(int(m.group(1))), html)
 
 
 def link(url: str, label: str) -> re.Pattern[str]:
@@ -156,7 +163,7 @@ def test_text_part_comes_first_then_html_both_utf8(env: jinja2.Environment) -> N
     parts = list(msg.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert all(p.get_content_charset() == "utf-8" for p in parts)
-    text, html = bodies(mail)
+    text, html = sent_bodies(mail)
     assert (mail.text_size, mail.html_size) == (len(text.encode()), len(html.encode()))
     assert mail.paper_ids == ("2406.10001", "2406.10002", "cs/0112017")
     assert mail.recipient == "reader@example.com"
@@ -324,7 +331,8 @@ def test_every_link_in_the_html_is_absolute(env: jinja2.Environment) -> None:
 
 
 def test_html_is_email_safe(env: jinja2.Environment) -> None:
-    _, html = bodies(render(env, basic_ranked()))
+    mail = render(env, basic_ranked())
+    _, html = bodies(mail)
     lower = html.lower()
     assert lower.startswith("<!doctype html>")
     assert '<meta name="color-scheme" content="light dark">' in html
@@ -343,6 +351,27 @@ def test_html_is_email_safe(env: jinja2.Environment) -> None:
     assert all(p in preheader.group(1) for p in ("display:none", "mso-hide:all", "max-height:0"))
     assert preheader.group(2).startswith("Paper number 1 on sparse diffusion transformers · ")
     assert html.index('class="preheader"') < html.index('class="outer"')
+    assert "<!--paper-->" not in html and "<!--notice-->" not in html  # markers stay ours
+    assert html.count('class="divider"') == 2  # between the three papers, not before the first
+
+
+def test_html_is_sent_as_ascii_7bit_with_long_lines(env: jinja2.Environment) -> None:
+    mail = render(env, basic_ranked())
+    html_part = list(parse(mail).iter_parts())[1]
+    assert html_part["Content-Transfer-Encoding"] == "7bit"
+    _, sent = sent_bodies(mail)
+    assert sent.isascii()
+    assert "&#183;" in sent and "·" in bodies(mail)[1]  # "·" travels as a reference
+    lines = sent.split("\n")
+    assert max(map(len, lines)) <= 998
+    assert len(lines) < 80  # rows, not one tag a line: relays and servers work per line
+
+
+def test_font_family_is_set_once_and_for_outlook(env: jinja2.Environment) -> None:
+    _, html = bodies(render(env, basic_ranked()))
+    head, body = html.split("<body", 1)
+    assert body.count("font-family:") == 1  # on the outer cell, and every cell inherits it ...
+    assert "<!--[if mso]>" in head  # ... but in Outlook for Windows, which gets its own rule
 
 
 def test_footer_says_why_and_how_to_leave(env: jinja2.Environment) -> None:
@@ -366,7 +395,7 @@ def test_text_part_is_wrapped_and_lists_full_urls(env: jinja2.Environment) -> No
 
 
 def test_preview_is_the_html_part(env: jinja2.Environment) -> None:
-    _, html = bodies(render(env, basic_ranked()))
+    _, html = sent_bodies(render(env, basic_ranked()))
     preview = render_preview_html(EDITION, READER, basic_ranked(), LINKS, SETTINGS, NOW, env)
     assert preview == html
 
@@ -565,6 +594,20 @@ def test_arxiv_and_pdf_links_only_for_arxiv_ids() -> None:
     assert [link.url for link in relative_pdf][1] == "https://arxiv.org/pdf/2406.10001"
 
 
+def test_text_copies_are_wrapped_and_indented_for_their_columns() -> None:
+    reason = "matches " + " ".join(f"topic{n}" for n in range(20))
+    paper = make_paper(title="A title " + "long " * 20)
+    (view,) = make_paper_views([RankedPaper(paper, 1.0, reason)], abstract_chars=400)
+    assert view.text_number == "1.  "
+    title_lines = view.text_title.split("\n")
+    assert all(line.startswith("    ") for line in title_lines[1:])
+    assert all(len(line) <= 72 for line in title_lines)  # the first line follows "1.  "
+    reason_lines = view.text_reason.split("\n")
+    assert len(reason_lines) > 1
+    assert all(line.startswith(" " * 11) and len(line) <= 72 for line in reason_lines[1:])
+    assert len(reason_lines[0]) <= 72 - 11
+
+
 def test_blurb_prefers_the_ai_summary_and_trims_abstracts_at_a_word() -> None:
     summary = make_paper(ai_summary="Short  summary\nhere.")
     long = make_paper(abstract="word " * 200, ai_summary=None)
@@ -580,8 +623,8 @@ def test_blurb_prefers_the_ai_summary_and_trims_abstracts_at_a_word() -> None:
 
 @pytest.mark.parametrize(("part", "suffix"), [(0, "txt"), (1, "html")])
 def test_golden(env: jinja2.Environment, part: int, suffix: str) -> None:
-    """The basic edition, byte for byte; DIGEST_REGEN_GOLDEN=1 rewrites the files."""
-    body = bodies(render(env, basic_ranked()))[part]
+    """The basic edition, byte for byte as sent; DIGEST_REGEN_GOLDEN=1 rewrites the files."""
+    body = sent_bodies(render(env, basic_ranked()))[part]
     golden = GOLDEN / f"daily-basic.{suffix}"
     if os.environ.get("DIGEST_REGEN_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)

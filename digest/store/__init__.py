@@ -164,6 +164,7 @@ class Store:
     # editions and papers ---------------------------------------------------------------------
 
     def save_edition(self, edition: Edition, papers: Iterable[Paper]) -> None:
+        """Record an edition and its papers (one write, however many papers)."""
         papers = tuple(papers)
         with self._db() as db:
             db.table("editions").upsert(
@@ -177,8 +178,11 @@ class Store:
                 Query().key == edition.key,
             )
             table = db.table("papers")
-            for paper in papers:
-                table.upsert(paper.to_json(), Query().id == paper.id)
+            known = {doc["id"] for doc in table.all()}
+            fresh = {p.id: p.to_json() for p in papers}
+            if known & fresh.keys():
+                table.update(lambda doc: doc.update(fresh[doc["id"]]), lambda d: d["id"] in fresh)
+            table.insert_multiple(doc for pid, doc in fresh.items() if pid not in known)
 
     # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 

@@ -40,8 +40,10 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, Any]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # dumps, not dump: only the one-shot encoder is the C one (10x faster on a big store)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
