@@ -10,7 +10,7 @@
        ``smtplib.SMTP.sendmail`` over one connection: what most peer scripts do), on the first
        --baseline subscribers, reported as a ratio.
 
-Usage: python bench/bench_send.py [--subscribers 100000] [--connections 32] [--baseline 2000]
+Usage: python bench/bench_send.py [--subscribers 100000] [--connections 64] [--baseline 2000]
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def _cpu_seconds(pid: int | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.020, help="relay's DATA delay (s)")
     parser.add_argument("--baseline", type=int, default=2000, help="messages for smtplib loop")
     args = parser.parse_args()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -191,39 +191,20 @@ def send_edition(
     subscriber as they are settled (sent, skipped, failed...)."""
     started = datetime.now(UTC)
     target, edition = request.target, request.target.edition
-    real = not (request.dry_run or request.to)
+    real = not (request.dry_run or request.to)  # only a real send writes the store
     with store.exclusive(f"send-{edition.digest}") if real else nullcontext():
         collected = collect_edition(target, client)
         transport = choose_transport(config, request, edition)
-        composer = Composer(
-            target,
-            collected.papers,
-            config=config,
-            secret=signing_secret(config, transport),
-            signer=DkimSigner.from_config(config.sender.dkim) if config.sender.dkim else None,
-        )
+        composer = _composer(config, target, collected, transport)
+        ledger = _open_ledger(store, edition, collected) if real else None
+        since = store.changed_at()  # recipients are read as of now
         subs = recipients(store, target.digest, request.to)
         if progress is not None:
             progress.start(len(subs))
-        ledger = store.ledger(edition.key) if real else None
-        if ledger is not None:
-            ledger.fold()  # settle what a killed run left: in-flight deliveries become unknown
-            if collected.papers:
-                store.save_edition(edition, collected.papers)
-        history = (
-            History()
-            if request.to
-            else store.history(
-                edition.key, (p.id for p in collected.papers), retry_unknown=request.retry_unknown
-            )
-        )
+        history = _history(store, request, collected)
         stream = _Stream(composer.compose_all(subs, history), progress, request.dry_run)
-        outcome = _deliver(config, store, transport, stream, edition, ledger, progress)
-        suppressed = (
-            store.record_bounces(outcome.bounced, outcome.sent, config.smtp.bounce_limit)
-            if ledger is not None
-            else ()
-        )
+        watch = SuppressionWatch(store, since=since) if real else NoSkip
+        outcome = _deliver(config, transport, stream, edition, ledger, watch, progress)
         report = RunReport(
             digest=edition.digest,
             edition_date=edition.date,
@@ -234,22 +215,60 @@ def send_edition(
             deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
             note=_note(collected, subs, stream.settled, outcome.deliveries),
         )
-        if ledger is not None:
-            store.save_run(report)
+        suppressed = (
+            store.finish_run(
+                report,
+                bounced=outcome.bounced,
+                delivered=outcome.sent,
+                limit=config.smtp.bounce_limit,
+            )
+            if real
+            else ()
+        )
     return SendResult(report, transport.description, tuple(stream.checks), suppressed)
+
+
+def _composer(
+    config: Config, target: EditionRequest, collected: Collected, transport: Transport
+) -> Composer:
+    dkim = config.sender.dkim
+    return Composer(
+        target,
+        collected.papers,
+        config=config,
+        secret=signing_secret(config, transport),
+        signer=DkimSigner.from_config(dkim) if dkim else None,
+    )
+
+
+def _open_ledger(store: Store, edition: Edition, collected: Collected) -> EditionLedger:
+    """The edition's ledger, with what a killed run left settled (in flight → unknown)."""
+    ledger = store.ledger(edition.key)
+    ledger.fold()
+    if collected.papers:
+        store.save_edition(edition, collected.papers)
+    return ledger
+
+
+def _history(store: Store, request: SendRequest, collected: Collected) -> History:
+    """What the ledger forbids or remembers; a test send (``--to``) ignores it."""
+    if request.to:
+        return History()
+    papers = (p.id for p in collected.papers)
+    edition = request.target.edition.key
+    return store.history(edition, papers, retry_unknown=request.retry_unknown)
 
 
 def _deliver(
     config: Config,
-    store: Store,
     transport: Transport,
     stream: Iterable[Email],
     edition: Edition,
     ledger: EditionLedger | None,
+    skip_reason: Callable[[str], str | None],
     progress: Progress | None,
 ) -> Outcome:
     policy = RetryPolicy(retries=config.smtp.retries, backoff_seconds=config.smtp.retry_backoff)
-    skip_reason = SuppressionWatch(store) if ledger is not None else NoSkip
     if ledger is not None:
         ledger.open()
     try:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from tinydb import TinyDB
 
 from digest.errors import StoreError
-from digest.models import DeliveryStatus, Edition, Paper, Status, Subscriber
+from digest.models import DeliveryStatus, Edition, Paper, RunReport, Status, Subscriber
 from digest.store import Store
+from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
 from digest.store.ledger import INTERRUPTED, EditionLedger
 from digest.store.suppression import SuppressionWatch
@@ -172,3 +173,43 @@ def test_suppression_is_reloaded_when_the_store_changes(tmp_path: Path) -> None:
     assert watch("A@example.org") is None  # not looked again yet
     now[0] = 5.0
     assert watch("A@example.org") is not None
+
+
+def test_a_watch_started_with_since_reads_nothing_until_the_store_changes() -> None:
+    class Source:
+        reads, stamp = 0, 1.0
+
+        def suppressed(self) -> frozenset[str]:
+            self.reads += 1
+            return frozenset({"gone@example.org"})
+
+        def changed_at(self) -> float:
+            return self.stamp
+
+    source, now = Source(), [0.0]
+    watch = SuppressionWatch(source, since=1.0, every=1.0, clock=lambda: now[0])
+    now[0] = 5.0
+    assert watch("gone@example.org") is None and source.reads == 0  # unchanged since
+    source.stamp = 2.0
+    now[0] = 6.0
+    assert watch("gone@example.org") is not None and source.reads == 1
+
+
+def test_one_operation_is_one_read_and_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "s.json")
+    store.save_subscribers([Subscriber(email=f"r{n}@example.org", id="") for n in range(50)])
+    calls: list[str] = []
+    for name in ("read", "write"):
+        original = getattr(AtomicJSONStorage, name)
+        monkeypatch.setattr(
+            AtomicJSONStorage,
+            name,
+            lambda self, *a, _o=original, _n=name: (calls.append(_n), _o(self, *a))[1],
+        )
+    report = RunReport("daily", date(2025, 11, 26), datetime.now(UTC), datetime.now(UTC), False)
+    store.finish_run(report, bounced=["r1@example.org"], delivered=["r2@example.org"], limit=1)
+    assert calls == ["read", "write"]  # bounces and the run report: one transaction
+    assert store.get_subscriber("r1@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
+    assert len(store.runs()) == 1

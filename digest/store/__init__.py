@@ -33,7 +33,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store.files import AtomicJSONStorage
+from digest.store.files import Transaction
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
 
 #: Deliveries that must never be attempted again for the same edition.
@@ -76,11 +76,11 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
-                db = TinyDB(str(self.path), storage=AtomicJSONStorage)
-                try:
-                    yield db
-                finally:
-                    db.close()
+                db = TinyDB(str(self.path), storage=Transaction)
+                yield db
+                storage = db.storage
+                assert isinstance(storage, Transaction)
+                storage.commit()  # only when the operation finished: all of it or none
         except Timeout as exc:
             raise StoreError(
                 f"store {self.path} is locked by another process",
@@ -114,7 +114,7 @@ class Store:
 
     def list_subscribers(self) -> tuple[Subscriber, ...]:
         with self._db() as db:
-            docs = db.table("subscribers").all()
+            docs = _rows(db.table("subscribers"))
         return tuple(records.subscriber(d) for d in sorted(docs, key=lambda d: d["key"]))
 
     def save_subscriber(
@@ -230,7 +230,7 @@ class Store:
 
     def _editions_showing(self, candidates: frozenset[str], besides: str) -> list[str]:
         with self._db() as db:
-            docs = db.table("editions").all()
+            docs = _rows(db.table("editions"))
         return sorted(
             d["key"]
             for d in docs
@@ -243,6 +243,9 @@ class Store:
         if self._migrated or not self.path.exists():
             return
         self._migrated = True
+        with self._lock:
+            if b'"deliveries":' not in self.path.read_bytes():  # cheaper than parsing
+                return
         with self._db() as db:
             table = db.table("deliveries")
             by_edition: dict[str, list[LedgerEntry]] = {}
@@ -258,8 +261,9 @@ class Store:
     def suppressed(self) -> frozenset[str]:
         """Address keys that must never be mailed (unsubscribed, bounced, complained)."""
         with self._db() as db:
-            docs = db.table("subscribers").all()
-        return frozenset(d["key"] for d in docs if Status(d["status"]) in SUPPRESSED)
+            docs = _rows(db.table("subscribers"))
+        suppressed = {s.value for s in SUPPRESSED}
+        return frozenset(d["key"] for d in docs if d["status"] in suppressed)
 
     def changed_at(self) -> float:
         """When the main file last changed (0 if it does not exist): cheap to poll."""
@@ -272,35 +276,24 @@ class Store:
         self, bounced: Iterable[str], delivered: Iterable[str], limit: int
     ) -> tuple[str, ...]:
         """Count hard bounces per address (reset by a successful delivery); an address that
-        reaches ``limit`` becomes ``bounced``. One write for the whole run. Returns the
-        addresses suppressed now."""
-        bounced_keys = {records.key(e) for e in bounced}
-        delivered_keys = {records.key(e) for e in delivered}
-        suppressed: list[str] = []
+        reaches ``limit`` becomes ``bounced``. Returns the addresses suppressed now."""
         with self._db() as db:
-            table = db.table("subscribers")
-            changed: dict[str, dict[str, Any]] = {}
-            for doc in table.all():
-                count = doc.get("hard_bounces", 0)
-                if doc["key"] in bounced_keys:
-                    count += 1
-                elif doc["key"] in delivered_keys:
-                    count = 0
-                if count == doc.get("hard_bounces", 0):
-                    continue
-                update: dict[str, Any] = {"hard_bounces": count}
-                if count >= limit and Status(doc["status"]) not in SUPPRESSED:
-                    update["status"] = Status.BOUNCED.value
-                    suppressed.append(doc["email"])
-                changed[doc["key"]] = update
-            _update_each(table, changed)
-        return tuple(suppressed)
+            return _count_bounces(db.table("subscribers"), bounced, delivered, limit)
 
     # runs -------------------------------------------------------------------------------------
 
     def save_run(self, report: RunReport) -> None:
         with self._db() as db:
             db.table("runs").insert(records.run_doc(report))
+
+    def finish_run(
+        self, report: RunReport, *, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]:
+        """:meth:`record_bounces` and :meth:`save_run` in one transaction (one write)."""
+        with self._db() as db:
+            suppressed = _count_bounces(db.table("subscribers"), bounced, delivered, limit)
+            db.table("runs").insert(records.run_doc(report))
+        return suppressed
 
     def runs(self, digest: str | None = None) -> tuple[dict[str, Any], ...]:
         with self._db() as db:
@@ -318,6 +311,36 @@ def _merge_subscriber(
     if current.status in SUPPRESSED and not resubscribe:
         return current, "suppressed"
     return replace(sub, id=current.id, created_at=current.created_at), "updated"
+
+
+def _count_bounces(
+    table: Table, bounced: Iterable[str], delivered: Iterable[str], limit: int
+) -> tuple[str, ...]:
+    bounced_keys = {records.key(e) for e in bounced}
+    delivered_keys = {records.key(e) for e in delivered}
+    suppressed: list[str] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for doc in _rows(table):
+        count = doc.get("hard_bounces", 0)
+        if doc["key"] in bounced_keys:
+            count += 1
+        elif doc["key"] in delivered_keys:
+            count = 0
+        if count == doc.get("hard_bounces", 0):
+            continue
+        update: dict[str, Any] = {"hard_bounces": count}
+        if count >= limit and Status(doc["status"]) not in SUPPRESSED:
+            update["status"] = Status.BOUNCED.value
+            suppressed.append(doc["email"])
+        changed[doc["key"]] = update
+    _update_each(table, changed)
+    return tuple(suppressed)
+
+
+def _rows(table: Table) -> list[dict[str, Any]]:
+    """A table's documents as plain dicts, for reading only (no TinyDB Document per row)."""
+    data = table.storage.read() or {}
+    return list(data.get(table.name, {}).values())
 
 
 def _update_each(table: Table, changes: Mapping[str, Mapping[str, Any]]) -> None:

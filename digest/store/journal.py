@@ -83,19 +83,29 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
         return
     except OSError as exc:
         raise StoreError(f"cannot read ledger journal {path}: {exc.strerror}") from exc
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    try:  # one parse for the whole file: a journal holds two records per delivery
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        records = _parse_lines(path, data)
+    yield from (r for r in records if isinstance(r, dict))
+
+
+def _parse_lines(path: Path, data: bytes) -> list[Any]:
+    """Line by line, to skip a torn tail and to name a damaged line."""
     lines = data.split(b"\n")
     last = len(lines) - 1  # the text after the final newline: empty unless the tail is torn
+    records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            records.append(json.loads(line))
         except ValueError:
             if number >= last:
-                return  # torn tail from a killed process
+                break  # torn tail from a killed process
             raise StoreError(
                 f"ledger journal {path} line {number} is damaged",
                 hint="restore it from a backup; records after it cannot be trusted",
             ) from None
-        if isinstance(record, dict):
-            yield record
+    return records

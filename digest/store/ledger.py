@@ -28,6 +28,7 @@ from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
 
 TABLE = "deliveries"
+_STATUS = {s.value: s for s in DeliveryStatus}
 INTERRUPTED = "an earlier run stopped during this delivery; not resent (see --retry-unknown)"
 
 
@@ -96,7 +97,7 @@ class EditionLedger:
         return state
 
     def _write_folded(self, entries: Iterable[tuple[str, LedgerEntry]]) -> None:
-        docs = {str(n): _doc(key, e) for n, (key, e) in enumerate(sorted(entries), start=1)}
+        docs = {str(n): _doc(key, e) for n, (key, e) in enumerate(entries, start=1)}
         try:
             self.folded_path.parent.mkdir(parents=True, exist_ok=True)
             AtomicJSONStorage(str(self.folded_path)).write({TABLE: docs})
@@ -142,29 +143,32 @@ class EditionLedger:
 
 
 def _apply(state: dict[str, LedgerEntry], record: dict[str, Any]) -> None:
-    """Replay one journal record onto the state."""
+    """Replay one journal record onto the state (built directly: this runs per record)."""
     key = record.get("k")
     if not isinstance(key, str):
         return
-    status = DeliveryStatus(record["s"])
-    earlier = state.get(key) or LedgerEntry(email=record.get("e", key), status=status)
+    status = _STATUS[record["s"]]
+    earlier = state.get(key)
     if status == DeliveryStatus.SENDING:
         state[key] = LedgerEntry(
-            email=record.get("e", earlier.email),
+            email=record.get("e", key),
             status=status,
-            message_id=record.get("m", earlier.message_id),
-            paper_ids=tuple(record.get("p", earlier.paper_ids)),
-            attempts=earlier.attempts + 1,
+            message_id=record.get("m", ""),
+            paper_ids=tuple(record.get("p", ())),
+            attempts=(earlier.attempts if earlier else 0) + 1,
             updated_at=record.get("t", ""),
         )
-    else:
-        state[key] = dataclasses.replace(
-            earlier,
-            status=status,
-            reason=record.get("r", ""),
-            bounce=bool(record.get("b", False)),
-            updated_at=record.get("t", ""),
-        )
+        return
+    state[key] = LedgerEntry(
+        email=earlier.email if earlier else record.get("e", key),
+        status=status,
+        message_id=earlier.message_id if earlier else "",
+        reason=record.get("r", ""),
+        paper_ids=earlier.paper_ids if earlier else (),
+        attempts=earlier.attempts if earlier else 0,
+        bounce=bool(record.get("b", False)),
+        updated_at=record.get("t", ""),
+    )
 
 
 def legacy_entry(doc: dict[str, Any]) -> LedgerEntry:

@@ -28,12 +28,17 @@ class SuppressionWatch:
         self,
         store: _Source,
         *,
+        since: float | None = None,
         every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``since``: when the caller read its recipients from the store (none of them was
+        suppressed then), which spares reading the suppressed set until the store changes."""
         self._store, self._every, self._clock = store, every, clock
-        self._changed_at = store.changed_at()
-        self._keys = store.suppressed()
+        if since is None:
+            self._changed_at, self._keys = store.changed_at(), store.suppressed()
+        else:
+            self._changed_at, self._keys = since, frozenset()
         self._checked = clock()
 
     def __call__(self, address: str) -> str | None:
