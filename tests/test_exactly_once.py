@@ -3,21 +3,16 @@ killed with SIGKILL in the middle of a run against a real SMTP server, then run 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-from conftest import SAMPLE, free_port
+from conftest import SAMPLE, ScriptedServer
 
 from digest.models import DeliveryStatus, Status
 from digest.store import Store
@@ -25,43 +20,6 @@ from digest.store import Store
 EDITION = "daily/2025-11-26"
 READERS = [f"reader{n:03}@example.org" for n in range(120)]
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
-
-
-class SlowRelay:
-    """Accepts every message after ``delay`` seconds, like a real relay; counts recipients.
-    ``refuse`` maps an address to the RCPT reply it gets instead."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.received: list[str] = []
-        self.refuse: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
-        with self._lock:
-            self.received.extend(envelope.rcpt_tos)
-        return "250 queued"
-
-
-@pytest.fixture
-def relay() -> Iterator[tuple[SlowRelay, int]]:
-    handler = SlowRelay(delay=0.05)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 def command(config: Path, *args: str) -> list[str]:
@@ -76,6 +34,7 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) -> Path:
+    """A config with 4 SMTP connections, and READERS imported."""
     config = config_file(smtp_host="127.0.0.1", smtp_port=port)
     config.write_text(
         config.read_text().replace("  retries: 2\n", "  retries: 2\n  connections: 4\n")
@@ -88,18 +47,19 @@ def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) ->
 
 
 def test_a_killed_send_resumes_without_sending_anyone_twice(
-    relay: tuple[SlowRelay, int], config_file: Callable[..., Path], tmp_path: Path
+    scripted_smtp: ScriptedServer, config_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    config = with_readers(config_file, port, tmp_path)
+    relay = scripted_smtp.script
+    relay.sleep = dict.fromkeys(READERS, 0.05)  # like a real relay, answers DATA after 50 ms
+    config = with_readers(config_file, scripted_smtp.port, tmp_path)
     env = {**os.environ, "DIGEST_SECRET": "test-secret"}
     sender = subprocess.Popen(command(config, *SEND), env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while len(handler.received) < 30 and time.monotonic() < deadline:
+    while len(relay.recipients) < 30 and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(sender.pid, signal.SIGKILL)  # mid-run, transactions in flight
     sender.wait(timeout=10)
-    killed_at = len(handler.received)
+    killed_at = len(relay.recipients)
     assert 30 <= killed_at < len(READERS), "the kill must land mid-run"
 
     rerun = run(config, *SEND)
@@ -107,7 +67,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
     store = Store(tmp_path / "store.json")
     ledger = {d.email: d.status for d in store.deliveries(EDITION)}
     unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
-    got = Counter(handler.received)
+    got = Counter(relay.recipients)
     assert max(got.values()) == 1, "nobody gets the edition twice"
     assert len(unknown) <= 4, "at most one delivery per connection can be caught in flight"
     assert set(READERS) == set(got) | unknown, "everyone else got it exactly once"
@@ -116,25 +76,24 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
         assert f"{len(unknown)} unknown" in rerun.stdout
 
     again = run(config, *SEND)
-    assert "sent 0 via SMTP" in again.stdout and len(handler.received) == sum(got.values())
+    assert "sent 0 via SMTP" in again.stdout and len(relay.recipients) == sum(got.values())
 
     retried = run(config, *SEND, "--retry-unknown")
     assert retried.returncode == 0, retried.stderr
-    after = Counter(handler.received)
+    after = Counter(relay.recipients)
     assert set(after) == set(READERS)
     assert {a for a, n in after.items() if n > 1} <= unknown  # only the operator's choice
 
 
 def test_hard_bounces_suppress_the_address_for_later_editions(
-    relay: tuple[SlowRelay, int], config_file: Callable[..., Path], tmp_path: Path
+    scripted_smtp: ScriptedServer, config_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    handler, port = relay
-    handler.delay = 0
-    config = config_file(smtp_host="127.0.0.1", smtp_port=port)
+    relay = scripted_smtp.script
+    config = config_file(smtp_host="127.0.0.1", smtp_port=scripted_smtp.port)
     for address in ("gone@example.org", "policy@example.org", "ok@example.org"):
         assert run(config, "subscribers", "add", address).returncode == 0
-    handler.refuse["gone@example.org"] = "550 5.1.1 no such user"
-    handler.refuse["policy@example.org"] = "550 5.7.1 rejected by policy"
+    relay.rcpt["gone@example.org"] = "550 5.1.1 no such user"
+    relay.rcpt["policy@example.org"] = "550 5.7.1 rejected by policy"
     for day in ("2025-11-26", "2025-11-27"):
         sent = run(config, "send", "--date", day, "--source", str(SAMPLE))
         assert sent.returncode == 1  # a failed delivery makes the run fail
@@ -143,6 +102,6 @@ def test_hard_bounces_suppress_the_address_for_later_editions(
     store = Store(tmp_path / "store.json")
     assert store.get_subscriber("gone@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
     assert store.get_subscriber("policy@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
-    handler.received.clear()
+    relay.messages.clear()
     run(config, "send", "--date", "2025-11-28", "--source", str(SAMPLE))
-    assert sorted(handler.received) == ["ok@example.org"]  # the bounced address gets nothing
+    assert relay.recipients == ["ok@example.org"]  # the bounced address gets nothing
