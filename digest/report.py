@@ -10,7 +10,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from digest.models import Delivery, Paper, RankedPaper, RunReport, SourceReport, Subscriber
+from digest.models import (
+    Delivery,
+    DeliveryStatus,
+    Paper,
+    RankedPaper,
+    RunReport,
+    SourceReport,
+    Subscriber,
+)
 from digest.pipeline import DryRunRow
 
 
@@ -82,10 +90,12 @@ def dry_run_table(rows: Sequence[DryRunRow]) -> Table:
 
 
 def deliveries_table(report: RunReport, limit: int = 20) -> Table:
-    """Every delivery when there are few; otherwise only those that were not sent."""
+    """Every delivery when there are few; otherwise only the ones to look at (failed,
+    deferred, unknown), since the summary line counts the sent and the skipped."""
     shown = report.deliveries
     if len(shown) > limit:
-        shown = tuple(d for d in shown if d.status.value != "sent")
+        quiet = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
+        shown = tuple(d for d in shown if d.status not in quiet)
     table = Table(title="Deliveries", title_justify="left")
     for col in ("recipient", "status", "detail"):
         table.add_column(col)
