@@ -215,20 +215,26 @@ class Store:
         earlier = {
             k: e for k, e in self._ledger_files(edition).load().items() if e.status in forbid
         }
+        return History(earlier, self._shown(candidates, besides=edition))
+
+    def shown_papers(self, email: str, candidates: Iterable[str]) -> frozenset[str]:
+        """Which of ``candidates`` were already shown to this address (sent, or maybe sent)."""
+        return self._shown(frozenset(candidates)).get(records.key(email), frozenset())
+
+    def _shown(
+        self, candidates: frozenset[str], besides: str | None = None
+    ) -> dict[str, frozenset[str]]:
+        """Per address key, the candidates that editions other than ``besides`` showed."""
         shown: dict[str, set[str]] = {}
-        for other in self._editions_showing(candidates, besides=edition):
+        for other in self._editions_showing(candidates, besides):
             for key, entry in self._ledger_files(other).load().items():
                 if entry.status.value in _SHOWN:
                     seen = candidates.intersection(entry.paper_ids)
                     if seen:
                         shown.setdefault(key, set()).update(seen)
-        return History(earlier, {k: frozenset(v) for k, v in shown.items()})
+        return {k: frozenset(v) for k, v in shown.items()}
 
-    def shown_papers(self, email: str, candidates: Iterable[str]) -> frozenset[str]:
-        """Which of ``candidates`` were already shown to this address (sent, or maybe sent)."""
-        return self.history("-/-", candidates).shown_to(email)
-
-    def _editions_showing(self, candidates: frozenset[str], besides: str) -> list[str]:
+    def _editions_showing(self, candidates: frozenset[str], besides: str | None) -> list[str]:
         with self._db() as db:
             docs = _rows(db.table("editions"))
         return sorted(
