@@ -19,6 +19,7 @@ Memory is bounded by the edition's papers, never by its readers.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,7 @@ from digest.render_view import (
 )
 from digest.signing import DkimSigner
 
+_log = logging.getLogger(__name__)
 _HTML_CONTEXTS = frozenset({TEXT, ATTRIBUTE})
 _TEXT_CONTEXTS = frozenset({PLAIN})
 PaperKey = tuple[str, bool]  # (paper id, shown with a reason)
@@ -121,7 +123,7 @@ class EditionRenderer:
             if parts is not None:
                 self._checked = True
                 if parts != slow:
-                    self.slow_reason = "the fast path differs from a full render of the templates"
+                    self._go_slow("the fast path differs from a full render of the templates")
             parts = slow
         return make_email(
             self.headers, self.edition, subscriber, links, self.settings, parts, self.signer
@@ -201,12 +203,18 @@ class EditionRenderer:
         try:
             self._add_patterns(missing)
         except PatternError as exc:
-            self.slow_reason = str(exc)
+            self._go_slow(str(exc))
             return False
         except RenderError:
-            self.slow_reason = "the templates fail on a pattern; the slow path says why"
+            self._go_slow("the templates fail on a pattern; the slow path says why")
             return False
         return True
+
+    def _go_slow(self, reason: str) -> None:
+        """Render every reader in full from now on, and say so once: a big list then takes
+        about ten times longer, which an operator with custom templates should know."""
+        self.slow_reason = reason
+        _log.warning("templates rendered in full for every reader (slower): %s", reason)
 
     def _add_patterns(self, missing: dict[PaperKey, RankedPaper]) -> None:
         """Render the papers in ``missing`` as one pattern and keep their segments."""

@@ -7,6 +7,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,48 +50,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@dataclass
-class Received:
-    """What the SMTP server got: one entry per accepted message."""
-
-    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    reject_rcpt: dict[str, str] = field(default_factory=dict)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.reject_rcpt:
-            return self.reject_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-        )
-        return "250 Message accepted for delivery"
-
-
-@dataclass
-class SmtpServer:
-    host: str
-    port: int
-    received: Received
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """A real aiosmtpd server on 127.0.0.1 that records every message."""
-    received = Received()
-    port = free_port()
-    controller = Controller(received, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, received)
-    finally:
-        controller.stop()
 
 
 @dataclass
@@ -173,22 +132,30 @@ class Script:
 
 
 @dataclass
-class ScriptedServer:
+class SmtpServer:
     host: str
     port: int
     script: Script
 
 
-@pytest.fixture
-def scripted_smtp() -> Iterator[ScriptedServer]:
-    """A real aiosmtpd server on 127.0.0.1 whose replies the test scripts per address."""
-    script = Script()
-    controller = Controller(script, hostname="127.0.0.1", port=free_port())
+@contextmanager
+def running(handler: Any) -> Iterator[int]:
+    """An aiosmtpd server on 127.0.0.1 with ``handler``, for the block; yields its port."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        yield ScriptedServer("127.0.0.1", controller.port, script)
+        yield controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on 127.0.0.1 that records every message and can be told per
+    address how to answer (see :class:`Script`)."""
+    script = Script()
+    with running(script) as port:
+        yield SmtpServer("127.0.0.1", port, script)
 
 
 SMTP_USER, SMTP_PASSWORD = "digest", "correct horse"

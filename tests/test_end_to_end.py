@@ -51,7 +51,7 @@ def test_send_twice_to_three_subscribers(
     first = digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
     assert first.returncode == 0, first.stderr
     assert "sent 3 via SMTP" in first.stdout
-    received = smtp_server.received.messages
+    received = smtp_server.script.messages
     assert sorted(rcpt[0] for _, rcpt, _ in received) == sorted(READERS)
 
     for sender, rcpts, raw in received:
@@ -75,7 +75,7 @@ def test_send_twice_to_three_subscribers(
     second = digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
     assert second.returncode == 0, second.stderr
     assert "sent 0 via SMTP" in second.stdout and "3 skipped" in second.stdout
-    assert len(smtp_server.received.messages) == 3
+    assert len(smtp_server.script.messages) == 3
 
     history = digest(config, "history")
     assert history.stdout.count("daily 2025-11-26") == 2
@@ -88,7 +88,7 @@ def test_next_edition_does_not_repeat_papers(
     digest(config, "subscribers", "add", "ada@example.org")
     digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
     digest(config, "send", "--date", "2025-11-27", "--source", str(SAMPLE))
-    first, second = (parse_message(raw) for _, _, raw in smtp_server.received.messages)
+    first, second = (parse_message(raw) for _, _, raw in smtp_server.script.messages)
     first_links = _paper_links(first)
     second_links = _paper_links(second)
     assert len(first_links) == 5 and len(second_links) == 5
@@ -125,7 +125,7 @@ def test_dry_run_writes_eml_and_changes_nothing(
     assert sorted(p.name for p in out.glob("*.eml")) == sorted(f"{r}.eml" for r in READERS)
     assert store.read_bytes() == before
     assert not (tmp_path / "store.ledger").exists()  # no delivery recorded anywhere
-    assert smtp_server.received.messages == []
+    assert smtp_server.script.messages == []
     rows = [line for line in run.stdout.splitlines() if "@example.org" in line]
     assert len(rows) == 3
     assert all(re.search(r"│\s+5 │ .* KB │ ok\s+│ Daily Papers", row) for row in rows), rows
@@ -140,7 +140,7 @@ def test_dry_run_after_a_send_skips_who_already_got_it(
     digest(config, "subscribers", "add", "bob@example.org")
     run = digest(config, "send", "--dry-run", "--date", "2025-11-26", "--source", str(SAMPLE))
     assert "would send 1 (dry run" in run.stdout and "(1 skipped)" in run.stdout
-    assert len(smtp_server.received.messages) == 1
+    assert len(smtp_server.script.messages) == 1
 
 
 def test_test_send_touches_no_ledger(
@@ -153,7 +153,7 @@ def test_test_send_touches_no_ledger(
         config, "send", "--to", "me@example.org", "--date", "2025-11-26", "--source", str(SAMPLE)
     )
     assert run.returncode == 0, run.stderr
-    assert [m[1] for m in smtp_server.received.messages] == [["me@example.org"]]
+    assert [m[1] for m in smtp_server.script.messages] == [["me@example.org"]]
     assert (tmp_path / "store.json").read_bytes() == before
     assert not (tmp_path / "store.ledger").exists()
 
@@ -166,7 +166,7 @@ def test_real_send_without_secret_is_refused(
     run = digest(config, "send", "--source", str(SAMPLE), env={"DIGEST_SECRET": ""})
     assert run.returncode == 1
     assert run.stderr.startswith("Error: DIGEST_SECRET is not set")
-    assert smtp_server.received.messages == []
+    assert smtp_server.script.messages == []
 
 
 def test_broken_source_is_reported_and_the_rest_goes_on(
@@ -188,7 +188,7 @@ def test_broken_source_is_reported_and_the_rest_goes_on(
     )
     assert run.returncode == 1
     assert "broken.json" in run.stderr
-    assert len(smtp_server.received.messages) == 1
+    assert len(smtp_server.script.messages) == 1
 
 
 def test_daily_digest_from_a_local_api_mirror(
@@ -214,7 +214,7 @@ def test_daily_digest_from_a_local_api_mirror(
     run = digest(config, "send", "--date", "2025-11-26")
     assert run.returncode == 0, run.stderr
     assert [parse_qs(urlparse(p).query)["date"] for p in server.requests] == [["2025-11-25"]]
-    (message,) = smtp_server.received.messages
+    (message,) = smtp_server.script.messages
     assert "General Agentic Memory" in parse_message(message[2])["Subject"]
 
 
@@ -226,4 +226,4 @@ def test_weekly_readers_get_no_daily_digest(
     digest(config, "subscribers", "add", "weekly@example.org", "--cadence", "weekly")
     run = digest(config, "send", "--date", "2025-11-26", "--source", str(SAMPLE))
     assert run.returncode == 0, run.stderr
-    assert [m[1] for m in smtp_server.received.messages] == [["daily@example.org"]]
+    assert [m[1] for m in smtp_server.script.messages] == [["daily@example.org"]]

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import SAMPLE, ScriptedServer
+from conftest import SAMPLE, SmtpServer
 
 from digest.models import DeliveryStatus, Status
 from digest.store import Store
@@ -47,11 +47,11 @@ def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) ->
 
 
 def test_a_killed_send_resumes_without_sending_anyone_twice(
-    scripted_smtp: ScriptedServer, config_file: Callable[..., Path], tmp_path: Path
+    smtp_server: SmtpServer, config_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    relay = scripted_smtp.script
+    relay = smtp_server.script
     relay.sleep = dict.fromkeys(READERS, 0.05)  # like a real relay, answers DATA after 50 ms
-    config = with_readers(config_file, scripted_smtp.port, tmp_path)
+    config = with_readers(config_file, smtp_server.port, tmp_path)
     env = {**os.environ, "DIGEST_SECRET": "test-secret"}
     sender = subprocess.Popen(command(config, *SEND), env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -86,10 +86,10 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
 
 
 def test_hard_bounces_suppress_the_address_for_later_editions(
-    scripted_smtp: ScriptedServer, config_file: Callable[..., Path], tmp_path: Path
+    smtp_server: SmtpServer, config_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    relay = scripted_smtp.script
-    config = config_file(smtp_host="127.0.0.1", smtp_port=scripted_smtp.port)
+    relay = smtp_server.script
+    config = config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port)
     for address in ("gone@example.org", "policy@example.org", "ok@example.org"):
         assert run(config, "subscribers", "add", address).returncode == 0
     relay.rcpt["gone@example.org"] = "550 5.1.1 no such user"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMTP_PASSWORD, SMTP_USER, ScriptedServer, TlsServer
+from conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, TlsServer
 
 from digest.config import SmtpConfig
 from digest.errors import SendError
@@ -85,11 +85,11 @@ class FakeClock:
 # --- reuse, concurrency and recycling ----------------------------------------------------
 
 
-def test_many_messages_over_the_pool_each_received_once(scripted_smtp: ScriptedServer) -> None:
-    script = scripted_smtp.script
+def test_many_messages_over_the_pool_each_received_once(smtp_server: SmtpServer) -> None:
+    script = smtp_server.script
     script.step_sleep = 0.002  # keep each connection busy long enough for the others to open
     emails = [email(f"r{n}@example.org") for n in range(60)]
-    results = asyncio.run(send(make_pool(scripted_smtp, connections=4), emails))
+    results = asyncio.run(send(make_pool(smtp_server, connections=4), emails))
     assert all(isinstance(r, str) and r.startswith("250") for r in results), results
     assert sorted(script.recipients) == sorted(e.recipient for e in emails)
     assert {sender for sender, _, _ in script.messages} == {"bounce@example.org"}
@@ -98,22 +98,20 @@ def test_many_messages_over_the_pool_each_received_once(scripted_smtp: ScriptedS
 
 
 def test_connection_is_recycled_after_messages_per_connection(
-    scripted_smtp: ScriptedServer,
+    smtp_server: SmtpServer,
 ) -> None:
     emails = [email(f"r{n}@example.org") for n in range(7)]
-    results = asyncio.run(send_in_turn(make_pool(scripted_smtp, messages_per_connection=3), emails))
+    results = asyncio.run(send_in_turn(make_pool(smtp_server, messages_per_connection=3), emails))
     assert all(isinstance(r, str) for r in results)
-    assert scripted_smtp.script.connections == 3  # 3 + 3 + 1 messages
-    assert scripted_smtp.script.quits == 3  # two recycled, one at close
+    assert smtp_server.script.connections == 3  # 3 + 3 + 1 messages
+    assert smtp_server.script.quits == 3  # two recycled, one at close
 
 
 @pytest.mark.parametrize("noticed", [True, False], ids=["drop-noticed", "drop-found-at-mail"])
-def test_connection_dropped_while_idle_is_replaced(
-    scripted_smtp: ScriptedServer, noticed: bool
-) -> None:
+def test_connection_dropped_while_idle_is_replaced(smtp_server: SmtpServer, noticed: bool) -> None:
     """Yahoo closes a connection after N messages with no reply code: not a failure."""
-    scripted_smtp.script.hang_up.add("first@example.org")
-    smtp = make_pool(scripted_smtp)
+    smtp_server.script.hang_up.add("first@example.org")
+    smtp = make_pool(smtp_server)
 
     async def scenario() -> str:
         await smtp.open()
@@ -125,16 +123,16 @@ def test_connection_dropped_while_idle_is_replaced(
             await smtp.close()
 
     assert asyncio.run(scenario()).startswith("250")
-    assert scripted_smtp.script.recipients == ["first@example.org", "second@example.org"]
-    assert scripted_smtp.script.connections == 2
+    assert smtp_server.script.recipients == ["first@example.org", "second@example.org"]
+    assert smtp_server.script.connections == 2
 
 
-def test_close_quits_every_connection(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.step_sleep = 0.002
-    smtp = make_pool(scripted_smtp, connections=3)
+def test_close_quits_every_connection(smtp_server: SmtpServer) -> None:
+    smtp_server.script.step_sleep = 0.002
+    smtp = make_pool(smtp_server, connections=3)
     asyncio.run(send(smtp, [email(f"r{n}@example.org") for n in range(9)]))
-    assert scripted_smtp.script.connections == 3
-    assert scripted_smtp.script.quits == 3
+    assert smtp_server.script.connections == 3
+    assert smtp_server.script.quits == 3
 
 
 # --- classification --------------------------------------------------------------------
@@ -174,11 +172,11 @@ def test_a_reply_out_of_step_is_no_refusal() -> None:
     assert classify("DATA", -1, "Malformed SMTP response line") is None
 
 
-def test_temporary_refusal_at_rcpt_keeps_the_connection(scripted_smtp: ScriptedServer) -> None:
-    script = scripted_smtp.script
+def test_temporary_refusal_at_rcpt_keeps_the_connection(smtp_server: SmtpServer) -> None:
+    script = smtp_server.script
     script.rcpt["busy@example.org"] = "451 4.3.0 try later"
     emails = [email("busy@example.org"), email("ok@example.org")]
-    busy, ok = asyncio.run(send_in_turn(make_pool(scripted_smtp), emails))
+    busy, ok = asyncio.run(send_in_turn(make_pool(smtp_server), emails))
     assert isinstance(busy, TemporaryFailure)
     assert str(busy) == "451 4.3.0 try later (at RCPT)"
     assert isinstance(ok, str)
@@ -190,56 +188,56 @@ def test_temporary_refusal_at_rcpt_keeps_the_connection(scripted_smtp: ScriptedS
     ("reply", "bounce"),
     [("550 5.1.1 no such user", True), ("550 5.7.1 relaying denied", False)],
 )
-def test_permanent_refusal_at_rcpt(scripted_smtp: ScriptedServer, reply: str, bounce: bool) -> None:
-    scripted_smtp.script.rcpt["gone@example.org"] = reply
-    failure = run_one(make_pool(scripted_smtp), email("gone@example.org"))
+def test_permanent_refusal_at_rcpt(smtp_server: SmtpServer, reply: str, bounce: bool) -> None:
+    smtp_server.script.rcpt["gone@example.org"] = reply
+    failure = run_one(make_pool(smtp_server), email("gone@example.org"))
     assert isinstance(failure, PermanentFailure)
     assert (failure.code, failure.bounce) == (550, bounce)
-    assert scripted_smtp.script.messages == []
+    assert smtp_server.script.messages == []
 
 
-def test_refusal_at_mail_is_about_us(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.mail["banned@example.org"] = "550 5.7.1 sender blocked"
-    failure = run_one(make_pool(scripted_smtp), email("a@example.org", "banned@example.org"))
+def test_refusal_at_mail_is_about_us(smtp_server: SmtpServer) -> None:
+    smtp_server.script.mail["banned@example.org"] = "550 5.7.1 sender blocked"
+    failure = run_one(make_pool(smtp_server), email("a@example.org", "banned@example.org"))
     assert isinstance(failure, PermanentFailure)
     assert failure.bounce is False
     assert "(at MAIL)" in str(failure)
 
 
-def test_refusal_at_data(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.data["a@example.org"] = "554 5.6.0 content rejected"
+def test_refusal_at_data(smtp_server: SmtpServer) -> None:
+    smtp_server.script.data["a@example.org"] = "554 5.6.0 content rejected"
     emails = [email("a@example.org"), email("b@example.org")]
-    refused, ok = asyncio.run(send_in_turn(make_pool(scripted_smtp), emails))
+    refused, ok = asyncio.run(send_in_turn(make_pool(smtp_server), emails))
     assert isinstance(refused, PermanentFailure)
     assert (refused.code, refused.bounce) == (554, False)
     assert isinstance(ok, str)
-    assert scripted_smtp.script.connections == 1
+    assert smtp_server.script.connections == 1
 
 
-def test_drop_during_data_is_ambiguous(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.drop.add("cut@example.org")
+def test_drop_during_data_is_ambiguous(smtp_server: SmtpServer) -> None:
+    smtp_server.script.drop.add("cut@example.org")
     emails = [email("cut@example.org"), email("next@example.org")]
-    cut, following = asyncio.run(send_in_turn(make_pool(scripted_smtp), emails))
+    cut, following = asyncio.run(send_in_turn(make_pool(smtp_server), emails))
     assert isinstance(cut, AmbiguousFailure)
     assert isinstance(following, str)
-    assert scripted_smtp.script.connections == 2
+    assert smtp_server.script.connections == 2
 
 
-def test_timeout_during_data_is_ambiguous_and_bounded(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.sleep["slow@example.org"] = 3.0
+def test_timeout_during_data_is_ambiguous_and_bounded(smtp_server: SmtpServer) -> None:
+    smtp_server.script.sleep["slow@example.org"] = 3.0
     started = time.monotonic()
-    failure = run_one(make_pool(scripted_smtp, timeout=0.5), email("slow@example.org"))
+    failure = run_one(make_pool(smtp_server, timeout=0.5), email("slow@example.org"))
     assert isinstance(failure, AmbiguousFailure)
     assert time.monotonic() - started < 1.5
 
 
 def test_slow_steps_are_bounded_by_the_transaction_timeout(
-    scripted_smtp: ScriptedServer,
+    smtp_server: SmtpServer,
 ) -> None:
     """Each reply comes within the timeout, but together they stall: MAIL and RCPT answer
     by 0.6 s and DATA by 0.9 s; the 0.8 s deadline falls during DATA."""
-    scripted_smtp.script.step_sleep = 0.3
-    smtp = make_pool(scripted_smtp, timeout=0.5, transaction_timeout=0.8)
+    smtp_server.script.step_sleep = 0.3
+    smtp = make_pool(smtp_server, timeout=0.5, transaction_timeout=0.8)
     started = time.monotonic()
 
     async def scenario() -> BaseException:
@@ -258,44 +256,44 @@ def test_slow_steps_are_bounded_by_the_transaction_timeout(
     assert time.monotonic() - started < 3
 
 
-def test_timeout_before_data_is_temporary(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.step_sleep = 1.0
-    failure = run_one(make_pool(scripted_smtp, timeout=0.4), email("a@example.org"))
+def test_timeout_before_data_is_temporary(smtp_server: SmtpServer) -> None:
+    smtp_server.script.step_sleep = 1.0
+    failure = run_one(make_pool(smtp_server, timeout=0.4), email("a@example.org"))
     assert isinstance(failure, TemporaryFailure)
     assert "nothing was sent" in str(failure)
 
 
-def test_421_closes_the_connection_and_pauses_the_pool(scripted_smtp: ScriptedServer) -> None:
-    scripted_smtp.script.rcpt["a@example.org"] = "421 4.7.28 unusual rate, slow down"
+def test_421_closes_the_connection_and_pauses_the_pool(smtp_server: SmtpServer) -> None:
+    smtp_server.script.rcpt["a@example.org"] = "421 4.7.28 unusual rate, slow down"
     clock = FakeClock()
     limiter = RateLimiter(0, clock=clock, sleep=clock.sleep)
-    smtp = make_pool(scripted_smtp, limiter=limiter, slow_down=5.0)
+    smtp = make_pool(smtp_server, limiter=limiter, slow_down=5.0)
     emails = [email("a@example.org"), email("b@example.org")]
     throttled, ok = asyncio.run(send_in_turn(smtp, emails))
     assert isinstance(throttled, TemporaryFailure)
     assert isinstance(ok, str)
     assert clock.sleeps == [5.0]  # the next message waited
-    assert scripted_smtp.script.connections == 2
+    assert smtp_server.script.connections == 2
 
 
-def test_internationalised_address_uses_smtputf8(scripted_smtp: ScriptedServer) -> None:
-    (result,) = asyncio.run(send(make_pool(scripted_smtp), [email("jörg@example.org")]))
+def test_internationalised_address_uses_smtputf8(smtp_server: SmtpServer) -> None:
+    (result,) = asyncio.run(send(make_pool(smtp_server), [email("jörg@example.org")]))
     assert isinstance(result, str)
-    assert scripted_smtp.script.recipients == ["jörg@example.org"]
+    assert smtp_server.script.recipients == ["jörg@example.org"]
 
 
 def test_internationalised_address_without_smtputf8_fails_only_that_message(
-    scripted_smtp: ScriptedServer,
+    smtp_server: SmtpServer,
 ) -> None:
-    scripted_smtp.script.smtputf8 = False
+    smtp_server.script.smtputf8 = False
     emails = [email("jörg@example.org"), email("jo@example.org")]
-    refused, ok = asyncio.run(send_in_turn(make_pool(scripted_smtp), emails))
+    refused, ok = asyncio.run(send_in_turn(make_pool(smtp_server), emails))
     assert isinstance(refused, PermanentFailure)
     assert (refused.code, refused.bounce) == (553, False)
     assert "needs SMTPUTF8" in str(refused)
     assert isinstance(ok, str)
-    assert scripted_smtp.script.recipients == ["jo@example.org"]
-    assert scripted_smtp.script.connections == 1
+    assert smtp_server.script.recipients == ["jo@example.org"]
+    assert smtp_server.script.connections == 1
 
 
 # --- connecting: TLS, login and clear errors -----------------------------------------------
@@ -355,7 +353,7 @@ def test_starttls_never_falls_back_to_clear_text(smtp_server: Any) -> None:
     smtp = make_pool(smtp_server, security="starttls")
     with pytest.raises(SendError, match="does not offer STARTTLS"):
         asyncio.run(send(smtp, [email("a@example.org")]))
-    assert smtp_server.received.messages == []
+    assert smtp_server.script.messages == []
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS
@@ -435,9 +433,9 @@ def test_rate_limiter_pause_applies_without_a_rate() -> None:
     assert clock.sleeps == [3.0]
 
 
-def test_pool_keeps_to_the_rate_in_real_time(scripted_smtp: ScriptedServer) -> None:
+def test_pool_keeps_to_the_rate_in_real_time(smtp_server: SmtpServer) -> None:
     emails = [email(f"r{n}@example.org") for n in range(10)]
-    smtp = make_pool(scripted_smtp, connections=4, rate=20)
+    smtp = make_pool(smtp_server, connections=4, rate=20)
 
     async def timed() -> float:
         await smtp.open()
@@ -450,4 +448,4 @@ def test_pool_keeps_to_the_rate_in_real_time(scripted_smtp: ScriptedServer) -> N
 
     elapsed = asyncio.run(timed())
     assert 0.4 <= elapsed < 1.5  # 9 intervals of 50 ms
-    assert len(scripted_smtp.script.messages) == 10
+    assert len(smtp_server.script.messages) == 10

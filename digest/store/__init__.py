@@ -288,14 +288,10 @@ class Store:
 
     # runs -------------------------------------------------------------------------------------
 
-    def save_run(self, report: RunReport) -> None:
-        with self._db() as db:
-            db.table("runs").insert(records.run_doc(report))
-
     def finish_run(
         self, report: RunReport, *, bounced: Iterable[str], delivered: Iterable[str], limit: int
     ) -> tuple[str, ...]:
-        """:meth:`record_bounces` and :meth:`save_run` in one transaction (one write)."""
+        """:meth:`record_bounces` and the run report, in one transaction (one write)."""
         with self._db() as db:
             suppressed = _count_bounces(db.table("subscribers"), bounced, delivered, limit)
             db.table("runs").insert(records.run_doc(report))
