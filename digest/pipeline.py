@@ -28,6 +28,7 @@ from digest.fetch import fetch_source
 from digest.merge import merge_papers
 from digest.models import (
     Delivery,
+    DeliveryStatus,
     Edition,
     Email,
     Paper,
@@ -329,6 +330,8 @@ def _note(
         return "no confirmed subscribers for this digest"
     if delivered:
         return ""
-    if all(d.reason == ALREADY_DELIVERED for d in settled):
-        return "every subscriber already got this edition"
+    unknown = sum(d.status == DeliveryStatus.UNKNOWN for d in settled)
+    if all(d.reason == ALREADY_DELIVERED or d.status == DeliveryStatus.UNKNOWN for d in settled):
+        maybe = f" ({unknown} maybe: see --retry-unknown)" if unknown else ""
+        return "every subscriber already got this edition" + maybe
     return "nothing new for any subscriber"

@@ -77,6 +77,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
 
     again = run(config, *SEND)
     assert "sent 0 via SMTP" in again.stdout and len(relay.recipients) == sum(got.values())
+    assert "every subscriber already got this edition" in again.stdout
 
     retried = run(config, *SEND, "--retry-unknown")
     assert retried.returncode == 0, retried.stderr
