@@ -311,6 +311,43 @@ def check_cmd(app: AppContext) -> None:
         )
 
 
+@cli.command("serve")
+@click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default: web.port, 8000).")
+@click.pass_obj
+def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
+    """Run the web app: subscribe, confirm, preferences, unsubscribe, archive."""
+    import uvicorn
+
+    from digest.web import create_app
+
+    config = app.config()
+    local = is_local_url(config.base_url)
+    if not config.secret and local:
+        click.echo(
+            f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}, "
+            "which is only acceptable on this machine",
+            err=True,
+        )
+    web_app = create_app(config, allow_dev_secret=local)
+    proxies = config.web.proxies
+    uvicorn.run(
+        web_app,
+        host=host or config.web.host,
+        port=port or config.web.port,
+        workers=1,  # one process: rate limits and the store lock live in it
+        proxy_headers=proxies is not None,
+        forwarded_allow_ips=proxies,
+        server_header=False,
+        log_level="info",
+    )
+
+
+def is_local_url(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("localhost", "127.0.0.1", "[::1]")
+
+
 @cli.command("history")
 @click.option("--digest", "digest_name", help="Only this digest.")
 @click.pass_obj

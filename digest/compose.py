@@ -125,8 +125,9 @@ def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[S
 
 
 def _receives(sub: Subscriber, digest: DigestConfig) -> bool:
-    """Confirmed, subscribed to this digest, and (weekly readers) not a daily digest."""
-    if sub.status != Status.CONFIRMED or not sub.wants(digest.name):
+    """Confirmed, not paused, subscribed to this digest, and (weekly readers) not a daily
+    digest."""
+    if sub.status != Status.CONFIRMED or sub.paused or not sub.wants(digest.name):
         return False
     return not (sub.cadence == "weekly" and digest.period == "day")
 

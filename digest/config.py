@@ -24,7 +24,15 @@ from digest.sources import PERIODS, SourceSpec, parse_source_spec, relative_to
 SECURITY = ("none", "starttls", "tls")
 DEFAULT_CONFIG_NAME = "schedules.yaml"
 
-_TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "digests")
+_TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "web", "digests")
+_WEB_KEYS = (
+    "host",
+    "port",
+    "confirm_hours",
+    "per_client_per_hour",
+    "per_address_per_hour",
+    "proxies",
+)
 _SENDER_KEYS = (
     "from",
     "envelope_from",
@@ -111,6 +119,18 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """``digest serve``: where it listens, and the subscribe form's limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    confirm_hours: float = 48.0  # a confirmation link, and a pending address, live this long
+    per_client_per_hour: int = 10  # subscribe requests from one client address
+    per_address_per_hour: int = 3  # confirmation emails to one address
+    proxies: str | None = None  # reverse proxies whose X-Forwarded-For is believed
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     store_path: Path
@@ -121,6 +141,7 @@ class Config:
     sender: SenderConfig
     smtp: SmtpConfig
     digests: tuple[DigestConfig, ...]
+    web: WebConfig = WebConfig()
 
     def digest(self, name: str | None) -> DigestConfig:
         """The digest called ``name``, or the first one when ``name`` is None."""
@@ -165,6 +186,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         sender=_sender(raw.get("sender"), where, base),
         smtp=_smtp(raw.get("smtp") or {}, env, where, base),
         digests=_digests(raw.get("digests"), where, base),
+        web=_web(raw.get("web") or {}, where),
     )
 
 
@@ -276,6 +298,24 @@ def _smtp(raw: Any, env: Mapping[str, str], where: str, base: Path) -> SmtpConfi
         ),
         bounce_limit=_int(raw.get("bounce_limit", 2), "smtp.bounce_limit", where, minimum=1),
         ca_file=_path(raw["ca_file"], base) if raw.get("ca_file") else None,
+    )
+
+
+def _web(raw: Any, where: str) -> WebConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: web must be a mapping")
+    _check_keys(raw, _WEB_KEYS, f"{where}: web")
+    return WebConfig(
+        host=str(raw.get("host") or "127.0.0.1"),
+        port=_int(raw.get("port", 8000), "web.port", where, minimum=1),
+        confirm_hours=_number(raw.get("confirm_hours", 48), "web.confirm_hours", where, 0.1),
+        per_client_per_hour=_int(
+            raw.get("per_client_per_hour", 10), "web.per_client_per_hour", where, 1
+        ),
+        per_address_per_hour=_int(
+            raw.get("per_address_per_hour", 3), "web.per_address_per_hour", where, 1
+        ),
+        proxies=_optional(raw.get("proxies")),
     )
 
 

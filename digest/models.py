@@ -55,6 +55,21 @@ class Paper:
     pdf_url: str | None = None
     sources: tuple[str, ...] = ()
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Paper:
+        """The inverse of :meth:`to_json` (unknown keys are ignored)."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in doc:
+                continue
+            value = doc[f.name]
+            if f.name in ("published", "daily_date") and value:
+                value = date.fromisoformat(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
     def to_json(self) -> dict[str, Any]:
         """The §5.1 fields as JSON-ready values (dates as ISO strings, tuples as lists)."""
         out: dict[str, Any] = {}
@@ -90,8 +105,22 @@ SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
 
 
 @dataclass(frozen=True, slots=True)
+class Choices:
+    """What a reader asks for on the subscribe or preferences form. Empty ``digests``: all."""
+
+    digests: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    cadence: str = "daily"
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
-    """An address with its state and preferences. Empty ``digests`` means every digest."""
+    """An address with its state and preferences. Empty ``digests`` means every digest.
+
+    ``requested`` holds the choices of a subscribe request waiting for its confirmation
+    (a new address, or one that unsubscribed and asked again); they apply when the reader
+    confirms. ``consent`` says how the address got on the list, for an audit."""
 
     email: str
     id: str
@@ -101,9 +130,18 @@ class Subscriber:
     cadence: str = "daily"
     timezone: str | None = None
     created_at: datetime | None = None
+    paused: bool = False
+    confirmed_at: datetime | None = None
+    consent: str = ""
+    requested: Choices | None = None
+    requested_at: datetime | None = None
 
     def wants(self, digest: str) -> bool:
         return not self.digests or digest in self.digests
+
+    @property
+    def choices(self) -> Choices:
+        return Choices(self.digests, self.topics, self.cadence, self.timezone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,15 +65,15 @@ def make_subscriber(
     return Subscriber(
         email=normalise_address(email),
         id="",
-        status=_status(status),
+        status=parse_status(status),
         digests=names,
         topics=split_list(topics),
-        cadence=_cadence(cadence),
-        timezone=_timezone(timezone),
+        cadence=parse_cadence(cadence),
+        timezone=parse_timezone(timezone),
     )
 
 
-def _status(value: str | None) -> Status:
+def parse_status(value: str | None) -> Status:
     if not value:
         return Status.CONFIRMED
     try:
@@ -83,14 +83,14 @@ def _status(value: str | None) -> Status:
         raise InputError(f"status {value!r} is not one of {allowed}") from None
 
 
-def _cadence(value: str | None) -> str:
+def parse_cadence(value: str | None) -> str:
     cadence = (value or "daily").strip().lower()
     if cadence not in CADENCES:
         raise InputError(f"cadence {value!r} is not one of {', '.join(CADENCES)}")
     return cadence
 
 
-def _timezone(value: str | None) -> str | None:
+def parse_timezone(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     try:

@@ -1,19 +1,25 @@
-"""Signed tokens for the links in every email (itsdangerous, a salt per purpose).
+"""Signed tokens for the links in emails (itsdangerous, a salt per purpose).
 
 Tokens carry the subscriber's id and the digest name, never the address. Unsubscribe and
 preferences tokens never expire (RFC 8058, CAN-SPAM): they are checked by signature only.
+Confirmation tokens carry their time and expire (``web.confirm_hours``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.errors import InputError
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
+CONFIRM = "confirm"
+
+
+class ExpiredLink(InputError):
+    """A confirmation link older than its time to live: the reader must subscribe again."""
 
 
 def make_token(secret: str, purpose: str, subscriber_id: str, digest: str) -> str:
@@ -26,6 +32,27 @@ def read_token(secret: str, purpose: str, token: str) -> tuple[str, str]:
         data: Any = URLSafeSerializer(secret, salt=purpose).loads(token)
     except BadSignature:
         raise InputError(f"the {purpose} link is not valid (altered or forged)") from None
+    return _fields(data, purpose)
+
+
+def make_confirm_token(secret: str, subscriber_id: str) -> str:
+    return URLSafeTimedSerializer(secret, salt=CONFIRM).dumps({"s": subscriber_id, "d": ""})
+
+
+def read_confirm_token(secret: str, token: str, max_age_seconds: float) -> str:
+    """The subscriber id of a confirmation token younger than ``max_age_seconds``."""
+    try:
+        data: Any = URLSafeTimedSerializer(secret, salt=CONFIRM).loads(
+            token, max_age=int(max_age_seconds)
+        )
+    except SignatureExpired:
+        raise ExpiredLink("the confirmation link has expired") from None
+    except BadSignature:
+        raise InputError("the confirm link is not valid (altered or forged)") from None
+    return _fields(data, CONFIRM)[0]
+
+
+def _fields(data: Any, purpose: str) -> tuple[str, str]:
     if not isinstance(data, dict) or not {"s", "d"} <= data.keys():
         raise InputError(f"the {purpose} link is not valid (unexpected content)")
     return str(data["s"]), str(data["d"])

@@ -10,7 +10,7 @@ a process killed at any point leaves either the old file or the new one, never h
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from tinydb.table import Document, Table
 from digest.errors import StoreError
 from digest.models import (
     SUPPRESSED,
+    Choices,
     Delivery,
     DeliveryStatus,
     Edition,
@@ -33,6 +34,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
+from digest.store import subscriptions
 from digest.store.files import Transaction
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
 
@@ -161,6 +163,75 @@ class Store:
             doc = table.get(Query().key == records.key(email))
         return records.subscriber(doc) if doc else None
 
+    def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None:
+        with self._db() as db:
+            doc = _by_id(_rows(db.table("subscribers")), sub_id)
+        return records.subscriber(doc) if doc else None
+
+    # the readers' own actions (rules in subscriptions.py) ----------------------------------
+
+    def request_subscription(
+        self, email: str, choices: Choices, *, now: datetime, consent: str
+    ) -> tuple[Subscriber, subscriptions.Request]:
+        """Record a subscribe request for ``email``; what it found decides the email to send."""
+        with self._db() as db:
+            table = db.table("subscribers")
+            doc = table.get(Query().key == records.key(email))
+            current = records.subscriber(doc) if doc else None
+            sub, outcome = subscriptions.request(current, email, choices, now=now, consent=consent)
+            if sub != current:
+                table.upsert(records.subscriber_doc(sub), Query().key == records.key(email))
+        return sub, outcome
+
+    def confirm_subscription(self, sub_id: str, *, now: datetime) -> tuple[Subscriber, bool] | None:
+        """Apply a confirmed request: the record, and whether anything changed (None: no
+        such subscriber, e.g. a pending address that expired)."""
+        return self._change(sub_id, lambda sub: subscriptions.confirm(sub, now=now))
+
+    def unsubscribe(
+        self, sub_id: str, digest: str | None, known_digests: Sequence[str]
+    ) -> tuple[Subscriber, bool] | None:
+        """Leave ``digest`` (None: every digest); durable when this returns."""
+        return self._change(
+            sub_id, lambda sub: subscriptions.unsubscribe(sub, digest, known_digests)
+        )
+
+    def update_preferences(
+        self, sub_id: str, choices: Choices, *, paused: bool
+    ) -> tuple[Subscriber, bool] | None:
+        return self._change(
+            sub_id, lambda sub: subscriptions.update_preferences(sub, choices, paused=paused)
+        )
+
+    def expire_pending(self, before: datetime) -> int:
+        """Forget pending addresses asked for before ``before``; how many were forgotten."""
+        with self._db() as db:
+            table = db.table("subscribers")
+            gone = [
+                d["key"]
+                for d in _rows(table)
+                if subscriptions.expired(records.subscriber(d), before)
+            ]
+            if gone:
+                keys = set(gone)
+                table.remove(lambda doc: doc["key"] in keys)
+        return len(gone)
+
+    def _change(
+        self, sub_id: str, change: Callable[[Subscriber], Subscriber | None]
+    ) -> tuple[Subscriber, bool] | None:
+        with self._db() as db:
+            table = db.table("subscribers")
+            doc = _by_id(_rows(table), sub_id)
+            if doc is None:
+                return None
+            current = records.subscriber(doc)
+            changed = change(current)
+            if changed is None or changed == current:
+                return current, False
+            table.update(records.subscriber_doc(changed), Query().key == doc["key"])
+        return changed, True
+
     # editions and papers ---------------------------------------------------------------------
 
     def save_edition(self, edition: Edition, papers: Iterable[Paper]) -> None:
@@ -183,6 +254,22 @@ class Store:
             if known & fresh.keys():
                 table.update(lambda doc: doc.update(fresh[doc["id"]]), lambda d: d["id"] in fresh)
             table.insert_multiple(doc for pid, doc in fresh.items() if pid not in known)
+
+    def editions(self, digest: str | None = None) -> tuple[Edition, ...]:
+        """Published editions (those a real send recorded), newest first."""
+        with self._db() as db:
+            docs = _rows(db.table("editions"))
+        found = (records.edition(d) for d in docs if digest is None or d["digest"] == digest)
+        return tuple(sorted(found, key=lambda e: (e.date, e.digest), reverse=True))
+
+    def edition_papers(self, edition: Edition) -> tuple[Paper, ...] | None:
+        """The papers ``edition`` carried, in the order recorded; None if it was never sent."""
+        with self._db() as db:
+            doc = db.table("editions").get(Query().key == edition.key)
+            if doc is None:
+                return None
+            by_id = {d["id"]: d for d in _rows(db.table("papers"))}
+        return tuple(Paper.from_json(by_id[i]) for i in doc.get("paper_ids", ()) if i in by_id)
 
     # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 
@@ -271,6 +358,11 @@ class Store:
         suppressed = {s.value for s in SUPPRESSED}
         return frozenset(d["key"] for d in docs if d["status"] in suppressed)
 
+    def check(self) -> None:
+        """Take the lock and read the file: StoreError if either fails (for /healthz)."""
+        with self._db() as db:
+            db.storage.read()
+
     def changed_at(self) -> float:
         """When the main file last changed (0 if it does not exist): cheap to poll."""
         try:
@@ -312,7 +404,15 @@ def _merge_subscriber(
     current = records.subscriber(doc)
     if current.status in SUPPRESSED and not resubscribe:
         return current, "suppressed"
-    return replace(sub, id=current.id, created_at=current.created_at), "updated"
+    kept = replace(
+        sub,
+        id=current.id,
+        created_at=current.created_at,
+        paused=current.paused,
+        confirmed_at=sub.confirmed_at or current.confirmed_at,
+        consent=sub.consent or current.consent,
+    )
+    return kept, "updated"
 
 
 def _count_bounces(
@@ -337,6 +437,10 @@ def _count_bounces(
         changed[doc["key"]] = update
     _update_each(table, changed)
     return tuple(suppressed)
+
+
+def _by_id(docs: Iterable[dict[str, Any]], sub_id: str) -> dict[str, Any] | None:
+    return next((d for d in docs if d["id"] == sub_id), None) if sub_id else None
 
 
 def _rows(table: Table) -> list[dict[str, Any]]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from digest.models import DeliveryStatus, RunReport, Status, Subscriber
+from digest.models import Choices, DeliveryStatus, Edition, RunReport, Status, Subscriber
 
 
 def key(email: str) -> str:
@@ -22,12 +22,17 @@ def subscriber_doc(sub: Subscriber) -> dict[str, Any]:
         "topics": list(sub.topics),
         "cadence": sub.cadence,
         "timezone": sub.timezone,
-        "created_at": sub.created_at.isoformat() if sub.created_at else None,
+        "created_at": _instant(sub.created_at),
+        "paused": sub.paused,
+        "confirmed_at": _instant(sub.confirmed_at),
+        "consent": sub.consent,
+        "requested": choices_doc(sub.requested) if sub.requested else None,
+        "requested_at": _instant(sub.requested_at),
     }
 
 
 def subscriber(doc: dict[str, Any]) -> Subscriber:
-    created = doc.get("created_at")
+    requested = doc.get("requested")
     return Subscriber(
         email=doc["email"],
         id=doc["id"],
@@ -36,8 +41,39 @@ def subscriber(doc: dict[str, Any]) -> Subscriber:
         topics=tuple(doc.get("topics", ())),
         cadence=doc.get("cadence", "daily"),
         timezone=doc.get("timezone"),
-        created_at=datetime.fromisoformat(created) if created else None,
+        created_at=_parse_instant(doc.get("created_at")),
+        paused=bool(doc.get("paused", False)),
+        confirmed_at=_parse_instant(doc.get("confirmed_at")),
+        consent=doc.get("consent", ""),
+        requested=choices(requested) if requested else None,
+        requested_at=_parse_instant(doc.get("requested_at")),
     )
+
+
+def choices_doc(c: Choices) -> dict[str, Any]:
+    return {
+        "digests": list(c.digests),
+        "topics": list(c.topics),
+        "cadence": c.cadence,
+        "timezone": c.timezone,
+    }
+
+
+def choices(doc: dict[str, Any]) -> Choices:
+    return Choices(
+        digests=tuple(doc.get("digests", ())),
+        topics=tuple(doc.get("topics", ())),
+        cadence=doc.get("cadence", "daily"),
+        timezone=doc.get("timezone"),
+    )
+
+
+def _instant(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def run_doc(report: RunReport) -> dict[str, Any]:
@@ -71,3 +107,7 @@ def run_doc(report: RunReport) -> dict[str, Any]:
             if d.status not in (DeliveryStatus.SENT,)
         ],
     }
+
+
+def edition(doc: dict[str, Any]) -> Edition:
+    return Edition(doc["digest"], date.fromisoformat(doc["date"]), doc.get("title", doc["digest"]))

@@ -1,0 +1,111 @@
+"""What the readers' own actions do to their record: subscribe, confirm, change, leave.
+
+Pure functions from the stored :class:`Subscriber` (or None) to the new one; the
+:class:`~digest.store.Store` runs each inside one locked transaction. The rules:
+
+- a subscribe request never changes a confirmed reader's choices: only a click in the
+  confirmation email applies what was asked (anyone can type anyone's address);
+- an address that unsubscribed or bounced comes back only through a new confirmation;
+  one that complained (marked us as spam) never does;
+- one-click unsubscribe leaves the digest the link came from (RFC 8058, Gmail: "only the
+  list tied to that message"); with no digest left the address is unsubscribed for good.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
+
+from digest.models import SUPPRESSED, Choices, Status, Subscriber
+
+
+class Request(StrEnum):
+    """What a subscribe request found, which decides the email it sends."""
+
+    NEW = "new"  # a new address, now pending: send the confirmation
+    PENDING = "pending"  # already waiting for its confirmation: send it again
+    RETURNING = "returning"  # unsubscribed or bounced, asking again: send the confirmation
+    KNOWN = "known"  # already confirmed: send a note with the preferences link, change nothing
+    REFUSED = "refused"  # complained about us: send nothing, ever
+
+
+def request(
+    current: Subscriber | None, email: str, choices: Choices, *, now: datetime, consent: str
+) -> tuple[Subscriber, Request]:
+    """The record after someone asks, on the form, for ``email`` to get ``choices``."""
+    if current is None:
+        pending = Subscriber(
+            email=email,
+            id=secrets.token_hex(8),
+            status=Status.PENDING,
+            created_at=now,
+            consent=consent,
+            requested=choices,
+            requested_at=now,
+        )
+        return pending, Request.NEW
+    if current.status == Status.COMPLAINED:
+        return current, Request.REFUSED
+    if current.status == Status.CONFIRMED:
+        return current, Request.KNOWN
+    asked = replace(current, requested=choices, requested_at=now, consent=consent)
+    return asked, Request.PENDING if current.status == Status.PENDING else Request.RETURNING
+
+
+def confirm(current: Subscriber, *, now: datetime) -> Subscriber | None:
+    """The record once the reader clicked Confirm; None when there is nothing to confirm
+    (already confirmed, or the request was used up or withdrawn)."""
+    if current.requested is None or current.status == Status.COMPLAINED:
+        return None
+    c = current.requested
+    return replace(
+        current,
+        status=Status.CONFIRMED,
+        digests=c.digests,
+        topics=c.topics,
+        cadence=c.cadence,
+        timezone=c.timezone,
+        paused=False,
+        confirmed_at=now,
+        requested=None,
+        requested_at=None,
+    )
+
+
+def unsubscribe(
+    current: Subscriber, digest: str | None, known_digests: Sequence[str]
+) -> Subscriber:
+    """The record after leaving ``digest`` (None: every digest). Repeating it changes nothing."""
+    if current.status in SUPPRESSED:
+        return current
+    remaining = () if digest is None else _without(current.digests or known_digests, digest)
+    if remaining:
+        return replace(current, digests=remaining)
+    return replace(current, status=Status.UNSUBSCRIBED, requested=None, requested_at=None)
+
+
+def update_preferences(current: Subscriber, choices: Choices, *, paused: bool) -> Subscriber:
+    """The record with new choices; a suppressed reader must subscribe again instead."""
+    if current.status in SUPPRESSED:
+        return current
+    return replace(
+        current,
+        digests=choices.digests,
+        topics=choices.topics,
+        cadence=choices.cadence,
+        timezone=choices.timezone,
+        paused=paused,
+    )
+
+
+def expired(sub: Subscriber, before: datetime) -> bool:
+    """A pending address whose confirmation window has closed: it is forgotten."""
+    asked = sub.requested_at or sub.created_at
+    return sub.status == Status.PENDING and (asked is None or asked < before)
+
+
+def _without(digests: Sequence[str], digest: str) -> tuple[str, ...]:
+    return tuple(d for d in digests if d != digest)

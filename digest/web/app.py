@@ -1,0 +1,160 @@
+"""The web app of ``digest serve`` (PRODUCT §9): routes, error pages, and start-up.
+
+GET  /                      → the subscribe page
+GET  /subscribe             the form             POST: request a subscription
+GET  /confirm/{token}       the Confirm button   POST: confirm (double opt-in)
+GET  /unsubscribe/{token}   the button           POST: unsubscribe (RFC 8058 one-click)
+GET  /preferences/{token}   the form             POST: save, or unsubscribe from all
+GET  /archive …             published editions and their Atom feeds (archive.py)
+GET  /healthz               200 {"status": "ok"} when the store can be read
+GET  /static/{name}         the pages' CSS and script
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from digest.compose import DEV_SECRET
+from digest.config import Config
+from digest.errors import ConfigError, DigestError
+from digest.notices import NoticeSender
+from digest.store import Store
+from digest.web import archive, manage, subscribe
+from digest.web.security import SecurityHeaders
+from digest.web.site import Site, site_of
+from digest.web.static import static_file
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 3600.0  # how often unconfirmed addresses past their window are forgotten
+
+
+def create_app(
+    config: Config,
+    *,
+    store: Store | None = None,
+    notices: NoticeSender | None = None,
+    clock: Callable[[], datetime] | None = None,
+    allow_dev_secret: bool = False,
+) -> Starlette:
+    """The app. Without ``DIGEST_SECRET`` it refuses to start, unless ``allow_dev_secret``
+    (tests, and a first look on a laptop): links would be signed with a public value."""
+    secret = config.secret
+    if not secret:
+        if not allow_dev_secret:
+            raise ConfigError(
+                "DIGEST_SECRET is not set: the web app signs the readers' links with it",
+                hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
+            )
+        secret = DEV_SECRET
+    site = Site(
+        config=config,
+        store=store or Store(config.store_path),
+        secret=secret,
+        notices=notices or NoticeSender(config),
+        **({"clock": clock} if clock else {}),
+    )
+    app = Starlette(
+        routes=_routes(),
+        exception_handlers={
+            HTTPException: _http_error,
+            DigestError: _digest_error,
+            Exception: _server_error,
+        },
+        lifespan=_lifespan,
+    )
+    app.state.site = site
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _routes() -> list[Route]:
+    return [
+        Route("/", lambda _: RedirectResponse("/subscribe", status_code=303)),
+        Route("/subscribe", subscribe.subscribe_page, methods=["GET"]),
+        Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+        Route("/confirm/{token}", subscribe.confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", subscribe.confirm, methods=["POST"]),
+        Route("/unsubscribe/{token}", manage.unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", manage.unsubscribe, methods=["POST"]),
+        Route("/preferences/{token}", manage.preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", manage.preferences, methods=["POST"]),
+        *archive.routes(),
+        Route("/healthz", _health, methods=["GET"]),
+        Route("/static/{name}", static_file, methods=["GET"]),
+    ]
+
+
+async def _health(request: Request) -> Response:
+    site = site_of(request)
+    try:
+        await site.db(site.store.check)
+    except DigestError as exc:
+        return JSONResponse({"status": "error", "store": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    site: Site = app.state.site
+    sweeper = asyncio.create_task(_sweep_pending(site))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+async def _sweep_pending(site: Site) -> None:
+    """Forget unconfirmed addresses whose confirmation window has closed, now and hourly."""
+    while True:
+        try:
+            gone = await site.db(site.store.expire_pending, site.clock() - site.confirm_window)
+            if gone:
+                log.info("forgot %d unconfirmed addresses past their window", gone)
+        except DigestError as exc:
+            log.error("could not forget expired unconfirmed addresses: %s", exc)
+        await asyncio.sleep(SWEEP_SECONDS)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    site = site_of(request)
+    if exc.status_code == 404:
+        return site.message(
+            request, "Page not found", "There is no page at this address.", status=404
+        )
+    if exc.status_code == 405:
+        return site.message(
+            request, "Not allowed", "This page does not take that kind of request.", status=405
+        )
+    return site.message(request, "Bad request", str(exc.detail), status=exc.status_code)
+
+
+async def _digest_error(request: Request, exc: Exception) -> Response:
+    """A store that is locked too long or unreadable: nothing was changed, try later."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return site_of(request).message(
+        request,
+        "Please try again",
+        "We could not handle this just now, and nothing was changed. Please try again in a minute.",
+        status=503,
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return site_of(request).message(
+        request, "Something went wrong", "Something went wrong on our side.", status=500
+    )

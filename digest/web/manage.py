@@ -1,0 +1,161 @@
+"""A reader's own links from every email: one-click unsubscribe and the preferences page.
+
+Both are reached by a signed token in the URL (no password). Unsubscribe follows RFC 8058:
+a POST (form-urlencoded or multipart, ``List-Unsubscribe=One-Click``) unsubscribes and
+answers 200 with no redirect, and repeating it changes nothing; the GET shows a page with
+the button. The change is written to the store before the answer, so the next send, or the
+one running now, sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.errors import InputError
+from digest.models import SUPPRESSED, Status, Subscriber
+from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
+from digest.web.forms import FormResult, read_preferences
+from digest.web.site import Site, expired_form, site_of
+
+log = logging.getLogger(__name__)
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    site = site_of(request)
+    found = await _reader(site, request, UNSUBSCRIBE)
+    if isinstance(found, Response):
+        return found
+    sub, digest = found
+    if sub is None or sub.status in SUPPRESSED:
+        return _unsubscribed(site, request, sub, None)
+    others = [d for d in site.config.digests if sub.wants(d.name) and d.name != digest]
+    named = site.digest_named(digest)
+    context = {"subscriber": sub, "digest": named, "others": others}
+    return site.page(request, "unsubscribe", context)
+
+
+async def unsubscribe(request: Request) -> Response:
+    """The RFC 8058 endpoint, and the page's buttons ("everything" posts ``scope=all``)."""
+    site = site_of(request)
+    found = await _reader(site, request, UNSUBSCRIBE)
+    if isinstance(found, Response):
+        return found
+    sub, digest = found
+    form = await request.form(max_files=1, max_fields=10, max_part_size=4096)
+    everything = form.get("scope") == "all" or site.digest_named(digest) is None
+    if sub is None:  # a pending address that expired: it is on no list
+        return _unsubscribed(site, request, None, None)
+    changed = await site.db(
+        site.store.unsubscribe, sub.id, None if everything else digest, site.digest_names
+    )
+    if changed is not None:
+        sub = changed[0]
+        if changed[1]:
+            log.info("subscriber %s unsubscribed from %s", sub.id, "all" if everything else digest)
+    return _unsubscribed(site, request, sub, None if everything else digest)
+
+
+async def preferences_page(request: Request) -> Response:
+    site = site_of(request)
+    found = await _reader(site, request, PREFERENCES)
+    if isinstance(found, Response):
+        return found
+    sub, _ = found
+    if sub is None or sub.status != Status.CONFIRMED:
+        return _not_subscribed(site, request, sub)
+    return _preferences(site, request, sub, FormResult(choices=sub.choices))
+
+
+async def preferences(request: Request) -> Response:
+    site = site_of(request)
+    found = await _reader(site, request, PREFERENCES)
+    if isinstance(found, Response):
+        return found
+    sub, _ = found
+    form = await request.form(max_files=0, max_fields=50, max_part_size=16_384)
+    if not site.csrf.check(request, form):
+        return expired_form(site, request)
+    if sub is None or sub.status != Status.CONFIRMED:
+        return _not_subscribed(site, request, sub)
+    if form.get("action") == "unsubscribe":
+        done = await site.db(site.store.unsubscribe, sub.id, None, site.digest_names)
+        return _unsubscribed(site, request, done[0] if done else None, None)
+    result = read_preferences(form, site.digest_names)
+    if not result.ok:
+        return _preferences(site, request, sub, result, status=400)
+    paused = form.get("paused") == "on"
+    done = await site.db(site.store.update_preferences, sub.id, result.choices, paused=paused)
+    if done is None:
+        return _not_subscribed(site, request, None)
+    return _preferences(site, request, done[0], FormResult(choices=done[0].choices), saved=True)
+
+
+async def _reader(
+    site: Site, request: Request, purpose: str
+) -> tuple[Subscriber | None, str] | Response:
+    """The subscriber and digest a link's token names, or the 400 page for a bad token."""
+    try:
+        sub_id, digest = read_token(site.secret, purpose, request.path_params["token"])
+    except InputError as exc:
+        return site.message(
+            request,
+            "This link is not valid",
+            f"{exc}. Nothing was changed. Use the link from your latest email.",
+            status=400,
+        )
+    return await site.db(site.store.get_subscriber_by_id, sub_id), digest
+
+
+def _preferences(
+    site: Site,
+    request: Request,
+    sub: Subscriber,
+    result: FormResult,
+    *,
+    status: int = 200,
+    saved: bool = False,
+) -> Response:
+    chosen = result.choices
+    typed = result.typed or {
+        "digests": chosen.digests or site.digest_names,
+        "topics": ", ".join(chosen.topics),
+        "cadence": chosen.cadence,
+        "timezone": chosen.timezone or "",
+    }
+    unsubscribe = make_token(site.secret, UNSUBSCRIBE, sub.id, "")
+    context = {
+        "subscriber": sub,
+        "errors": result.errors,
+        "typed": typed,
+        "saved": saved,
+        "unsubscribe_url": f"/unsubscribe/{unsubscribe}",
+    }
+    return site.page(request, "preferences", context, status=status)
+
+
+def _unsubscribed(
+    site: Site, request: Request, sub: Subscriber | None, digest: str | None
+) -> Response:
+    named = site.digest_named(digest) if digest else None
+    if named is not None and sub is not None and sub.status not in SUPPRESSED:
+        text = f"{sub.email} will no longer receive {named.title}."
+        link = ("Manage my other digests", site.preferences_url(sub.id))
+        return site.message(request, "You are unsubscribed", text, link=link)
+    who = sub.email if sub else "This address"
+    text = f"{who} will receive no more emails from {site.name}. Changed your mind?"
+    return site.message(
+        request, "You are unsubscribed", text, link=("Subscribe again", "/subscribe")
+    )
+
+
+def _not_subscribed(site: Site, request: Request, sub: Subscriber | None) -> Response:
+    if sub is not None and sub.status == Status.PENDING:
+        text = f"{sub.email} is waiting for its confirmation: open the link in that email first."
+    else:
+        text = "This address is not subscribed any more, so there are no preferences to change."
+    return site.message(
+        request, "Not subscribed", text, status=404, link=("Subscribe", "/subscribe")
+    )

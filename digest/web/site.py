@@ -1,0 +1,149 @@
+"""What every route shares: the config, the store, the page templates, the defences.
+
+Store operations are blocking file I/O under a file lock; :meth:`Site.db` runs them in a
+worker thread, one at a time in this process (other processes wait on the file lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property, partial
+from typing import Any, ParamSpec, TypeVar
+
+import jinja2
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from digest.compose import template_env
+from digest.config import Config, DigestConfig
+from digest.notices import NoticeSender, site_name
+from digest.render_template import render_template
+from digest.store import Store
+from digest.tokens import PREFERENCES, make_token
+from digest.web.security import CSRF_FIELD, Csrf, SlidingWindow
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Site:
+    """One running web app's shared state (``request.app.state.site``)."""
+
+    config: Config
+    store: Store
+    secret: str
+    notices: NoticeSender
+    clock: Callable[[], datetime] = _utcnow
+    per_client: SlidingWindow = field(init=False)
+    per_address: SlidingWindow = field(init=False)
+    csrf: Csrf = field(init=False)
+    _store_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        web = self.config.web
+        self.per_client = SlidingWindow(web.per_client_per_hour)
+        self.per_address = SlidingWindow(web.per_address_per_hour)
+        self.csrf = Csrf(self.secret, secure_cookie=self.config.base_url.startswith("https://"))
+
+    async def db(self, operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking store operation off the event loop."""
+        async with self._store_lock:
+            return await run_in_threadpool(partial(operation, *args, **kwargs))
+
+    # links and names -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return site_name(self.config)
+
+    @property
+    def confirm_window(self) -> timedelta:
+        return timedelta(hours=self.config.web.confirm_hours)
+
+    def url(self, path: str) -> str:
+        return self.config.base_url + path
+
+    def preferences_url(self, sub_id: str, digest: str = "") -> str:
+        return self.url(f"/preferences/{make_token(self.secret, PREFERENCES, sub_id, digest)}")
+
+    def digest_named(self, name: str) -> DigestConfig | None:
+        return next((d for d in self.config.digests if d.name == name), None)
+
+    @property
+    def digest_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.config.digests)
+
+    # pages ---------------------------------------------------------------------------------
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        env = template_env(self.config)
+        env.globals["timezones"] = sorted(zoneinfo.available_timezones())
+        return env
+
+    def page(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        status: int = 200,
+        background: BackgroundTask | None = None,
+    ) -> HTMLResponse:
+        """Template ``web/<name>.html.j2`` as a page, with a CSRF token for its forms."""
+        token, new_cookie = self.csrf.form_token(request)
+        values = {
+            "site_name": self.name,
+            "digests": self.config.digests,
+            "postal_address": self.config.sender.postal_address,
+            "csrf_field": CSRF_FIELD,
+            "csrf_token": token,
+            **(context or {}),
+        }
+        html = render_template(self.templates, f"web/{name}.html.j2", values)
+        response = HTMLResponse(html, status_code=status, background=background)
+        response.headers["cache-control"] = "no-store"  # pages carry tokens and addresses
+        if new_cookie:
+            self.csrf.set_cookie(response, new_cookie)
+        return response
+
+    def message(
+        self,
+        request: Request,
+        title: str,
+        text: str,
+        *,
+        status: int = 200,
+        link: tuple[str, str] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> HTMLResponse:
+        """A page that only says something (done, expired, not found...), with one link."""
+        context = {"title": title, "text": text, "link": link}
+        return self.page(request, "message", context, status=status, background=background)
+
+
+def site_of(request: Request) -> Site:
+    site: Site = request.app.state.site
+    return site
+
+
+def expired_form(site: Site, request: Request) -> HTMLResponse:
+    """The answer to a form whose CSRF token is missing or wrong: nothing was changed."""
+    return site.message(
+        request,
+        "The form has expired",
+        "The form was open too long or came from another site, so nothing was changed. "
+        "Go back, reload the page and send it again.",
+        status=400,
+    )

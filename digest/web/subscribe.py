@@ -1,0 +1,165 @@
+"""Subscribing: the form, its answer, and the confirmation link's page (double opt-in).
+
+The answer to the form is the same page whatever the address is (new, pending, already
+subscribed, unsubscribed, complained): only the email that follows differs, so the form
+cannot be used to learn who subscribes. Confirming takes a POST from the page the email's
+link opens; the GET only shows the button, since mail scanners open links.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.errors import InputError
+from digest.models import Status, Subscriber
+from digest.notices import CONFIRM, KNOWN, Notice, build_notice
+from digest.store.subscriptions import Request as Found
+from digest.tokens import ExpiredLink, make_confirm_token, read_confirm_token
+from digest.web.forms import FormResult, is_bot, read_subscribe
+from digest.web.security import client_address
+from digest.web.site import Site, expired_form, site_of
+
+log = logging.getLogger(__name__)
+
+CHECK_INBOX = "Check your inbox"
+
+
+async def subscribe_page(request: Request) -> Response:
+    site = site_of(request)
+    return _form(site, request, FormResult(typed={"digests": site.digest_names}))
+
+
+async def subscribe(request: Request) -> Response:
+    site = site_of(request)
+    form = await request.form(max_files=0, max_fields=50, max_part_size=16_384)
+    if not site.csrf.check(request, form):
+        return expired_form(site, request)
+    if is_bot(form):
+        log.info("subscribe from %s: honeypot filled, ignored", client_address(request))
+        return _check_inbox(site, request)
+    if not site.per_client.allow(client_address(request)):
+        return site.message(
+            request,
+            "Too many attempts",
+            "Too many subscribe requests came from your network. Please try again in an hour.",
+            status=429,
+        )
+    result = read_subscribe(form, site.digest_names)
+    if not result.ok:
+        return _form(site, request, result, status=400)
+    sub, found = await site.db(
+        site.store.request_subscription,
+        result.email,
+        result.choices,
+        now=site.clock(),
+        consent=f"web form from {client_address(request)}",
+    )
+    return _check_inbox(site, request, _notice_task(site, sub, found))
+
+
+async def confirm_page(request: Request) -> Response:
+    site = site_of(request)
+    sub = await _pending(site, request)
+    if isinstance(sub, Response):
+        return sub
+    if sub.requested is None:
+        return _already_confirmed(site, request, sub)
+    return site.page(request, "confirm", {"subscriber": sub, "choices": sub.requested})
+
+
+async def confirm(request: Request) -> Response:
+    site = site_of(request)
+    form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+    if not site.csrf.check(request, form):
+        return expired_form(site, request)
+    sub = await _pending(site, request)
+    if isinstance(sub, Response):
+        return sub
+    done = await site.db(site.store.confirm_subscription, sub.id, now=site.clock())
+    if done is None or not done[1]:
+        return _already_confirmed(site, request, sub)
+    log.info("subscriber %s confirmed", sub.id)
+    return site.message(
+        request,
+        "You are subscribed",
+        f"{done[0].email} will receive {site.name}. You can change your topics, cadence "
+        "and digests, pause or unsubscribe at any time from your preferences, linked at the "
+        "bottom of every email.",
+        link=("Open my preferences", site.preferences_url(sub.id)),
+    )
+
+
+async def _pending(site: Site, request: Request) -> Subscriber | Response:
+    """The subscriber the confirmation link names, or the page saying why there is none."""
+    try:
+        sub_id = read_confirm_token(
+            site.secret, request.path_params["token"], site.confirm_window.total_seconds()
+        )
+    except ExpiredLink:
+        return _link_expired(site, request)
+    except InputError as exc:
+        return site.message(request, "This link is not valid", f"{exc}.", status=400)
+    sub = await site.db(site.store.get_subscriber_by_id, sub_id)
+    if sub is None:  # a pending address forgotten when its window closed
+        return _link_expired(site, request)
+    return sub
+
+
+def _notice_task(site: Site, sub: Subscriber, found: Found) -> BackgroundTask | None:
+    """The email a subscribe request sends, after the page is answered (None: no email)."""
+    if found == Found.REFUSED:
+        log.info("subscribe request for %s: complained earlier, nothing sent", sub.id)
+        return None
+    if not site.per_address.allow(sub.email.casefold()):
+        log.info("subscribe request for %s: per-address limit reached, nothing sent", sub.id)
+        return None
+    if found == Found.KNOWN:
+        notice = Notice(KNOWN, sub, site.preferences_url(sub.id))
+    else:
+        link = site.url(f"/confirm/{make_confirm_token(site.secret, sub.id)}")
+        notice = Notice(CONFIRM, sub, link, site.config.web.confirm_hours)
+    email = build_notice(site.config, notice, site.clock())
+    return BackgroundTask(site.notices.send, email)
+
+
+def _form(site: Site, request: Request, result: FormResult, *, status: int = 200) -> Response:
+    context = {"errors": result.errors, "typed": result.typed}
+    return site.page(request, "subscribe", context, status=status)
+
+
+def _check_inbox(
+    site: Site, request: Request, background: BackgroundTask | None = None
+) -> Response:
+    return site.message(
+        request,
+        CHECK_INBOX,
+        "If the address can receive our emails, a message is on its way to it. Open the "
+        "link in it to confirm your subscription; nothing is sent until you do. No email? "
+        "Look in your spam folder, or subscribe again in a few minutes.",
+        background=background,
+    )
+
+
+def _already_confirmed(site: Site, request: Request, sub: Subscriber) -> Response:
+    if sub.status == Status.CONFIRMED:
+        return site.message(
+            request,
+            "Already confirmed",
+            f"{sub.email} is subscribed to {site.name}.",
+            link=("Open my preferences", site.preferences_url(sub.id)),
+        )
+    return _link_expired(site, request)
+
+
+def _link_expired(site: Site, request: Request) -> Response:
+    return site.message(
+        request,
+        "This link has expired",
+        "Confirmation links work for a limited time. Subscribe again to get a new one.",
+        status=410,
+        link=("Subscribe again", "/subscribe"),
+    )
