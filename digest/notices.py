@@ -13,17 +13,21 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from digest.compose import template_env
+from digest.compose import DEV_SECRET, template_env
 from digest.config import Config
 from digest.delivery import RetryPolicy
+from digest.errors import ConfigError, SendError
 from digest.models import Email, Subscriber
 from digest.render_template import inline_css, render_template
 from digest.smtp import SmtpPool
+from digest.store import Store
+from digest.store.subscriptions import Request
+from digest.tokens import PREFERENCES, make_confirm_token, make_token
 from digest.transport import OutboxTransport, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,48 @@ class Notice:
     subscriber: Subscriber
     link: str  # the confirm page (CONFIRM) or the preferences page (KNOWN)
     expires_hours: float = 48.0
+
+
+def confirm_url(config: Config, secret: str, sub_id: str) -> str:
+    return f"{config.base_url}/confirm/{make_confirm_token(secret, sub_id)}"
+
+
+def preferences_url(config: Config, secret: str, sub_id: str, digest: str = "") -> str:
+    return f"{config.base_url}/preferences/{make_token(secret, PREFERENCES, sub_id, digest)}"
+
+
+def notice_for(config: Config, secret: str, sub: Subscriber, found: Request) -> Notice | None:
+    """The email a subscribe request sends: a confirmation, a note to an address that is
+    already subscribed, or nothing (an address that complained)."""
+    if found == Request.REFUSED:
+        return None
+    if found == Request.KNOWN:
+        return Notice(KNOWN, sub, preferences_url(config, secret, sub.id))
+    link = confirm_url(config, secret, sub.id)
+    return Notice(CONFIRM, sub, link, config.web.confirm_hours)
+
+
+def invite(config: Config, store: Store, sub: Subscriber) -> str:
+    """``digest subscribers add --pending``: record the request and send its email now.
+    Returns what happened, for the operator."""
+    secret = config.secret or (DEV_SECRET if not config.smtp.host else "")
+    if not secret:
+        raise ConfigError(
+            "DIGEST_SECRET is not set: the confirmation link must be signed",
+            hint="set it to the value `digest serve` uses",
+        )
+    now = datetime.now(UTC)
+    stored, found = store.request_subscription(
+        sub.email, sub.choices, now=now, consent="invited by the operator"
+    )
+    notice = notice_for(config, secret, stored, found)
+    if notice is None:
+        return f"{stored.email} complained about our emails earlier; nothing sent"
+    sent = asyncio.run(NoticeSender(config).send(build_notice(config, notice, now)))
+    if not sent:
+        raise SendError(f"the confirmation email to {stored.email} could not be sent (see above)")
+    what = "already subscribed: sent a note" if found == Request.KNOWN else "confirmation sent"
+    return f"{stored.email}: {what} ({stored.status.value})"
 
 
 def site_name(config: Config) -> str:

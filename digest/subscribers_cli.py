@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,6 +14,7 @@ import click
 from digest.config import find_config_path, load_config
 from digest.errors import InputError
 from digest.models import Status
+from digest.notices import invite
 from digest.report import make_console, subscribers_table
 from digest.store import Store
 from digest.subscribers import make_subscriber, read_csv, write_csv
@@ -39,6 +42,11 @@ def subscribers() -> None:
     help="How often the reader gets mail.",
 )
 @click.option("--timezone", help="IANA timezone of the reader, e.g. Europe/Paris.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Send the confirmation email instead: the reader confirms, as on the web form.",
+)
 @click.pass_context
 def add_cmd(
     ctx: click.Context,
@@ -47,9 +55,12 @@ def add_cmd(
     digests: tuple[str, ...],
     cadence: str,
     timezone: str | None,
+    pending: bool,
 ) -> None:
-    """Add a confirmed subscriber (the operator vouches for the address)."""
-    store, known = _store_and_digests(ctx)
+    """Add a confirmed subscriber (the operator vouches for the address), or with
+    --pending send them the confirmation email."""
+    config = load_config(find_config_path(ctx.obj.config_path, os.environ))
+    store, known = Store(config.store_path), tuple(d.name for d in config.digests)
     sub = make_subscriber(
         email,
         topics=topics,
@@ -58,6 +69,11 @@ def add_cmd(
         timezone=timezone,
         known_digests=known,
     )
+    if pending:
+        click.echo(invite(config, store, sub))
+        return
+    now = datetime.now(UTC)
+    sub = replace(sub, confirmed_at=now, consent="added by the operator")
     stored, outcome = store.save_subscriber(sub)
     if outcome == "suppressed":
         raise InputError(

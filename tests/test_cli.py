@@ -19,6 +19,7 @@ COMMANDS = [
     ["preview"],
     ["check"],
     ["history"],
+    ["serve"],
     ["subscribers"],
     ["subscribers", "add"],
     ["subscribers", "remove"],

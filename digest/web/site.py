@@ -6,7 +6,7 @@ worker thread, one at a time in this process (other processes wait on the file l
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,10 +22,9 @@ from starlette.responses import HTMLResponse
 
 from digest.compose import template_env
 from digest.config import Config, DigestConfig
-from digest.notices import NoticeSender, site_name
+from digest.notices import NoticeSender, preferences_url, site_name
 from digest.render_template import render_template
 from digest.store import Store
-from digest.tokens import PREFERENCES, make_token
 from digest.web.security import CSRF_FIELD, Csrf, SlidingWindow
 
 P = ParamSpec("P")
@@ -48,7 +47,7 @@ class Site:
     per_client: SlidingWindow = field(init=False)
     per_address: SlidingWindow = field(init=False)
     csrf: Csrf = field(init=False)
-    _store_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _store_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         web = self.config.web
@@ -57,9 +56,13 @@ class Site:
         self.csrf = Csrf(self.secret, secure_cookie=self.config.base_url.startswith("https://"))
 
     async def db(self, operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a blocking store operation off the event loop."""
-        async with self._store_lock:
-            return await run_in_threadpool(partial(operation, *args, **kwargs))
+        """Run a blocking store operation off the event loop (a thread lock, not an asyncio
+        one: the app may be driven from more than one event loop, as test clients do)."""
+        return await run_in_threadpool(self._locked, partial(operation, *args, **kwargs))
+
+    def _locked(self, call: Callable[[], T]) -> T:
+        with self._store_lock:
+            return call()
 
     # links and names -------------------------------------------------------------------------
 
@@ -75,7 +78,7 @@ class Site:
         return self.config.base_url + path
 
     def preferences_url(self, sub_id: str, digest: str = "") -> str:
-        return self.url(f"/preferences/{make_token(self.secret, PREFERENCES, sub_id, digest)}")
+        return preferences_url(self.config, self.secret, sub_id, digest)
 
     def digest_named(self, name: str) -> DigestConfig | None:
         return next((d for d in self.config.digests if d.name == name), None)

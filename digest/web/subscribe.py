@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from digest.errors import InputError
 from digest.models import Status, Subscriber
-from digest.notices import CONFIRM, KNOWN, Notice, build_notice
+from digest.notices import build_notice, notice_for
 from digest.store.subscriptions import Request as Found
-from digest.tokens import ExpiredLink, make_confirm_token, read_confirm_token
+from digest.tokens import ExpiredLink, read_confirm_token
 from digest.web.forms import FormResult, is_bot, read_subscribe
 from digest.web.security import client_address
 from digest.web.site import Site, expired_form, site_of
@@ -111,19 +111,14 @@ async def _pending(site: Site, request: Request) -> Subscriber | Response:
 
 def _notice_task(site: Site, sub: Subscriber, found: Found) -> BackgroundTask | None:
     """The email a subscribe request sends, after the page is answered (None: no email)."""
-    if found == Found.REFUSED:
+    notice = notice_for(site.config, site.secret, sub, found)
+    if notice is None:
         log.info("subscribe request for %s: complained earlier, nothing sent", sub.id)
         return None
     if not site.per_address.allow(sub.email.casefold()):
         log.info("subscribe request for %s: per-address limit reached, nothing sent", sub.id)
         return None
-    if found == Found.KNOWN:
-        notice = Notice(KNOWN, sub, site.preferences_url(sub.id))
-    else:
-        link = site.url(f"/confirm/{make_confirm_token(site.secret, sub.id)}")
-        notice = Notice(CONFIRM, sub, link, site.config.web.confirm_hours)
-    email = build_notice(site.config, notice, site.clock())
-    return BackgroundTask(site.notices.send, email)
+    return BackgroundTask(site.notices.send, build_notice(site.config, notice, site.clock()))
 
 
 def _form(site: Site, request: Request, result: FormResult, *, status: int = 200) -> Response:
