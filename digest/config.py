@@ -354,6 +354,11 @@ def _default_digest() -> DigestConfig:
 
 def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
     at = f"{where}: digest {name!r}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", name):
+        raise ConfigError(
+            f"{at}: the name must be letters, digits, '-' or '_'",
+            hint="it appears in links and file names, e.g. daily, weekly-nlp",
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{at}: settings must be a mapping")
     _check_keys(raw, _DIGEST_KEYS, at)

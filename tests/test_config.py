@@ -72,6 +72,10 @@ def test_environment_overrides(tmp_path: Path) -> None:
         (GOOD + "smtp: {security: ssl}\n", "smtp.security 'ssl'"),
         (GOOD + "smtp: {port: abc}\n", "smtp.port must be a whole number"),
         ("digests: [1, 2\n", "not valid YAML"),
+        (GOOD.replace("  daily:", "  daily news:"), "the name must be letters, digits"),
+        (GOOD + "web: {port: 0}\n", "web.port must be at least 1"),
+        (GOOD + "web: {per_client_per_hour: many}\n", "web.per_client_per_hour must be a whole"),
+        (GOOD + "web: {listen: 1}\n", "web: unknown key 'listen'"),
     ],
 )
 def test_bad_config_names_file_digest_and_key(tmp_path: Path, text: str, expected: str) -> None:

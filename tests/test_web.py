@@ -492,3 +492,9 @@ def test_the_app_refuses_to_start_without_a_secret(config_file: Callable[..., Pa
     with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         create_app(config)
     assert create_app(config, allow_dev_secret=True) is not None
+
+
+def test_archive_pages_are_public_and_set_no_cookie(web: Web) -> None:
+    page = web.client.get("/archive")
+    assert page.status_code == 200 and "set-cookie" not in page.headers
+    assert page.headers["cache-control"] == "public, max-age=300"

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,29 @@ class Store:
                 return None
             by_id = {d["id"]: d for d in _rows(db.table("papers"))}
         return tuple(Paper.from_json(by_id[i]) for i in doc.get("paper_ids", ()) if i in by_id)
+
+    def latest_editions(
+        self, digest: str, *, limit: int, before: date | None = None
+    ) -> tuple[tuple[Edition, tuple[Paper, ...]], ...]:
+        """The newest ``limit`` published editions of ``digest`` (dated before ``before``),
+        each with its papers, newest first. One read of the file for all of them: the
+        archive's index and feed would read it once per edition with :meth:`edition_papers`."""
+        with self._db() as db:
+            docs = [
+                d
+                for d in _rows(db.table("editions"))
+                if d["digest"] == digest and (before is None or d["date"] < before.isoformat())
+            ]
+            docs = sorted(docs, key=lambda d: str(d["date"]), reverse=True)[:limit]
+            wanted = {i for d in docs for i in d.get("paper_ids", ())}
+            by_id = {p["id"]: p for p in _rows(db.table("papers")) if p["id"] in wanted}
+        return tuple(
+            (
+                records.edition(d),
+                tuple(Paper.from_json(by_id[i]) for i in d.get("paper_ids", ()) if i in by_id),
+            )
+            for d in docs
+        )
 
     # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 

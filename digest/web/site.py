@@ -103,9 +103,12 @@ class Site:
         *,
         status: int = 200,
         background: BackgroundTask | None = None,
+        public: bool = False,
     ) -> HTMLResponse:
-        """Template ``web/<name>.html.j2`` as a page, with a CSRF token for its forms."""
-        token, new_cookie = self.csrf.form_token(request)
+        """Template ``web/<name>.html.j2`` as a page, with a CSRF token for its forms; a
+        ``public`` page (no forms, nobody's data: the archive) may be cached and sets no
+        cookie."""
+        token, new_cookie = ("", None) if public else self.csrf.form_token(request)
         values = {
             "site_name": self.name,
             "digests": self.config.digests,
@@ -116,7 +119,8 @@ class Site:
         }
         html = render_template(self.templates, f"web/{name}.html.j2", values)
         response = HTMLResponse(html, status_code=status, background=background)
-        response.headers["cache-control"] = "no-store"  # pages carry tokens and addresses
+        # other pages carry tokens and addresses
+        response.headers["cache-control"] = "public, max-age=300" if public else "no-store"
         if new_cookie:
             self.csrf.set_cookie(response, new_cookie)
         return response

@@ -1,0 +1,314 @@
+"""The archive through Starlette's test client, over a real TinyDB store holding editions
+published from a real Daily Papers slice: the index, the edition pages, the Atom feeds, and
+every address that must be a 404."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import FIXTURES
+from starlette.testclient import TestClient
+
+from digest.config import Config, load_config
+from digest.models import Edition, Paper
+from digest.parse import parse_bytes
+from digest.store import Store
+from digest.web import create_app
+from digest.web.archive import FEED_EDITIONS, PAGE_EDITIONS
+
+BASE = "https://papers.example.org"
+ATOM = "{http://www.w3.org/2005/Atom}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+HOSTILE = '<script>alert("x")</script> & "friends"'
+WEEKLY = f"""\
+  weekly:
+    title: '{HOSTILE}'
+    sources: [hf-daily]
+    schedule: "0 8 * * mon"
+    timezone: America/New_York
+    period: week
+"""
+THURSDAY = date(2025, 11, 27)
+# The slice ranked on THURSDAY: recent papers beat the 22-day-old one with 107 upvotes, so
+# neither the stored order nor raw upvotes would give this.
+TRENDING = ["2511.16166", "2511.21208", "2510.25616", "2511.10258", "2511.11721", "2511.01450"]
+
+
+@dataclass
+class Archive:
+    config: Config
+    store: Store
+    client: TestClient
+    papers: tuple[Paper, ...]
+
+    def publish(
+        self, day: date, papers: tuple[Paper, ...] | None = None, digest: str = "daily"
+    ) -> None:
+        title = self.config.digest(digest).title
+        self.store.save_edition(Edition(digest, day, title), papers or self.papers)
+
+
+@pytest.fixture
+def archive(config_file: Callable[..., Path]) -> Archive:
+    """An app over an empty store, with the daily (size 5) and a hostile-titled weekly digest."""
+    config = load_config(config_file(extra=WEEKLY), {})
+    store = Store(config.store_path)
+    client = TestClient(create_app(config, store=store, allow_dev_secret=True), base_url=BASE)
+    data = (FIXTURES / "hf-daily-2025-11-slice.json").read_bytes()
+    papers = parse_bytes(data, kind="hf-daily", source="hf-daily", today=THURSDAY).papers
+    return Archive(config, store, client, papers)
+
+
+def paper_ids(html: str) -> list[str]:
+    """The papers of an edition page, in the order shown (by their arXiv link)."""
+    return re.findall(r'<a href="https://arxiv.org/abs/([^"]+)">arXiv</a>', html)
+
+
+def local_links(html: str, prefix: str) -> list[str]:
+    return re.findall(rf'href="({re.escape(prefix)}[^"]*)"', html)
+
+
+# edition pages -------------------------------------------------------------------------------
+
+
+def test_edition_page_shows_every_paper_in_trending_order(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    page = archive.client.get("/archive/daily/2025-11-27")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert '<h1><time datetime="2025-11-27">Thursday 27 November 2025</time></h1>' in html
+    assert "Daily Papers" in html and "6 papers in trending order." in html
+    assert paper_ids(html) == TRENDING
+    top, more = html.split('<h2 id="more-papers">More from this day</h2>')
+    assert paper_ids(top) == TRENDING[:5]  # the daily digest's size: what the email led with
+    assert paper_ids(more) == TRENDING[5:]
+    assert '<ol class="papers" start="6">' in more
+
+
+def test_edition_page_shows_each_papers_details(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    html = archive.client.get("/archive/daily/2025-11-27").text
+    evo = html[html.index('id="paper-1"') : html.index('id="paper-2"')]
+    assert (
+        '<a href="https://huggingface.co/papers/2511.16166">'
+        "EvoVLA: Self-Evolving Vision-Language-Action Model</a>"
+    ) in evo
+    assert "Zeting Liu, Zida Yang, Hao Tang" in evo
+    assert "6 upvotes · 2 comments · ★ 132" in evo
+    assert '<a href="https://arxiv.org/pdf/2511.16166">PDF</a>' in evo
+    assert '<a href="https://github.com/' in evo
+    reg_dpo = html[html.index('id="paper-6"') :]
+    assert "et al. · 10 authors" in reg_dpo
+    blurbs = re.findall(r'<p class="blurb">([^<]*)</p>', html)
+    assert len(blurbs) == 6 and all(0 < len(b) <= 600 for b in blurbs)
+
+
+def test_edition_page_of_a_paper_with_nothing_but_a_title(archive: Archive) -> None:
+    bare = Paper(id="title-0123456789abcdef", title="A paper known only by its title")
+    archive.publish(THURSDAY, (bare,))
+    page = archive.client.get("/archive/daily/2025-11-27")
+    assert page.status_code == 200
+    assert '<h3 class="paper-title">A paper known only by its title</h3>' in page.text
+    assert "1 paper in trending order." in page.text
+    assert 'class="meta"' not in page.text and 'class="links"' not in page.text
+    assert "More from this day" not in page.text
+
+
+def test_edition_page_escapes_what_it_scraped(archive: Archive) -> None:
+    hostile = replace(archive.papers[0], title=HOSTILE, authors=("<b>Eve</b>",))
+    archive.publish(THURSDAY, (hostile,))
+    html = archive.client.get("/archive/daily/2025-11-27").text
+    assert "<script>" not in html and "<b>Eve" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;friends&#34;" in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/archive/monthly",  # no such digest
+        "/archive/monthly/2025-11-27",
+        "/archive/monthly/feed.xml",
+        "/archive/daily/2025-13-45",  # not a date
+        "/archive/daily/yesterday",
+        "/archive/daily/20251127",  # date.fromisoformat would take it
+        "/archive/daily/2025-11-27x",
+        "/archive/daily/2025-11-26",  # never published
+        "/archive/weekly/2025-11-27",  # published, but by another digest
+        "/archive/daily?before=last-week",
+    ],
+)
+def test_unknown_addresses_are_404_pages(archive: Archive, path: str) -> None:
+    archive.publish(THURSDAY)
+    page = archive.client.get(path)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found</h1>" in page.text or "<h1>No edition on this day</h1>" in page.text
+
+
+def test_a_day_without_an_edition_links_to_the_digests_editions(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    page = archive.client.get("/archive/daily/2025-11-26")
+    assert "Daily Papers was not sent on this day." in page.text
+    assert '<a class="button" href="/archive/daily">' in page.text
+
+
+# the index -----------------------------------------------------------------------------------
+
+
+def test_index_lists_each_digests_editions_newest_first(archive: Archive) -> None:
+    for day in (date(2025, 11, 25), THURSDAY, date(2025, 11, 26)):
+        archive.publish(day)
+    archive.publish(date(2025, 11, 24), archive.papers[:1], digest="weekly")
+    html = archive.client.get("/archive").text
+    daily, weekly = html.split('<section class="shelf"')[1:]
+    assert re.findall(r'datetime="([\d-]+)"', daily) == ["2025-11-27", "2025-11-26", "2025-11-25"]
+    assert 'Thursday 27 November 2025</time></a> <span class="muted">— 6 papers' in daily
+    assert re.findall(r'datetime="([\d-]+)"', weekly) == ["2025-11-24"]
+    assert "— 1 paper</span>" in weekly
+    assert "&lt;script&gt;" in weekly and "<script>" not in html
+    feeds = re.findall(r'<link rel="alternate" type="application/atom\+xml" [^>]*>', html)
+    assert [re.search(r'href="([^"]+)"', f).group(1) for f in feeds] == [  # type: ignore[union-attr]
+        f"{BASE}/archive/daily/feed.xml",
+        f"{BASE}/archive/weekly/feed.xml",
+    ]
+
+
+def test_every_link_of_the_index_opens(archive: Archive) -> None:
+    for day in (date(2025, 11, 25), THURSDAY):
+        archive.publish(day)
+    html = archive.client.get("/archive").text
+    links = local_links(html, "/archive/") + local_links(html, f"{BASE}/archive/")
+    assert len(links) == 8  # per digest: its page, its feed twice, and daily's two editions
+    for link in links:
+        assert archive.client.get(link).status_code == 200, link
+
+
+def test_a_digests_page_lists_only_its_editions(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    archive.publish(date(2025, 11, 24), digest="weekly")
+    html = archive.client.get("/archive/daily").text
+    assert "<h1>Daily Papers archive</h1>" in html
+    assert local_links(html, "/archive/daily/2") == ["/archive/daily/2025-11-27"]
+    assert "/archive/weekly" not in html
+
+
+def test_an_empty_digest_says_so(archive: Archive) -> None:
+    html = archive.client.get("/archive/weekly").text
+    assert "No editions yet." in html
+
+
+def test_a_long_archive_is_paged(archive: Archive) -> None:
+    first = date(2024, 1, 1)
+    days = [first + timedelta(days=n) for n in range(PAGE_EDITIONS + 5)]
+    for day in days:
+        archive.publish(day, archive.papers[:1])
+    html = archive.client.get("/archive/daily").text
+    shown = re.findall(r'datetime="([\d-]+)"', html)
+    assert shown == [d.isoformat() for d in reversed(days)][:PAGE_EDITIONS]
+    older = re.search(r'<a href="(/archive/daily\?before=[\d-]+)">Older editions</a>', html)
+    assert older is not None
+    rest = archive.client.get(older.group(1)).text
+    assert re.findall(r'datetime="([\d-]+)"', rest) == [d.isoformat() for d in days[4::-1]]
+    assert "Older editions" not in rest and "Editions sent before" in rest
+
+
+# feeds ---------------------------------------------------------------------------------------
+
+
+def feed_of(archive: Archive, digest: str = "daily") -> ET.Element:
+    response = archive.client.get(f"/archive/{digest}/feed.xml")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    return ET.fromstring(response.content)
+
+
+def test_feed_is_atom_with_one_entry_per_edition(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    archive.publish(date(2025, 11, 29))  # a Saturday: the schedule does not run that day
+    feed = feed_of(archive)
+    assert feed.tag == f"{ATOM}feed"
+    assert feed.findtext(f"{ATOM}id") == f"{BASE}/archive/daily/feed.xml"
+    assert feed.findtext(f"{ATOM}title") == "Daily Papers"
+    assert feed.findtext(f"{ATOM}author/{ATOM}name")
+    links = {link.get("rel"): link.get("href") for link in feed.findall(f"{ATOM}link")}
+    assert links == {"self": f"{BASE}/archive/daily/feed.xml", "alternate": f"{BASE}/archive/daily"}
+    entries = feed.findall(f"{ATOM}entry")
+    ids = [e.findtext(f"{ATOM}id") for e in entries]
+    assert ids == [f"{BASE}/archive/daily/2025-11-29", f"{BASE}/archive/daily/2025-11-27"]
+    # 07:00 in London (UTC in November) on a weekday; midnight on a day without a run
+    updated = [e.findtext(f"{ATOM}updated") for e in entries]
+    assert updated == ["2025-11-29T00:00:00Z", "2025-11-27T07:00:00Z"]
+    assert feed.findtext(f"{ATOM}updated") == "2025-11-29T00:00:00Z"
+
+
+def test_feed_entries_list_the_top_papers_and_link_the_edition(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    entry = feed_of(archive).find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == "Daily Papers — Thursday 27 November 2025"
+    link = entry.find(f"{ATOM}link")
+    assert link is not None and link.get("rel") == "alternate"
+    href = link.get("href", "")
+    assert href == f"{BASE}/archive/daily/2025-11-27"
+    assert archive.client.get(urlsplit(href).path).status_code == 200
+    summary = entry.findtext(f"{ATOM}summary", "")
+    assert summary.startswith("6 papers, led by: EvoVLA: Self-Evolving")
+    content = entry.find(f"{ATOM}content")
+    assert content is not None and content.get("type") == "xhtml"
+    items = content.findall(f"{XHTML}div/{XHTML}ol/{XHTML}li")
+    hrefs = [li.find(f"{XHTML}a").get("href") for li in items]  # type: ignore[union-attr]
+    assert hrefs == [f"https://huggingface.co/papers/{i}" for i in TRENDING[:5]]
+    more = content.find(f"{XHTML}div/{XHTML}p/{XHTML}a")
+    assert more is not None and more.text == "1 more paper from this day"
+
+
+def test_feed_escapes_hostile_titles(archive: Archive) -> None:
+    hostile = replace(archive.papers[0], title=HOSTILE + "\ufffe", url=None, pdf_url=None)
+    archive.publish(date(2025, 11, 24), (hostile,), digest="weekly")
+    feed = feed_of(archive, "weekly")
+    assert feed.findtext(f"{ATOM}title") == HOSTILE  # the digest's title, from the config
+    entry = feed.find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title", "").startswith(HOSTILE + " — Monday 24 November")
+    item = entry.find(f"{ATOM}content/{XHTML}div/{XHTML}ol/{XHTML}li")
+    assert item is not None and item.find(f"{XHTML}script") is None
+    link = item.find(f"{XHTML}a")  # no paper page: the title links to the arXiv abstract
+    assert link is not None and link.text == HOSTILE
+    assert link.get("href") == f"https://arxiv.org/abs/{hostile.id}"
+    assert entry.findtext(f"{ATOM}updated") == "2025-11-24T13:00:00Z"  # 08:00 in New York
+
+
+def test_feed_holds_the_latest_editions_only(archive: Archive) -> None:
+    days = [date(2025, 1, 1) + timedelta(days=n) for n in range(FEED_EDITIONS + 5)]
+    for day in days:
+        archive.publish(day, archive.papers[:2])
+    entries = feed_of(archive).findall(f"{ATOM}entry")
+    assert len(entries) == FEED_EDITIONS
+    assert entries[0].findtext(f"{ATOM}id", "").endswith(days[-1].isoformat())
+    assert entries[-1].findtext(f"{ATOM}id", "").endswith(days[5].isoformat())
+
+
+def test_feed_of_a_digest_without_editions_is_valid(archive: Archive) -> None:
+    feed = feed_of(archive, "weekly")
+    assert feed.findall(f"{ATOM}entry") == []
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", feed.findtext(f"{ATOM}updated", ""))
+
+
+def test_feed_answers_a_conditional_get_until_the_store_changes(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    first = archive.client.get("/archive/daily/feed.xml")
+    tag = first.headers["etag"]
+    unchanged = archive.client.get("/archive/daily/feed.xml", headers={"if-none-match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    archive.publish(date(2025, 11, 28))
+    changed = archive.client.get("/archive/daily/feed.xml", headers={"if-none-match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert len(ET.fromstring(changed.content).findall(f"{ATOM}entry")) == 2
