@@ -66,7 +66,7 @@ def subscribers_table(subs: Sequence[Subscriber]) -> Table:
     for s in subs:
         table.add_row(
             s.email,
-            s.status.value,
+            s.status.value + (" (paused)" if s.paused else ""),
             ", ".join(s.digests) or "all",
             ", ".join(s.topics),
             s.cadence,

@@ -106,6 +106,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
             {
                 "email": s.email,
                 "status": s.status.value,
+                "paused": s.paused,
                 "digests": list(s.digests),
                 "topics": list(s.topics),
                 "cadence": s.cadence,

@@ -135,6 +135,7 @@ def test_subscribers_add_list_remove(
         {
             "email": "Ada@example.org",
             "status": "unsubscribed",
+            "paused": False,
             "digests": [],
             "topics": ["a", "b"],
             "cadence": "daily",
