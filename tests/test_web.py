@@ -216,6 +216,7 @@ def test_an_unsubscribed_reader_comes_back_only_by_confirming(web: Web) -> None:
         ({"digests": []}, "digests", "Choose at least one digest"),
         ({"digests": ["monthly"]}, "digests", "Choose digests from the list"),
         ({"cadence": "hourly"}, "cadence", "Choose daily or weekly"),
+        ({"cadence": "weekly"}, "cadence", "Weekly readers get the weekly digests"),
         ({"timezone": "Mars/Olympus"}, "timezone", "Choose a timezone from the list"),
         ({"topics": ",".join(f"t{n}" for n in range(21))}, "topics", "At most 20 topics"),
         ({"topics": "x" * 81}, "topics", "at most 80 characters"),
@@ -498,3 +499,13 @@ def test_archive_pages_are_public_and_set_no_cookie(web: Web) -> None:
     page = web.client.get("/archive")
     assert page.status_code == 200 and "set-cookie" not in page.headers
     assert page.headers["cache-control"] == "public, max-age=300"
+
+
+def test_with_only_daily_digests_the_form_does_not_ask_how_often(
+    config_file: Callable[..., Path],
+) -> None:
+    config = load_config(config_file(), {"DIGEST_SECRET": SECRET})
+    with TestClient(create_app(config), base_url=BASE) as client:
+        page = client.get("/subscribe").text
+    assert 'name="cadence" value="weekly"' not in page
+    assert '<input type="hidden" name="cadence" value="daily">' in page

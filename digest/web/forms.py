@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from starlette.datastructures import FormData
 
+from digest.config import DigestConfig
 from digest.errors import InputError
 from digest.models import Choices
 from digest.subscribers import normalise_address, parse_cadence, parse_timezone
@@ -16,6 +17,9 @@ MAX_TOPICS = 20
 MAX_TOPIC_CHARS = 80
 MAX_FIELD_CHARS = 2000
 HONEYPOT = "website"  # hidden from people; a bot that fills every field fills it
+WEEKLY_ONLY_FROM_WEEKLY_DIGESTS = (
+    "Weekly readers get the weekly digests: tick one, or choose every day."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class FormResult:
         return not self.errors
 
 
-def read_subscribe(form: FormData, known_digests: Sequence[str]) -> FormResult:
+def read_subscribe(form: FormData, known_digests: Sequence[DigestConfig]) -> FormResult:
     email_text = _text(form, "email")
     errors: dict[str, str] = {}
     email = ""
@@ -48,7 +52,7 @@ def read_subscribe(form: FormData, known_digests: Sequence[str]) -> FormResult:
     return FormResult(email, choices, errors, {"email": email_text, **typed})
 
 
-def read_preferences(form: FormData, known_digests: Sequence[str]) -> FormResult:
+def read_preferences(form: FormData, known_digests: Sequence[DigestConfig]) -> FormResult:
     choices, errors, typed = _read_choices(form, known_digests)
     return FormResult("", choices, errors, typed)
 
@@ -58,9 +62,10 @@ def is_bot(form: FormData) -> bool:
 
 
 def _read_choices(
-    form: FormData, known: Sequence[str]
+    form: FormData, known_digests: Sequence[DigestConfig]
 ) -> tuple[Choices, dict[str, str], dict[str, object]]:
     errors: dict[str, str] = {}
+    known = {d.name: d for d in known_digests}
     digests = tuple(dict.fromkeys(str(d) for d in form.getlist("digests") if isinstance(d, str)))
     if not digests:
         errors["digests"] = "Choose at least one digest."
@@ -74,6 +79,10 @@ def _read_choices(
     except InputError:
         errors["cadence"] = "Choose daily or weekly."
         cadence = "daily"
+    daily_only = all(known[d].period == "day" for d in digests if d in known)
+    if cadence == "weekly" and daily_only and "digests" not in errors:
+        # a weekly reader skips daily digests (compose.recipients): they would get nothing
+        errors["cadence"] = WEEKLY_ONLY_FROM_WEEKLY_DIGESTS
     tz_text = _text(form, "timezone")
     try:
         timezone = parse_timezone(tz_text)

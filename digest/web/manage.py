@@ -83,7 +83,7 @@ async def preferences(request: Request) -> Response:
     if form.get("action") == "unsubscribe":
         done = await site.db(site.store.unsubscribe, sub.id, None, site.digest_names)
         return _unsubscribed(site, request, done[0] if done else None, None)
-    result = read_preferences(form, site.digest_names)
+    result = read_preferences(form, site.config.digests)
     if not result.ok:
         return _preferences(site, request, sub, result, status=400)
     paused = form.get("paused") == "on"

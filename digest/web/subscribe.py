@@ -48,7 +48,7 @@ async def subscribe(request: Request) -> Response:
             "Too many subscribe requests came from your network. Please try again in an hour.",
             status=429,
         )
-    result = read_subscribe(form, site.digest_names)
+    result = read_subscribe(form, site.config.digests)
     if not result.ok:
         return _form(site, request, result, status=400)
     sub, found = await site.db(
