@@ -45,6 +45,17 @@ digests:
 """
 
 
+#: A second digest, weekly, to add to CONFIG_TEMPLATE with ``config_file(extra=...)``.
+WEEKLY_DIGEST = """\
+  weekly:
+    title: Weekly Papers
+    sources: [hf-daily]
+    schedule: "0 8 * * mon"
+    timezone: Europe/London
+    period: week
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

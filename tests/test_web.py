@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from conftest import WEEKLY_DIGEST
 from starlette.testclient import TestClient
 
 from digest.compose import recipients
@@ -28,17 +29,14 @@ from digest.web.security import CSRF_COOKIE
 
 SECRET = "test-secret-" + "x" * 20
 BASE = "https://papers.example.org"
-TWO_DIGESTS = """\
-  weekly:
-    title: Weekly Papers
-    sources: [hf-daily]
-    schedule: "0 8 * * mon"
-    timezone: Europe/London
-    period: week
+TWO_DIGESTS = (
+    WEEKLY_DIGEST
+    + """\
 web:
   per_client_per_hour: {per_client}
   per_address_per_hour: {per_address}
 """
+)
 
 
 @dataclass

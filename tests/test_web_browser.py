@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,7 +22,7 @@ from typing import Protocol
 
 import pytest
 import uvicorn
-from conftest import SmtpServer
+from conftest import WEEKLY_DIGEST, SmtpServer
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -60,36 +60,6 @@ pytestmark = pytest.mark.skipif(
 )
 expect.set_options(timeout=TIMEOUT_MS)
 
-CONFIG = """\
-store: {tmp}/store.json
-outbox: {tmp}/outbox
-base_url: http://127.0.0.1
-sender:
-  from: "Daily Papers <papers@example.org>"
-  postal_address: "1 Research Way, Cambridge"
-  unsubscribe_mailto: unsubscribe@example.org
-smtp:
-  host: {smtp_host}
-  port: {smtp_port}
-  security: none
-  timeout: 5
-  retries: 1
-  retry_backoff: 0.1
-digests:
-  daily:
-    title: Daily Papers
-    sources: [hf-daily]
-    schedule: "0 7 * * mon-fri"
-    timezone: Europe/London
-    period: day
-  weekly:
-    title: Weekly Papers
-    sources: [hf-daily]
-    schedule: "0 8 * * mon"
-    timezone: Europe/London
-    period: week
-"""
-
 
 # the server ----------------------------------------------------------------------------------
 
@@ -109,14 +79,13 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
+def served(config_file: Callable[..., Path], smtp_server: SmtpServer) -> Iterator[Served]:
     """``create_app`` under a real uvicorn in a thread, on a socket bound before the config is
     written, so the links in the emails (``base_url``) point at this very server."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    path = tmp_path / "schedules.yaml"
-    path.write_text(CONFIG.format(tmp=tmp_path, smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+    path = config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port, extra=WEEKLY_DIGEST)
     config = load_config(path, {"DIGEST_BASE_URL": url, "DIGEST_SECRET": "browser-test-secret"})
     server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from digest.models import SUPPRESSED, Choices, Status, Subscriber
 
@@ -60,14 +61,10 @@ def confirm(current: Subscriber, *, now: datetime) -> Subscriber | None:
     (already confirmed, or the request was used up or withdrawn)."""
     if current.requested is None or current.status == Status.COMPLAINED:
         return None
-    c = current.requested
-    return replace(
+    return _with_choices(
         current,
+        current.requested,
         status=Status.CONFIRMED,
-        digests=c.digests,
-        topics=c.topics,
-        cadence=c.cadence,
-        timezone=c.timezone,
         paused=False,
         confirmed_at=now,
         requested=None,
@@ -91,14 +88,7 @@ def update_preferences(current: Subscriber, choices: Choices, *, paused: bool) -
     """The record with new choices; a suppressed reader must subscribe again instead."""
     if current.status in SUPPRESSED:
         return current
-    return replace(
-        current,
-        digests=choices.digests,
-        topics=choices.topics,
-        cadence=choices.cadence,
-        timezone=choices.timezone,
-        paused=paused,
-    )
+    return _with_choices(current, choices, paused=paused)
 
 
 def expired(sub: Subscriber, before: datetime) -> bool:
@@ -109,3 +99,9 @@ def expired(sub: Subscriber, before: datetime) -> bool:
 
 def _without(digests: Sequence[str], digest: str) -> tuple[str, ...]:
     return tuple(d for d in digests if d != digest)
+
+
+def _with_choices(sub: Subscriber, c: Choices, **changes: Any) -> Subscriber:
+    return replace(
+        sub, digests=c.digests, topics=c.topics, cadence=c.cadence, timezone=c.timezone, **changes
+    )

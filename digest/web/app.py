@@ -31,7 +31,7 @@ from digest.notices import NoticeSender
 from digest.store import Store
 from digest.web import archive, manage, subscribe
 from digest.web.security import SecurityHeaders
-from digest.web.site import Site, site_of
+from digest.web.site import PageError, Site, site_of
 from digest.web.static import static_file
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def create_app(
         routes=_routes(),
         exception_handlers={
             HTTPException: _http_error,
+            PageError: _page_error,
             DigestError: _digest_error,
             Exception: _server_error,
         },
@@ -140,6 +141,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             request, "Not allowed", "This page does not take that kind of request.", status=405
         )
     return site.message(request, "Bad request", str(exc.detail), status=exc.status_code)
+
+
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return site_of(request).message(request, exc.title, exc.text, status=exc.status, link=exc.link)
 
 
 async def _digest_error(request: Request, exc: Exception) -> Response:

@@ -18,17 +18,14 @@ from digest.errors import InputError
 from digest.models import SUPPRESSED, Status, Subscriber
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
 from digest.web.forms import FormResult, read_preferences
-from digest.web.site import Site, expired_form, site_of
+from digest.web.site import PageError, Site, expired_form, site_of
 
 log = logging.getLogger(__name__)
 
 
 async def unsubscribe_page(request: Request) -> Response:
     site = site_of(request)
-    found = await _reader(site, request, UNSUBSCRIBE)
-    if isinstance(found, Response):
-        return found
-    sub, digest = found
+    sub, digest = await _reader(site, request, UNSUBSCRIBE)
     if sub is None or sub.status in SUPPRESSED:
         return _unsubscribed(site, request, sub, None)
     others = [d for d in site.config.digests if sub.wants(d.name) and d.name != digest]
@@ -40,10 +37,7 @@ async def unsubscribe_page(request: Request) -> Response:
 async def unsubscribe(request: Request) -> Response:
     """The RFC 8058 endpoint, and the page's buttons ("everything" posts ``scope=all``)."""
     site = site_of(request)
-    found = await _reader(site, request, UNSUBSCRIBE)
-    if isinstance(found, Response):
-        return found
-    sub, digest = found
+    sub, digest = await _reader(site, request, UNSUBSCRIBE)
     form = await request.form(max_files=1, max_fields=10, max_part_size=4096)
     everything = form.get("scope") == "all" or site.digest_named(digest) is None
     if sub is None:  # a pending address that expired: it is on no list
@@ -60,10 +54,7 @@ async def unsubscribe(request: Request) -> Response:
 
 async def preferences_page(request: Request) -> Response:
     site = site_of(request)
-    found = await _reader(site, request, PREFERENCES)
-    if isinstance(found, Response):
-        return found
-    sub, _ = found
+    sub, _ = await _reader(site, request, PREFERENCES)
     if sub is None or sub.status != Status.CONFIRMED:
         return _not_subscribed(site, request, sub)
     return _preferences(site, request, sub, FormResult(choices=sub.choices))
@@ -71,10 +62,7 @@ async def preferences_page(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     site = site_of(request)
-    found = await _reader(site, request, PREFERENCES)
-    if isinstance(found, Response):
-        return found
-    sub, _ = found
+    sub, _ = await _reader(site, request, PREFERENCES)
     form = await request.form(max_files=0, max_fields=50, max_part_size=16_384)
     if not site.csrf.check(request, form):
         return expired_form(site, request)
@@ -93,19 +81,16 @@ async def preferences(request: Request) -> Response:
     return _preferences(site, request, done[0], FormResult(choices=done[0].choices), saved=True)
 
 
-async def _reader(
-    site: Site, request: Request, purpose: str
-) -> tuple[Subscriber | None, str] | Response:
-    """The subscriber and digest a link's token names, or the 400 page for a bad token."""
+async def _reader(site: Site, request: Request, purpose: str) -> tuple[Subscriber | None, str]:
+    """The subscriber and digest a link's token names; a bad token is a 400 page."""
     try:
         sub_id, digest = read_token(site.secret, purpose, request.path_params["token"])
     except InputError as exc:
-        return site.message(
-            request,
+        raise PageError(
             "This link is not valid",
             f"{exc}. Nothing was changed. Use the link from your latest email.",
             status=400,
-        )
+        ) from None
     return await site.db(site.store.get_subscriber_by_id, sub_id), digest
 
 

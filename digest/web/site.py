@@ -154,3 +154,14 @@ def expired_form(site: Site, request: Request) -> HTMLResponse:
         "Go back, reload the page and send it again.",
         status=400,
     )
+
+
+class PageError(Exception):
+    """Raised by a route to answer with a message page (a bad link, an expired one...):
+    the app's handler renders it, so routes read straight through."""
+
+    def __init__(
+        self, title: str, text: str, *, status: int, link: tuple[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{title}: {text}")
+        self.title, self.text, self.status, self.link = title, text, status, link

@@ -21,7 +21,7 @@ from digest.store.subscriptions import Request as Found
 from digest.tokens import ExpiredLink, read_confirm_token
 from digest.web.forms import FormResult, is_bot, read_subscribe
 from digest.web.security import client_address
-from digest.web.site import Site, expired_form, site_of
+from digest.web.site import PageError, Site, expired_form, site_of
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ async def subscribe(request: Request) -> Response:
 async def confirm_page(request: Request) -> Response:
     site = site_of(request)
     sub = await _pending(site, request)
-    if isinstance(sub, Response):
-        return sub
     if sub.requested is None:
         return _already_confirmed(site, request, sub)
     return site.page(request, "confirm", {"subscriber": sub, "choices": sub.requested})
@@ -77,8 +75,6 @@ async def confirm(request: Request) -> Response:
     if not site.csrf.check(request, form):
         return expired_form(site, request)
     sub = await _pending(site, request)
-    if isinstance(sub, Response):
-        return sub
     done = await site.db(site.store.confirm_subscription, sub.id, now=site.clock())
     if done is None or not done[1]:
         return _already_confirmed(site, request, sub)
@@ -93,19 +89,19 @@ async def confirm(request: Request) -> Response:
     )
 
 
-async def _pending(site: Site, request: Request) -> Subscriber | Response:
-    """The subscriber the confirmation link names, or the page saying why there is none."""
+async def _pending(site: Site, request: Request) -> Subscriber:
+    """The subscriber the confirmation link names; a bad or expired link is a page."""
     try:
         sub_id = read_confirm_token(
             site.secret, request.path_params["token"], site.confirm_window.total_seconds()
         )
     except ExpiredLink:
-        return _link_expired(site, request)
+        raise _link_expired() from None
     except InputError as exc:
-        return site.message(request, "This link is not valid", f"{exc}.", status=400)
+        raise PageError("This link is not valid", f"{exc}.", status=400) from None
     sub = await site.db(site.store.get_subscriber_by_id, sub_id)
     if sub is None:  # a pending address forgotten when its window closed
-        return _link_expired(site, request)
+        raise _link_expired()
     return sub
 
 
@@ -147,12 +143,11 @@ def _already_confirmed(site: Site, request: Request, sub: Subscriber) -> Respons
             f"{sub.email} is subscribed to {site.name}.",
             link=("Open my preferences", site.preferences_url(sub.id)),
         )
-    return _link_expired(site, request)
+    raise _link_expired()
 
 
-def _link_expired(site: Site, request: Request) -> Response:
-    return site.message(
-        request,
+def _link_expired() -> PageError:
+    return PageError(
         "This link has expired",
         "Confirmation links work for a limited time. Subscribe again to get a new one.",
         status=410,
