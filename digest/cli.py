@@ -243,7 +243,8 @@ def send_cmd(
         result = send_edition(config, store, request, client, progress)
     _print_sources(result.report.sources)
     table = dry_run_table(result.checks) if dry_run else deliveries_table(result.report)
-    make_console().print(table)
+    if table.row_count:  # a big run that went well has nothing to list: the summary says it
+        make_console().print(table)
     for address in result.suppressed:
         click.echo(f"suppressed {address}: too many hard bounces", err=True)
     if not config.secret and result.report.deliveries:

@@ -198,7 +198,7 @@ def send_edition(
         transport = choose_transport(config, request, edition)
         composer = _composer(config, target, collected, transport)
         ledger = _open_ledger(store, edition, collected) if real else None
-        since = store.changed_at()  # recipients are read as of now
+        since = store.version()  # recipients are read as of now
         subs = recipients(store, target.digest, request.to)
         if progress is not None:
             progress.start(len(subs))

@@ -178,20 +178,20 @@ def test_suppression_is_reloaded_when_the_store_changes(tmp_path: Path) -> None:
 
 def test_a_watch_started_with_since_reads_nothing_until_the_store_changes() -> None:
     class Source:
-        reads, stamp = 0, 1.0
+        reads, stamp = 0, (1, 1, 1)
 
         def suppressed(self) -> frozenset[str]:
             self.reads += 1
             return frozenset({"gone@example.org"})
 
-        def changed_at(self) -> float:
+        def version(self) -> tuple[int, int, int]:
             return self.stamp
 
     source, now = Source(), [0.0]
-    watch = SuppressionWatch(source, since=1.0, every=1.0, clock=lambda: now[0])
+    watch = SuppressionWatch(source, since=(1, 1, 1), every=1.0, clock=lambda: now[0])
     now[0] = 5.0
     assert watch("gone@example.org") is None and source.reads == 0  # unchanged since
-    source.stamp = 2.0
+    source.stamp = (2, 1, 1)  # a new file, same mtime and size
     now[0] = 6.0
     assert watch("gone@example.org") is not None and source.reads == 1
 

@@ -38,6 +38,9 @@ from digest.store import subscriptions
 from digest.store.files import Transaction
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
 
+#: A version of the main file: (inode, mtime in ns, size); see :meth:`Store.version`.
+FileVersion = tuple[int, int, int]
+
 #: Deliveries that must never be attempted again for the same edition.
 FINAL = frozenset(
     {DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED}
@@ -386,12 +389,15 @@ class Store:
         with self._db() as db:
             db.storage.read()
 
-    def changed_at(self) -> float:
-        """When the main file last changed (0 if it does not exist): cheap to poll."""
+    def version(self) -> FileVersion:
+        """Which write of the main file is on disk, cheap to poll: every write replaces the
+        file, so a new one has a new inode, time or size (mtime alone can repeat within a
+        coarse clock tick). ``(0, 0, 0)`` when there is no file yet."""
         try:
-            return self.path.stat().st_mtime
+            st = self.path.stat()
         except FileNotFoundError:
-            return 0.0
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def record_bounces(
         self, bounced: Iterable[str], delivered: Iterable[str], limit: int

@@ -1,13 +1,14 @@
 """Suppression checked at send time: an address unsubscribed during a run is not mailed.
 
 Reading the whole store per message would cost O(subscribers) each time, so the suppressed
-set is reloaded only when the store file has changed, at most every ``every`` seconds.
+set is reloaded only when the store file has changed (its version: inode, mtime, size), at
+most every ``every`` seconds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from digest.store.documents import key
@@ -18,7 +19,7 @@ _REASON = "suppressed (unsubscribed, bounced or complained) since the run starte
 class _Source(Protocol):
     def suppressed(self) -> frozenset[str]: ...
 
-    def changed_at(self) -> float: ...
+    def version(self) -> Hashable: ...
 
 
 class SuppressionWatch:
@@ -28,24 +29,24 @@ class SuppressionWatch:
         self,
         store: _Source,
         *,
-        since: float | None = None,
+        since: Hashable | None = None,
         every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``since``: when the caller read its recipients from the store (none of them was
-        suppressed then), which spares reading the suppressed set until the store changes."""
+        """``since``: the store's version when the caller read its recipients (none of them
+        was suppressed then), which spares reading the suppressed set until the store changes."""
         self._store, self._every, self._clock = store, every, clock
         if since is None:
-            self._changed_at, self._keys = store.changed_at(), store.suppressed()
+            self._version, self._keys = store.version(), store.suppressed()
         else:
-            self._changed_at, self._keys = since, frozenset()
+            self._version, self._keys = since, frozenset()
         self._checked = clock()
 
     def __call__(self, address: str) -> str | None:
         now = self._clock()
         if now - self._checked >= self._every:
             self._checked = now
-            changed_at = self._store.changed_at()
-            if changed_at != self._changed_at:
-                self._changed_at, self._keys = changed_at, self._store.suppressed()
+            version = self._store.version()
+            if version != self._version:
+                self._version, self._keys = version, self._store.suppressed()
         return _REASON if key(address) in self._keys else None

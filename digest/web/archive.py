@@ -151,7 +151,8 @@ async def feed(request: Request, started: str = "") -> Response:
     digest = site.digest_named(request.path_params["digest"])
     if digest is None:
         return _not_found(site, request)
-    tag = f'W/"{started}-{site.store.changed_at()!r}"'  # before the read: never ahead of it
+    version = "-".join(map(str, site.store.version()))  # before the read: never ahead of it
+    tag = f'W/"{started}-{version}"'
     if tag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers={"etag": tag, "cache-control": FEED_CACHE})
     found = await site.db(site.store.latest_editions, digest.name, limit=FEED_EDITIONS)
