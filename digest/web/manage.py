@@ -18,7 +18,7 @@ from digest.errors import InputError
 from digest.models import SUPPRESSED, Status, Subscriber
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
 from digest.web.forms import FormResult, read_preferences
-from digest.web.site import PageError, Site, expired_form, site_of
+from digest.web.site import BAD_LINK, PageError, Site, expired_form, site_of
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,8 @@ async def _reader(site: Site, request: Request, purpose: str) -> tuple[Subscribe
     """The subscriber and digest a link's token names; a bad token is a 400 page."""
     try:
         sub_id, digest = read_token(site.secret, purpose, request.path_params["token"])
-    except InputError as exc:
-        raise PageError(
-            "This link is not valid",
-            f"{exc}. Nothing was changed. Use the link from your latest email.",
-            status=400,
-        ) from None
+    except InputError:
+        raise PageError("This link is not valid", BAD_LINK, status=400) from None
     return await site.db(site.store.get_subscriber_by_id, sub_id), digest
 
 

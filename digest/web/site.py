@@ -27,6 +27,11 @@ from digest.render_template import render_template
 from digest.store import Store
 from digest.web.security import CSRF_FIELD, Csrf, SlidingWindow
 
+BAD_LINK = (
+    "The link was altered, or cut short by an email program, so nothing was changed. "
+    "Open it again from your latest email, or copy the whole address into your browser."
+)
+
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from digest.store.subscriptions import Request as Found
 from digest.tokens import ExpiredLink, read_confirm_token
 from digest.web.forms import FormResult, is_bot, read_subscribe
 from digest.web.security import client_address
-from digest.web.site import PageError, Site, expired_form, site_of
+from digest.web.site import BAD_LINK, PageError, Site, expired_form, site_of
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ async def _pending(site: Site, request: Request) -> Subscriber:
         )
     except ExpiredLink:
         raise _link_expired() from None
-    except InputError as exc:
-        raise PageError("This link is not valid", f"{exc}.", status=400) from None
+    except InputError:
+        raise PageError("This link is not valid", BAD_LINK, status=400) from None
     sub = await site.db(site.store.get_subscriber_by_id, sub_id)
     if sub is None:  # a pending address forgotten when its window closed
         raise _link_expired()
