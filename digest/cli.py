@@ -321,6 +321,7 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from digest.web import create_app
+    from digest.web.security import RedactTokens
 
     config = app.config()
     local = is_local_url(config.base_url)
@@ -331,6 +332,7 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
             err=True,
         )
     web_app = create_app(config, allow_dev_secret=local)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     proxies = config.web.proxies
     uvicorn.run(
         web_app,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from digest.store import Store
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
 from digest.transport import OutboxTransport
 from digest.web import create_app
-from digest.web.security import CSRF_COOKIE
+from digest.web.security import CSRF_COOKIE, RedactTokens
 
 SECRET = "test-secret-" + "x" * 20
 BASE = "https://papers.example.org"
@@ -511,3 +512,18 @@ def test_with_only_daily_digests_the_form_does_not_ask_how_often(
         page = client.get("/subscribe").text
     assert 'name="cadence" value="weekly"' not in page
     assert '<input type="hidden" name="cadence" value="daily">' in page
+
+
+def test_access_logs_never_show_the_readers_tokens() -> None:
+    path = "/unsubscribe/eyJzIjoiYSJ9.abc?x=1"
+    record = logging.LogRecord(
+        "uvicorn.access",
+        20,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4", "POST", path, "1.1", 200),
+        None,
+    )
+    RedactTokens().filter(record)
+    assert record.getMessage() == '1.2.3.4 - "POST /unsubscribe/…?x=1 HTTP/1.1" 200'

@@ -9,6 +9,8 @@ no cookies); the signed token in its URL is what authorises it.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -121,3 +123,18 @@ class SecurityHeaders:
 def client_address(request: Request) -> str:
     """The client's address (uvicorn has already applied a trusted proxy's X-Forwarded-For)."""
     return request.client.host if request.client else "unknown"
+
+
+class RedactTokens(logging.Filter):
+    """Hides the signed tokens in logged paths (``/unsubscribe/<token>`` → ``/unsubscribe/…``):
+    anyone reading the access log could otherwise change those readers' subscriptions."""
+
+    _TOKEN = re.compile(r"/(confirm|unsubscribe|preferences)/[^/?\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"/\1/…", a) if isinstance(a, str) else a for a in record.args
+            )
+        record.msg = self._TOKEN.sub(r"/\1/…", str(record.msg))
+        return True
