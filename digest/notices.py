@@ -18,11 +18,14 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from digest.compose import DEV_SECRET, template_env
+import jinja2
+
+from digest.compose import template_env
 from digest.config import Config
 from digest.delivery import RetryPolicy
-from digest.errors import ConfigError, SendError
+from digest.errors import SendError
 from digest.models import Email, Subscriber
+from digest.pipeline import signing_secret
 from digest.render_template import inline_css, render_template
 from digest.smtp import SmtpPool
 from digest.store import Store
@@ -72,12 +75,7 @@ def notice_for(config: Config, secret: str, sub: Subscriber, found: Request) -> 
 def invite(config: Config, store: Store, sub: Subscriber) -> str:
     """``digest subscribers add --pending``: record the request and send its email now.
     Returns what happened, for the operator."""
-    secret = config.secret or (DEV_SECRET if not config.smtp.host else "")
-    if not secret:
-        raise ConfigError(
-            "DIGEST_SECRET is not set: the confirmation link must be signed",
-            hint="set it to the value `digest serve` uses",
-        )
+    secret = signing_secret(config, notice_transport(config))
     now = datetime.now(UTC)
     stored, found = store.request_subscription(
         sub.email, sub.choices, now=now, consent="invited by the operator"
@@ -98,8 +96,11 @@ def site_name(config: Config) -> str:
     return name or config.digests[0].title
 
 
-def build_notice(config: Config, notice: Notice, now: datetime) -> Email:
-    """The message for ``notice``: text and HTML alternatives from ``notice-<kind>.*.j2``."""
+def build_notice(
+    config: Config, notice: Notice, now: datetime, env: jinja2.Environment | None = None
+) -> Email:
+    """The message for ``notice``: text and HTML alternatives from ``notice-<kind>.*.j2``
+    (``env``: the templates, when the caller has them loaded already)."""
     site = site_name(config)
     context = {
         "site": site,
@@ -109,7 +110,7 @@ def build_notice(config: Config, notice: Notice, now: datetime) -> Email:
         "postal_address": config.sender.postal_address,
         "base_url": config.base_url,
     }
-    env = template_env(config)
+    env = env or template_env(config)
     text = render_template(env, f"notice-{notice.kind}.txt.j2", context)
     html = inline_css(render_template(env, f"notice-{notice.kind}.html.j2", context))
     msg = EmailMessage(policy=SMTP)

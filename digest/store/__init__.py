@@ -258,13 +258,6 @@ class Store:
                 table.update(lambda doc: doc.update(fresh[doc["id"]]), lambda d: d["id"] in fresh)
             table.insert_multiple(doc for pid, doc in fresh.items() if pid not in known)
 
-    def editions(self, digest: str | None = None) -> tuple[Edition, ...]:
-        """Published editions (those a real send recorded), newest first."""
-        with self._db() as db:
-            docs = _rows(db.table("editions"))
-        found = (records.edition(d) for d in docs if digest is None or d["digest"] == digest)
-        return tuple(sorted(found, key=lambda e: (e.date, e.digest), reverse=True))
-
     def edition_papers(self, edition: Edition) -> tuple[Paper, ...] | None:
         """The papers ``edition`` carried, in the order recorded; None if it was never sent."""
         with self._db() as db:
@@ -272,7 +265,7 @@ class Store:
             if doc is None:
                 return None
             by_id = {d["id"]: d for d in _rows(db.table("papers"))}
-        return tuple(Paper.from_json(by_id[i]) for i in doc.get("paper_ids", ()) if i in by_id)
+        return _papers_of(doc, by_id)
 
     def latest_editions(
         self, digest: str, *, limit: int, before: date | None = None
@@ -289,13 +282,7 @@ class Store:
             docs = sorted(docs, key=lambda d: str(d["date"]), reverse=True)[:limit]
             wanted = {i for d in docs for i in d.get("paper_ids", ())}
             by_id = {p["id"]: p for p in _rows(db.table("papers")) if p["id"] in wanted}
-        return tuple(
-            (
-                records.edition(d),
-                tuple(Paper.from_json(by_id[i]) for i in d.get("paper_ids", ()) if i in by_id),
-            )
-            for d in docs
-        )
+        return tuple((records.edition(d), _papers_of(d, by_id)) for d in docs)
 
     # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 
@@ -466,6 +453,11 @@ def _count_bounces(
         changed[doc["key"]] = update
     _update_each(table, changed)
     return tuple(suppressed)
+
+
+def _papers_of(edition: dict[str, Any], by_id: Mapping[str, dict[str, Any]]) -> tuple[Paper, ...]:
+    """An edition document's papers, in its order (a paper missing from the table is left out)."""
+    return tuple(Paper.from_json(by_id[i]) for i in edition.get("paper_ids", ()) if i in by_id)
 
 
 def _by_id(docs: Iterable[dict[str, Any]], sub_id: str) -> dict[str, Any] | None:

@@ -37,19 +37,17 @@ async def unsubscribe_page(request: Request) -> Response:
 async def unsubscribe(request: Request) -> Response:
     """The RFC 8058 endpoint, and the page's buttons ("everything" posts ``scope=all``)."""
     site = site_of(request)
-    sub, digest = await _reader(site, request, UNSUBSCRIBE)
+    sub_id, digest = _token(site, request, UNSUBSCRIBE)
     form = await request.form(max_files=1, max_fields=10, max_part_size=4096)
     everything = form.get("scope") == "all" or site.digest_named(digest) is None
-    if sub is None:  # a pending address that expired: it is on no list
+    leave = None if everything else digest
+    done = await site.db(site.store.unsubscribe, sub_id, leave, site.digest_names)
+    if done is None:  # a pending address that expired: it is on no list
         return _unsubscribed(site, request, None, None)
-    changed = await site.db(
-        site.store.unsubscribe, sub.id, None if everything else digest, site.digest_names
-    )
-    if changed is not None:
-        sub = changed[0]
-        if changed[1]:
-            log.info("subscriber %s unsubscribed from %s", sub.id, "all" if everything else digest)
-    return _unsubscribed(site, request, sub, None if everything else digest)
+    sub, changed = done
+    if changed:
+        log.info("subscriber %s unsubscribed from %s", sub.id, leave or "all")
+    return _unsubscribed(site, request, sub, leave)
 
 
 async def preferences_page(request: Request) -> Response:
@@ -81,12 +79,17 @@ async def preferences(request: Request) -> Response:
     return _preferences(site, request, done[0], FormResult(choices=done[0].choices), saved=True)
 
 
-async def _reader(site: Site, request: Request, purpose: str) -> tuple[Subscriber | None, str]:
-    """The subscriber and digest a link's token names; a bad token is a 400 page."""
+def _token(site: Site, request: Request, purpose: str) -> tuple[str, str]:
+    """The subscriber id and digest a link's token names; a bad token is a 400 page."""
     try:
-        sub_id, digest = read_token(site.secret, purpose, request.path_params["token"])
+        return read_token(site.secret, purpose, request.path_params["token"])
     except InputError:
         raise PageError("This link is not valid", BAD_LINK, status=400) from None
+
+
+async def _reader(site: Site, request: Request, purpose: str) -> tuple[Subscriber | None, str]:
+    """The subscriber and digest a link's token names."""
+    sub_id, digest = _token(site, request, purpose)
     return await site.db(site.store.get_subscriber_by_id, sub_id), digest
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import jinja2
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,9 +16,7 @@ TYPES = {"site.css": "text/css; charset=utf-8", "subscribe.js": "text/javascript
 async def static_file(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in TYPES:
-        return site_of(request).message(
-            request, "Page not found", "There is no page at this address.", status=404
-        )
+        raise HTTPException(404)  # the app's not-found page
     env = site_of(request).templates
     assert env.loader is not None
     try:

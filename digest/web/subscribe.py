@@ -74,32 +74,40 @@ async def confirm(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
     if not site.csrf.check(request, form):
         return expired_form(site, request)
-    sub = await _pending(site, request)
-    done = await site.db(site.store.confirm_subscription, sub.id, now=site.clock())
-    if done is None or not done[1]:
+    done = await site.db(
+        site.store.confirm_subscription, _confirm_id(site, request), now=site.clock()
+    )
+    if done is None:  # a pending address forgotten when its window closed
+        raise _link_expired()
+    sub, changed = done
+    if not changed:
         return _already_confirmed(site, request, sub)
     log.info("subscriber %s confirmed", sub.id)
     return site.message(
         request,
         "You are subscribed",
-        f"{done[0].email} will receive {site.name}. You can change your topics, cadence "
+        f"{sub.email} will receive {site.name}. You can change your topics, cadence "
         "and digests, pause or unsubscribe at any time from your preferences, linked at the "
         "bottom of every email.",
         link=("Open my preferences", site.preferences_url(sub.id)),
     )
 
 
-async def _pending(site: Site, request: Request) -> Subscriber:
-    """The subscriber the confirmation link names; a bad or expired link is a page."""
+def _confirm_id(site: Site, request: Request) -> str:
+    """The subscriber id the confirmation link names; a bad or expired link is a page."""
     try:
-        sub_id = read_confirm_token(
+        return read_confirm_token(
             site.secret, request.path_params["token"], site.confirm_window.total_seconds()
         )
     except ExpiredLink:
         raise _link_expired() from None
     except InputError:
         raise PageError("This link is not valid", BAD_LINK, status=400) from None
-    sub = await site.db(site.store.get_subscriber_by_id, sub_id)
+
+
+async def _pending(site: Site, request: Request) -> Subscriber:
+    """The subscriber the confirmation link names (for the page with the button)."""
+    sub = await site.db(site.store.get_subscriber_by_id, _confirm_id(site, request))
     if sub is None:  # a pending address forgotten when its window closed
         raise _link_expired()
     return sub
@@ -114,7 +122,8 @@ def _notice_task(site: Site, sub: Subscriber, found: Found) -> BackgroundTask | 
     if not site.per_address.allow(sub.email.casefold()):
         log.info("subscribe request for %s: per-address limit reached, nothing sent", sub.id)
         return None
-    return BackgroundTask(site.notices.send, build_notice(site.config, notice, site.clock()))
+    email = build_notice(site.config, notice, site.clock(), site.templates)
+    return BackgroundTask(site.notices.send, email)
 
 
 def _form(site: Site, request: Request, result: FormResult, *, status: int = 200) -> Response:
