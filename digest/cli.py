@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,11 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from digest import parse
-from digest.compose import DEV_SECRET, EditionRequest, preview_html, rank_for
-from digest.config import Config, find_config_path, load_config
+from digest.cli_context import AppContext
+from digest.compose import DEV_SECRET, preview_html, rank_for
 from digest.errors import DigestError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
+from digest.ops_cli import check_cmd, history_cmd
 from digest.pipeline import SendRequest, collect_edition, send_edition
 from digest.report import (
     deliveries_table,
@@ -37,32 +36,11 @@ from digest.report import (
     sources_table,
     summary_line,
 )
-from digest.schedule import next_runs
-from digest.sources import parse_source_spec
 from digest.store import Store
 from digest.subscribers import normalise_address
 from digest.subscribers_cli import subscribers
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class AppContext:
-    config_path: str | None
-
-    def config(self) -> Config:
-        return load_config(find_config_path(self.config_path, os.environ))
-
-    def target(
-        self, digest_name: str | None, edition_date: date | None, sources: Sequence[str]
-    ) -> tuple[Config, EditionRequest]:
-        """The config and the edition the options point at (today's, by default)."""
-        config = self.config()
-        digest = config.digest(digest_name)
-        now = datetime.now(UTC)
-        day = edition_date or now.astimezone(digest.zone).date()
-        specs = tuple(parse_source_spec(s) for s in sources) or digest.sources
-        return config, EditionRequest(digest, day, now, specs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +63,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 cli.add_command(subscribers)
+cli.add_command(check_cmd)
+cli.add_command(history_cmd)
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -286,32 +266,6 @@ def preview_cmd(
     click.echo(str(path))
 
 
-@cli.command("check")
-@click.pass_obj
-def check_cmd(app: AppContext) -> None:
-    """Validate the config and print the next run of each digest."""
-    config = app.config()
-    click.echo(f"config: {config.where} — ok")
-    click.echo(f"store: {config.store_path}")
-    smtp = config.smtp
-    click.echo(
-        f"smtp: {smtp.host}:{smtp.port} ({smtp.security})"
-        if smtp.host
-        else f"smtp: not set, messages go to {config.outbox}"
-    )
-    if not config.base_url.startswith("https://"):
-        click.echo(
-            f"warning: base_url {config.base_url} is not https: mailbox providers require "
-            "an https one-click unsubscribe link (RFC 8058)",
-            err=True,
-        )
-    for digest, when in next_runs(config, datetime.now(UTC)):
-        click.echo(
-            f"digest {digest.name}: '{digest.schedule}' {digest.timezone}, "
-            f"next run {when:%a %Y-%m-%d %H:%M %Z}"
-        )
-
-
 @cli.command("serve")
 @click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: web.port, 8000).")
@@ -349,21 +303,6 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
 def is_local_url(url: str) -> bool:
     host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
     return host in ("localhost", "127.0.0.1", "[::1]")
-
-
-@cli.command("history")
-@click.option("--digest", "digest_name", help="Only this digest.")
-@click.pass_obj
-def history_cmd(app: AppContext, digest_name: str | None) -> None:
-    """Past runs, newest last, with their counts."""
-    for run in Store(app.config().store_path).runs(digest_name):
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())) or "nothing sent"
-        flag = "ok" if run["ok"] else "FAILED"
-        note = f" — {run['note']}" if run.get("note") else ""
-        click.echo(
-            f"{run['started_at'][:19]} {run['digest']} {run['edition_date']}: "
-            f"{flag}, {counts}{note}"
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -24,7 +24,22 @@ from digest.sources import PERIODS, SourceSpec, parse_source_spec, relative_to
 SECURITY = ("none", "starttls", "tls")
 DEFAULT_CONFIG_NAME = "schedules.yaml"
 
-_TOP_KEYS = ("store", "base_url", "outbox", "templates", "sender", "smtp", "web", "digests")
+_TOP_KEYS = (
+    "store",
+    "base_url",
+    "outbox",
+    "templates",
+    "sender",
+    "smtp",
+    "web",
+    "scheduler",
+    "log",
+    "digests",
+)
+_SCHEDULER_KEYS = ("catch_up_hours",)
+_LOG_KEYS = ("format", "level")
+LOG_FORMATS = ("keyvalue", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 _WEB_KEYS = (
     "host",
     "port",
@@ -55,7 +70,16 @@ _SMTP_KEYS = (
     "bounce_limit",
     "ca_file",
 )
-_DIGEST_KEYS = ("title", "sources", "schedule", "timezone", "size", "period", "half_life_days")
+_DIGEST_KEYS = (
+    "title",
+    "sources",
+    "schedule",
+    "timezone",
+    "size",
+    "period",
+    "half_life_days",
+    "local_time",
+)
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -69,6 +93,7 @@ class DigestConfig:
     size: int = 10
     period: str = "day"
     half_life_days: float = 3.0
+    local_time: bool = True  # each reader gets it at the schedule's hour in their timezone
 
     @property
     def zone(self) -> ZoneInfo:
@@ -131,6 +156,21 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """``digest serve``'s scheduler (and ``digest send --due``)."""
+
+    catch_up_hours: float = 6.0  # a run missed by at most this long is made up, once
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Log lines on stderr: one event a line, ``key=value`` or JSON."""
+
+    format: str = "keyvalue"
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     store_path: Path
@@ -142,6 +182,8 @@ class Config:
     smtp: SmtpConfig
     digests: tuple[DigestConfig, ...]
     web: WebConfig = WebConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    log: LogConfig = LogConfig()
 
     def digest(self, name: str | None) -> DigestConfig:
         """The digest called ``name``, or the first one when ``name`` is None."""
@@ -187,6 +229,8 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         smtp=_smtp(raw.get("smtp") or {}, env, where, base),
         digests=_digests(raw.get("digests"), where, base),
         web=_web(raw.get("web") or {}, where),
+        scheduler=_scheduler(raw.get("scheduler") or {}, where),
+        log=_log(raw.get("log") or {}, env, where),
     )
 
 
@@ -319,6 +363,30 @@ def _web(raw: Any, where: str) -> WebConfig:
     )
 
 
+def _scheduler(raw: Any, where: str) -> SchedulerConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: scheduler must be a mapping")
+    _check_keys(raw, _SCHEDULER_KEYS, f"{where}: scheduler")
+    hours = _number(raw.get("catch_up_hours", 6), "scheduler.catch_up_hours", where)
+    return SchedulerConfig(catch_up_hours=hours)
+
+
+def _log(raw: Any, env: Mapping[str, str], where: str) -> LogConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: log must be a mapping")
+    _check_keys(raw, _LOG_KEYS, f"{where}: log")
+    chosen = {
+        "format": str(env.get("DIGEST_LOG_FORMAT") or raw.get("format", "keyvalue")),
+        "level": str(env.get("DIGEST_LOG_LEVEL") or raw.get("level", "info")).lower(),
+    }
+    for key, allowed in (("format", LOG_FORMATS), ("level", LOG_LEVELS)):
+        if chosen[key] not in allowed:
+            raise ConfigError(
+                f"{where}: log.{key} {chosen[key]!r}", hint=f"use {', '.join(allowed)}"
+            )
+    return LogConfig(**chosen)
+
+
 def _int(value: Any, key: str, where: str, minimum: int = 0) -> int:
     try:
         number = int(value)
@@ -380,7 +448,14 @@ def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
         size=_int(raw.get("size", 10), "size", at, minimum=1),
         period=period,
         half_life_days=float(raw.get("half_life_days", 3.0)),
+        local_time=_flag(raw.get("local_time", True), "local_time", at),
     )
+
+
+def _flag(value: Any, key: str, at: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{at}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _timezone(value: Any, at: str) -> str:

@@ -1,0 +1,97 @@
+"""When an edition is made, and when each reader gets it (PRODUCT §10).
+
+An edition is made once, at a scheduled run of its digest (the cron expression in the digest's
+timezone): the papers are fetched and ranked then, so every reader of an edition sees the same
+papers. It is delivered in per-timezone windows: each reader gets it the first time their own
+clock shows the run's time of day, at or after the run. A reader in the digest's timezone (or
+with none) gets it at once; readers to the west later that day; readers to the east, whose hour
+has already passed, the next morning. No reader waits a day or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config import DigestConfig
+from digest.models import Subscriber
+from digest.schedule import make_trigger
+
+#: How far back :func:`latest_run` looks for a scheduled run, widening step by step so that
+#: a cron expression that fires every minute costs as little as a weekly one.
+_LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRun:
+    """One scheduled run of a digest: the moment its edition is (or was to be) made."""
+
+    digest: DigestConfig
+    at: datetime  # aware, in the digest's timezone
+
+    @property
+    def edition_date(self) -> date:
+        return self.at.astimezone(self.digest.zone).date()
+
+    def window(self, sub: Subscriber) -> datetime:
+        """When ``sub`` gets this run's edition (see the module docstring)."""
+        if not self.digest.local_time:
+            return self.at
+        return local_window(self.at.astimezone(self.digest.zone), reader_zone(sub, self.digest))
+
+    def windows(self, subs: Iterable[Subscriber]) -> tuple[datetime, ...]:
+        """The distinct delivery windows of ``subs``, earliest first."""
+        return tuple(sorted({self.window(s).astimezone(UTC) for s in subs}))
+
+
+def local_window(run_at: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant at or after ``run_at`` when the clock in ``zone`` shows the time of
+    day that ``run_at`` shows (in the timezone it is expressed in). A time that a DST change
+    skips in ``zone`` is the instant the clock would show it (02:30 on a spring-forward night
+    is 03:30)."""
+    wall = run_at.time()
+    start = run_at.astimezone(UTC)
+    day = run_at.astimezone(zone).date()
+    for offset in (0, 1, 2):
+        local = datetime.combine(day + timedelta(days=offset), wall, zone)
+        instant = local.astimezone(UTC)  # compare instants: same-zone comparison ignores DST
+        if instant >= start:
+            return instant.astimezone(zone)
+    raise AssertionError("unreachable: a wall-clock time recurs within two days")
+
+
+def reader_zone(sub: Subscriber, digest: DigestConfig) -> ZoneInfo:
+    """The reader's timezone, or the digest's when they have none (or an unknown one)."""
+    if sub.timezone:
+        try:
+            return ZoneInfo(sub.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return digest.zone
+
+
+def latest_run(digest: DigestConfig, now: datetime) -> ScheduledRun | None:
+    """The digest's last scheduled run at or before ``now`` (None if it has not run in the
+    last 32 days)."""
+    trigger = make_trigger(digest)
+    for lookback in _LOOKBACKS:
+        latest: datetime | None = None
+        fire: datetime | None = trigger.get_next_fire_time(None, now - lookback)
+        while fire is not None and fire <= now:
+            latest = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if latest is not None:
+            return ScheduledRun(digest, latest)
+    return None
+
+
+def run_on(digest: DigestConfig, day: date) -> ScheduledRun | None:
+    """The digest's first scheduled run on ``day`` (in its timezone): the run that makes the
+    edition of that date. None if the schedule does not fire that day."""
+    start = datetime.combine(day, datetime.min.time(), digest.zone)
+    fire: datetime | None = make_trigger(digest).get_next_fire_time(None, start)
+    if fire is None or fire.astimezone(digest.zone).date() != day:
+        return None
+    return ScheduledRun(digest, fire)
