@@ -7,7 +7,6 @@ traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -17,17 +16,19 @@ from typing import Any, TypeVar
 
 import click
 
-from digest import parse
+from digest import logs, parse
 from digest.cli_context import AppContext
 from digest.compose import DEV_SECRET, preview_html, rank_for
-from digest.errors import DigestError
+from digest.config import Config
+from digest.errors import ConfigError, DigestError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
 from digest.ops_cli import check_cmd, history_cmd
-from digest.pipeline import SendRequest, collect_edition, send_edition
+from digest.pipeline import SendRequest, SendResult, collect_edition, send_edition
 from digest.report import (
     deliveries_table,
     dry_run_table,
+    due_line,
     make_console,
     papers_table,
     ranked_table,
@@ -36,6 +37,8 @@ from digest.report import (
     sources_table,
     summary_line,
 )
+from digest.scheduled import send_due
+from digest.scheduler import Scheduler, SchedulerLock
 from digest.store import Store
 from digest.subscribers import normalise_address
 from digest.subscribers_cli import subscribers
@@ -55,11 +58,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """digest: a self-hosted daily research-papers newsletter."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = AppContext(config_path)
+    ctx.obj = AppContext.start(config_path, verbose)  # logs to stderr from here on
 
 
 cli.add_command(subscribers)
@@ -201,6 +200,11 @@ def rank_cmd(
     is_flag=True,
     help="Also resend deliveries an interrupted run left unknown (they may arrive twice).",
 )
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Only what the schedule says is due now (for a timer or cron; safe to repeat).",
+)
 @click.pass_obj
 def send_cmd(
     app: AppContext,
@@ -211,8 +215,27 @@ def send_cmd(
     out_dir: Path | None,
     to: tuple[str, ...],
     retry_unknown: bool,
+    due: bool,
 ) -> None:
-    """Build the edition and mail it to every confirmed subscriber, once."""
+    """Build the edition and mail it to every confirmed subscriber, once.
+
+    With --due, do what the schedule says is due now, for every digest (or --digest): make
+    an edition whose scheduled run has come, and deliver it to the readers whose local
+    time has come. Run it every 15 minutes from a timer or cron."""
+    if due:
+        manual = {
+            "--date": edition_date,
+            "--source": sources,
+            "--dry-run": dry_run,
+            "--out": out_dir,
+            "--to": to,
+            "--retry-unknown": retry_unknown,
+        }
+        for option, given in manual.items():
+            if given:
+                raise click.UsageError(f"--due chooses the edition and the readers: drop {option}")
+        _send_due(app, digest_name)
+        return
     config, target = app.target(digest_name, edition_date, sources)
     addresses = tuple(normalise_address(a) for a in to)
     request = SendRequest(
@@ -221,8 +244,31 @@ def send_cmd(
     store = Store(config.store_path)
     with make_client() as client, send_progress() as progress:
         result = send_edition(config, store, request, client, progress)
+    _print_send(config, result)
+    if not result.report.ok:
+        sys.exit(1)
+
+
+def _send_due(app: AppContext, digest_name: str | None) -> None:
+    config = app.config(service=True)
+    digests = (config.digest(digest_name),) if digest_name else config.digests
+    store, now, ok = Store(config.store_path), datetime.now(UTC), True
+    with make_client() as client:
+        for digest in digests:
+            result = send_due(config, store, digest, now, client)
+            if result.sent is not None:
+                _print_send(config, result.sent)
+            else:
+                click.echo(due_line(result))
+            ok = ok and result.ok
+    if not ok:
+        sys.exit(1)
+
+
+def _print_send(config: Config, result: SendResult) -> None:
     _print_sources(result.report.sources)
-    table = dry_run_table(result.checks) if dry_run else deliveries_table(result.report)
+    checks = result.checks
+    table = dry_run_table(checks) if result.report.dry_run else deliveries_table(result.report)
     if table.row_count:  # a big run that went well has nothing to list: the summary says it
         make_console().print(table)
     for address in result.suppressed:
@@ -232,8 +278,6 @@ def send_cmd(
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True
         )
     click.echo(summary_line(result.report, result.transport))
-    if not result.report.ok:
-        sys.exit(1)
 
 
 @cli.command("preview")
@@ -269,15 +313,21 @@ def preview_cmd(
 @cli.command("serve")
 @click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: web.port, 8000).")
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Web pages only; editions are sent by `digest send --due` from a timer or cron.",
+)
 @click.pass_obj
-def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
-    """Run the web app: subscribe, confirm, preferences, unsubscribe, archive."""
+def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler: bool) -> None:
+    """Run the web app (subscribe, confirm, preferences, unsubscribe, archive) and the
+    scheduler that sends each digest on its schedule."""
     import uvicorn
 
     from digest.web import create_app
     from digest.web.security import RedactTokens
 
-    config = app.config()
+    config = app.config(service=True)
     local = is_local_url(config.base_url)
     if not config.secret and local:
         click.echo(
@@ -285,19 +335,33 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
             "which is only acceptable on this machine",
             err=True,
         )
-    web_app = create_app(config, allow_dev_secret=local)
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    scheduler = None if no_scheduler else _start_scheduling(config)
+    web_app = create_app(config, allow_dev_secret=local, background=scheduler)
+    logs.redact(RedactTokens())  # link tokens in any log line (access lines, error paths)
     proxies = config.web.proxies
     uvicorn.run(
         web_app,
         host=host or config.web.host,
         port=port or config.web.port,
-        workers=1,  # one process: rate limits and the store lock live in it
+        workers=1,  # one process: one scheduler, and the rate limits live in it
         proxy_headers=proxies is not None,
         forwarded_allow_ips=proxies,
         server_header=False,
-        log_level="info",
+        log_config=logs.uvicorn_log_config(),  # uvicorn's lines in our format
     )
+
+
+def _start_scheduling(config: Config) -> Scheduler:
+    """The scheduler for ``serve``, once this process holds the store's scheduler lock (held
+    until the process exits)."""
+    if config.smtp.host and not config.secret:
+        raise ConfigError(
+            "DIGEST_SECRET is not set: the scheduler would send real emails, whose "
+            "unsubscribe links must be signed",
+            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
+        )
+    SchedulerLock(config.store_path).acquire()
+    return Scheduler(config)
 
 
 def is_local_url(url: str) -> bool:

@@ -240,8 +240,12 @@ class RunReport:
     sources: tuple[SourceReport, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
     note: str = ""
+    scheduled_at: datetime | None = None  # the scheduled run it was for (None: by hand)
+    missed: bool = False  # the scheduled run came too late to be made up: nothing was sent
 
     @property
     def ok(self) -> bool:
+        if self.missed:
+            return False
         sources_ok = all(s.ok for s in self.sources)
         return sources_ok and not any(d.status == DeliveryStatus.FAILED for d in self.deliveries)

@@ -8,6 +8,7 @@ send_edition     deliver through the ledger (or write .eml files for a dry run),
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
@@ -61,6 +62,11 @@ class SendRequest:
     out_dir: Path | None = None
     to: tuple[str, ...] = ()
     retry_unknown: bool = False  # resend deliveries an interrupted run left unknown
+    # A scheduled run (digest.scheduled) adds these:
+    papers: tuple[Paper, ...] | None = None  # the edition's papers, already made: not fetched
+    only: Callable[[Subscriber], bool] | None = None  # the readers whose window has come
+    stop: threading.Event | None = None  # set on shutdown: no new message is started
+    scheduled_at: datetime | None = None  # the scheduled run that made this edition
 
 
 class Progress(Protocol):
@@ -94,6 +100,9 @@ class SendResult:
     transport: str  # how messages went: "SMTP host:port (security)" or "outbox <folder>"
     checks: tuple[DryRunRow, ...] = ()  # a dry run's pre-flight checks, one per message
     suppressed: tuple[str, ...] = ()  # addresses suppressed after hard bounces in this run
+
+
+STOPPED = "left for the next run: shutting down"
 
 
 def edition_moment(digest: DigestConfig, edition_date: date, now: datetime) -> datetime:
@@ -194,18 +203,21 @@ def send_edition(
     target, edition = request.target, request.target.edition
     real = not (request.dry_run or request.to)  # only a real send writes the store
     with store.exclusive(f"send-{edition.digest}") if real else nullcontext():
-        collected = collect_edition(target, client)
+        collected = _collect(request, client)
         transport = choose_transport(config, request, edition)
         composer = _composer(config, target, collected, transport)
-        ledger = _open_ledger(store, edition, collected) if real else None
+        ledger = _open_ledger(store, edition, collected, request) if real else None
         since = store.version()  # recipients are read as of now
-        subs = recipients(store, target.digest, request.to)
+        subs = recipients(store, target.digest, request.to) if collected.papers else ()
+        if request.only is not None:
+            subs = tuple(filter(request.only, subs))
         if progress is not None:
             progress.start(len(subs))
         history = _history(store, request, collected)
-        stream = _Stream(composer.compose_all(subs, history), progress, request.dry_run)
+        stream = _Stream(composer.compose_all(subs, history), progress, request)
         watch = SuppressionWatch(store, since=since) if real else NoSkip
-        outcome = _deliver(config, transport, stream, edition, ledger, watch, progress)
+        skip = _unless_stopped(watch, request.stop)
+        outcome = _deliver(config, transport, stream, edition, ledger, skip, progress)
         report = RunReport(
             digest=edition.digest,
             edition_date=edition.date,
@@ -214,7 +226,8 @@ def send_edition(
             dry_run=request.dry_run,
             sources=collected.sources,
             deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
-            note=_note(collected, subs, stream.settled, outcome.deliveries),
+            note=_note(collected, subs, stream, outcome.deliveries),
+            scheduled_at=request.scheduled_at,
         )
         suppressed = (
             store.finish_run(
@@ -227,6 +240,30 @@ def send_edition(
             else ()
         )
     return SendResult(report, transport.description, tuple(stream.checks), suppressed)
+
+
+def _collect(request: SendRequest, client: httpx.Client) -> Collected:
+    """The edition's papers: fetched now, or those it was made with (a later window)."""
+    if request.papers is None:
+        return collect_edition(request.target, client)
+    saved = SourceReport(
+        f"edition {request.target.edition.key}", "saved", True, len(request.papers), 0.0
+    )
+    return Collected(request.papers, (saved,))
+
+
+def _unless_stopped(
+    skip_reason: Callable[[str], str | None], stop: threading.Event | None
+) -> Callable[[str], str | None]:
+    """``skip_reason``, and once ``stop`` is set every message not yet started is left (not
+    claimed in the ledger, so the next run sends it)."""
+    if stop is None:
+        return skip_reason
+
+    def reason(address: str) -> str | None:
+        return STOPPED if stop.is_set() else skip_reason(address)
+
+    return reason
 
 
 def _composer(
@@ -242,11 +279,13 @@ def _composer(
     )
 
 
-def _open_ledger(store: Store, edition: Edition, collected: Collected) -> EditionLedger:
+def _open_ledger(
+    store: Store, edition: Edition, collected: Collected, request: SendRequest
+) -> EditionLedger:
     """The edition's ledger, with what a killed run left settled (in flight → unknown)."""
     ledger = store.ledger(edition.key)
     ledger.fold()
-    if collected.papers:
+    if collected.papers and request.papers is None:  # a later window: already recorded
         store.save_edition(edition, collected.papers)
     return ledger
 
@@ -295,17 +334,19 @@ class _Stream:
     email (already sent, nothing new) are kept aside, and a dry run checks each message."""
 
     def __init__(
-        self,
-        items: Iterable[Email | Delivery],
-        progress: Progress | None,
-        check: bool,
+        self, items: Iterable[Email | Delivery], progress: Progress | None, request: SendRequest
     ) -> None:
-        self.items, self.progress, self.check = items, progress, check
+        self.items, self.progress, self.check = items, progress, request.dry_run
+        self.stop = request.stop
         self.settled: list[Delivery] = []
         self.checks: list[DryRunRow] = []
+        self.stopped = False  # the stop came before every reader was composed
 
     def __iter__(self) -> Iterator[Email]:
         for item in self.items:
+            if self.stop is not None and self.stop.is_set():
+                self.stopped = True
+                return
             if isinstance(item, Email):
                 if self.check:
                     self.checks.append(DryRunRow.of(item))
@@ -319,10 +360,15 @@ class _Stream:
 def _note(
     collected: Collected,
     subs: Sequence[Subscriber],
-    settled: Sequence[Delivery],
+    stream: _Stream,
     delivered: Sequence[Delivery],
 ) -> str:
-    """Why a run sent nothing (empty when it sent something)."""
+    """Why a run sent nothing or stopped early (empty when it sent to everyone it could)."""
+    left = sum(d.reason == STOPPED for d in delivered)
+    if stream.stopped or left:
+        done = sum(d.status == DeliveryStatus.SENT for d in delivered)
+        return f"stopped by shutdown after {done} sent: the rest go out on the next run"
+    settled = stream.settled
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
         return f"no papers: sources failed ({', '.join(failed)})" if failed else "no new papers"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -20,6 +21,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.pipeline import DryRunRow
+from digest.scheduled import DueResult
 
 
 def sources_table(reports: Sequence[SourceReport]) -> Table:
@@ -126,6 +128,19 @@ def summary_line(report: RunReport, transport: str) -> str:
         parts.append("(" + ", ".join(others) + ")")
     if report.note:
         parts.append(f"— {report.note}")
+    return " ".join(parts)
+
+
+def due_line(result: DueResult) -> str:
+    """What ``send --due`` did for a digest that sent nothing: ``daily 2026-11-24: nothing
+    due; next readers at 12:00 UTC``."""
+    run = result.run
+    head = f"{result.digest} {run.edition_date.isoformat()}:" if run else f"{result.digest}:"
+    parts = [head, result.action]
+    if result.detail:
+        parts.append(f"— {result.detail}")
+    if result.next_window is not None:
+        parts.append(f"— next readers at {result.next_window.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     return " ".join(parts)
 
 

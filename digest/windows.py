@@ -75,13 +75,15 @@ def reader_zone(sub: Subscriber, digest: DigestConfig) -> ZoneInfo:
 def latest_run(digest: DigestConfig, now: datetime) -> ScheduledRun | None:
     """The digest's last scheduled run at or before ``now`` (None if it has not run in the
     last 32 days)."""
-    trigger = make_trigger(digest)
+    trigger, now = make_trigger(digest), now.astimezone(UTC)
     for lookback in _LOOKBACKS:
         latest: datetime | None = None
         fire: datetime | None = trigger.get_next_fire_time(None, now - lookback)
         while fire is not None and fire <= now:
             latest = fire
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+            # from the instant after, in UTC: a local time loses the fold of a repeated hour
+            after = fire.astimezone(UTC) + timedelta(seconds=1)
+            fire = trigger.get_next_fire_time(fire, after)
         if latest is not None:
             return ScheduledRun(digest, latest)
     return None
@@ -90,7 +92,7 @@ def latest_run(digest: DigestConfig, now: datetime) -> ScheduledRun | None:
 def run_on(digest: DigestConfig, day: date) -> ScheduledRun | None:
     """The digest's first scheduled run on ``day`` (in its timezone): the run that makes the
     edition of that date. None if the schedule does not fire that day."""
-    start = datetime.combine(day, datetime.min.time(), digest.zone)
+    start = datetime.combine(day, datetime.min.time(), digest.zone).astimezone(UTC)
     fire: datetime | None = make_trigger(digest).get_next_fire_time(None, start)
     if fire is None or fire.astimezone(digest.zone).date() != day:
         return None

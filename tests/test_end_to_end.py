@@ -77,8 +77,8 @@ def test_send_twice_to_three_subscribers(
     assert "sent 0 via SMTP" in second.stdout and "3 skipped" in second.stdout
     assert len(smtp_server.script.messages) == 3
 
-    history = digest(config, "history")
-    assert history.stdout.count("daily 2025-11-26") == 2
+    runs = json.loads(digest(config, "history", "--json").stdout)
+    assert [r["edition_date"] for r in runs] == ["2025-11-26", "2025-11-26"]
 
 
 def test_next_edition_does_not_repeat_papers(

@@ -144,7 +144,7 @@ def serving(config: Path, env: dict[str, str], log: Path, port: int) -> Iterator
     """``digest serve`` on ``port`` as its own process, answering /healthz; yields its URL."""
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--port", str(port)],
+            [sys.executable, "-m", "digest", "serve", "--no-scheduler", "--port", str(port)],
             env={**env, "DIGEST_CONFIG": str(config)},
             stdout=out,
             stderr=subprocess.STDOUT,

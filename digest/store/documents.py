@@ -88,6 +88,7 @@ def run_doc(report: RunReport) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "ok": report.ok,
         "note": report.note,
+        "scheduled_at": report.scheduled_at.isoformat() if report.scheduled_at else None,
         "counts": counts,
         "sources": [
             {

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,6 +40,14 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 3600.0  # how often unconfirmed addresses past their window are forgotten
 
 
+class Background(Protocol):
+    """Work that lives as long as the app: ``digest serve``'s scheduler."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def create_app(
     config: Config,
     *,
@@ -46,9 +55,11 @@ def create_app(
     notices: NoticeSender | None = None,
     clock: Callable[[], datetime] | None = None,
     allow_dev_secret: bool = False,
+    background: Background | None = None,
 ) -> Starlette:
     """The app. Without ``DIGEST_SECRET`` it refuses to start, unless ``allow_dev_secret``
-    (tests, and a first look on a laptop): links would be signed with a public value."""
+    (tests, and a first look on a laptop): links would be signed with a public value.
+    ``background`` is started with the app and stopped (and waited for) when it stops."""
     secret = config.secret
     if not secret:
         if not allow_dev_secret:
@@ -75,6 +86,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.site = site
+    app.state.background = background
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -108,13 +120,18 @@ async def _health(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     site: Site = app.state.site
+    background: Background | None = app.state.background
     sweeper = asyncio.create_task(_sweep_pending(site))
+    if background is not None:
+        background.start()
     try:
         yield
     finally:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        if background is not None:  # a send in progress finishes its messages in flight
+            await asyncio.to_thread(background.stop)
 
 
 async def _sweep_pending(site: Site) -> None:
