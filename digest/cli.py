@@ -38,7 +38,7 @@ from digest.report import (
     summary_line,
 )
 from digest.scheduled import send_due
-from digest.scheduler import Scheduler, SchedulerLock
+from digest.scheduler import Scheduler
 from digest.store import Store
 from digest.subscribers import normalise_address
 from digest.subscribers_cli import subscribers
@@ -360,8 +360,9 @@ def _start_scheduling(config: Config) -> Scheduler:
             "unsubscribe links must be signed",
             hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
         )
-    SchedulerLock(config.store_path).acquire()
-    return Scheduler(config)
+    scheduler = Scheduler(config)
+    scheduler.claim()
+    return scheduler
 
 
 def is_local_url(url: str) -> bool:

@@ -41,9 +41,14 @@ _NEEDS_ESCAPE = re.compile(r"[\"\\\x00-\x1f\x7f\u0085\u2028\u2029]")
 _JSON_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 _PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
-#: Libraries that log every lock taken or socket event at debug level: their debug lines
-#: would bury ours under ``-v``, so they say at most this much.
-QUIET_LIBRARIES = {"filelock": logging.INFO, "httpcore": logging.INFO, "hpack": logging.WARNING}
+#: Libraries that log every lock taken or socket event at debug level, or every job run at
+#: info (APScheduler: our own run.* events say what a job did): they say at most this much.
+QUIET_LIBRARIES = {
+    "filelock": logging.INFO,
+    "httpcore": logging.INFO,
+    "hpack": logging.WARNING,
+    "apscheduler": logging.WARNING,
+}
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,

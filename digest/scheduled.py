@@ -106,7 +106,8 @@ def _empty_day(run: dict[str, object]) -> bool:
 def _missed(
     config: Config, store: Store, run: ScheduledRun, now: datetime, late: timedelta
 ) -> DueResult:
-    """Record, once, that this run came too late to be made up."""
+    """Record, once, that this run came too late to be made up (unless the digest never
+    ran: a first start is not a miss)."""
     date = run.edition_date.isoformat()
     digest = run.digest
     detail = (
@@ -114,12 +115,11 @@ def _missed(
         f"overdue (scheduler.catch_up_hours is {config.scheduler.catch_up_hours:g}), so nothing "
         "was sent: was digest serve (or its timer) stopped?"
     )
-    known = any(
-        r["edition_date"] == date and str(r.get("note", "")).startswith("missed")
-        for r in store.runs(digest.name)
-    )
-    if known:  # recorded (and logged) when it was first seen
-        return DueResult(digest.name, "nothing due", run, detail=detail)
+    runs = store.runs(digest.name)
+    if not runs:  # a new digest (or a first start): nothing was ever due, nothing missed
+        return DueResult(digest.name, "nothing due", run, detail="no run yet")
+    if any(r["edition_date"] == date and str(r["note"]).startswith("missed") for r in runs):
+        return DueResult(digest.name, "nothing due", run, detail=detail)  # said once already
     report = RunReport(
         digest=digest.name,
         edition_date=run.edition_date,

@@ -61,6 +61,7 @@ class Scheduler:
         self.config, self.clock = config, clock
         self.store = store or Store(config.store_path)
         self.stopping = threading.Event()  # set on shutdown: sends start no new message
+        self.lock = SchedulerLock(self.store.path)
         self._running = {d.name: threading.Lock() for d in config.digests}
         self._aps = BackgroundScheduler(
             timezone=UTC,
@@ -71,6 +72,11 @@ class Scheduler:
                 "misfire_grace_time": int(config.scheduler.catch_up_hours * 3600) or 1,
             },
         )
+
+    def claim(self) -> None:
+        """Take the store's scheduler lock (StoreError if another process has it); held
+        until :meth:`stop` or the end of the process."""
+        self.lock.acquire()
 
     def start(self) -> None:
         for digest in self.config.digests:
@@ -102,6 +108,7 @@ class Scheduler:
         self.stopping.set()
         if self._aps.running:
             self._aps.shutdown(wait=True)
+        self.lock.release()
         log.info("scheduler.stopped")
 
     def jobs(self) -> dict[str, Any]:
@@ -200,8 +207,9 @@ class SchedulerLock:
         self.pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
 
     def release(self) -> None:
-        self.pid_file.unlink(missing_ok=True)
-        self._lock.release()
+        if self._lock.is_locked:
+            self.pid_file.unlink(missing_ok=True)
+            self._lock.release()
 
     def _holder(self) -> str:
         try:

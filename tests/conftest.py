@@ -281,3 +281,25 @@ def http_server() -> Iterator[Callable[[Route], HttpServer]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class Feed:
+    """A digest's source: a local HTTP server answering with a saved HF day (a test can
+    change the answer), that counts its fetches."""
+
+    def __init__(self, server: Callable[[Route], HttpServer]) -> None:
+        self.status = 200
+        self.body = (FIXTURES / "hf-daily-2025-11-slice.json").read_bytes()
+        self.http = server(self.answer)
+
+    def answer(self, _: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        return self.status, {"Content-Type": "application/json"}, self.body
+
+    @property
+    def fetches(self) -> int:
+        return len(self.http.requests)
+
+
+@pytest.fixture
+def feed(http_server: Callable[[Route], HttpServer]) -> Feed:
+    return Feed(http_server)

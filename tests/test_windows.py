@@ -20,8 +20,10 @@ def digest(schedule: str, timezone: str, *, local_time: bool = True) -> DigestCo
     return DigestConfig("daily", "Daily", (source,), schedule, timezone, local_time=local_time)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def reader(timezone: str | None) -> Subscriber:
