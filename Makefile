@@ -45,7 +45,8 @@ format: install
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	# soupsieve 3+ needs Python 3.11.5; Debian 12 ships 3.11.2
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' 'soupsieve<3'
 	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
 	rm -rf .lock-venv
 

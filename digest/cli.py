@@ -7,9 +7,12 @@ traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -238,14 +241,19 @@ def send_cmd(
         return
     config, target = app.target(digest_name, edition_date, sources)
     addresses = tuple(normalise_address(a) for a in to)
-    request = SendRequest(
-        target, dry_run=dry_run, out_dir=out_dir, to=addresses, retry_unknown=retry_unknown
-    )
     store = Store(config.store_path)
-    with make_client() as client, send_progress() as progress:
+    with stop_on_sigterm() as stop, make_client() as client, send_progress() as progress:
+        request = SendRequest(
+            target,
+            dry_run=dry_run,
+            out_dir=out_dir,
+            to=addresses,
+            retry_unknown=retry_unknown,
+            stop=stop,
+        )
         result = send_edition(config, store, request, client, progress)
     _print_send(config, result)
-    if not result.report.ok:
+    if not result.report.ok or stop.is_set():
         sys.exit(1)
 
 
@@ -253,16 +261,31 @@ def _send_due(app: AppContext, digest_name: str | None) -> None:
     config = app.config(service=True)
     digests = (config.digest(digest_name),) if digest_name else config.digests
     store, now, ok = Store(config.store_path), datetime.now(UTC), True
-    with make_client() as client:
+    with stop_on_sigterm() as stop, make_client() as client:
         for digest in digests:
-            result = send_due(config, store, digest, now, client)
+            if stop.is_set():
+                break
+            result = send_due(config, store, digest, now, client, stop)
             if result.sent is not None:
                 _print_send(config, result.sent)
             else:
                 click.echo(due_line(result))
             ok = ok and result.ok
-    if not ok:
+    if not ok or stop.is_set():
         sys.exit(1)
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event set by SIGTERM (``systemctl stop``, a timer's timeout, ``kill``): a send
+    then finishes the messages in flight, records them, and leaves the rest unclaimed for the
+    next run, instead of dying mid-transaction and leaving deliveries ``unknown``."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_send(config: Config, result: SendResult) -> None:

@@ -106,3 +106,34 @@ def test_hard_bounces_suppress_the_address_for_later_editions(
     relay.messages.clear()
     run(config, "send", "--date", "2025-11-28", "--source", str(SAMPLE))
     assert relay.recipients == ["ok@example.org"]  # the bounced address gets nothing
+
+
+def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_for_the_next_run(
+    smtp_server: SmtpServer, config_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    """``systemctl stop`` or a timer's timeout: unlike a kill, nothing is left ``unknown``."""
+    relay = smtp_server.script
+    relay.sleep = dict.fromkeys(READERS, 0.05)
+    config = with_readers(config_file, smtp_server.port, tmp_path)
+    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    sender = subprocess.Popen(
+        command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(relay.recipients) < 30 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    sender.send_signal(signal.SIGTERM)
+    out, err = sender.communicate(timeout=30)
+    stopped_at = len(relay.recipients)
+    assert sender.returncode == 1, err
+    assert 30 <= stopped_at < len(READERS), "the stop must land mid-run"
+    assert "stopped by shutdown" in out and "Traceback" not in err
+
+    ledger = {d.email: d.status for d in Store(tmp_path / "store.json").deliveries(EDITION)}
+    assert set(ledger.values()) == {DeliveryStatus.SENT}, "in flight finished: none unknown"
+    assert set(ledger) == set(relay.recipients)
+
+    rerun = run(config, *SEND)
+    assert rerun.returncode == 0, rerun.stderr
+    got = Counter(relay.recipients)
+    assert set(got) == set(READERS) and max(got.values()) == 1
