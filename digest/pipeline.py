@@ -208,9 +208,8 @@ def send_edition(
         composer = _composer(config, target, collected, transport)
         ledger = _open_ledger(store, edition, collected, request) if real else None
         since = store.version()  # recipients are read as of now
-        subs = recipients(store, target.digest, request.to) if collected.papers else ()
-        if request.only is not None:
-            subs = tuple(filter(request.only, subs))
+        readers = recipients(store, target.digest, request.to) if collected.papers else ()
+        subs = readers if request.only is None else tuple(filter(request.only, readers))
         if progress is not None:
             progress.start(len(subs))
         history = _history(store, request, collected)
@@ -226,7 +225,7 @@ def send_edition(
             dry_run=request.dry_run,
             sources=collected.sources,
             deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
-            note=_note(collected, subs, stream, outcome.deliveries),
+            note=_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
             scheduled_at=request.scheduled_at,
         )
         suppressed = (
@@ -362,6 +361,8 @@ def _note(
     subs: Sequence[Subscriber],
     stream: _Stream,
     delivered: Sequence[Delivery],
+    *,
+    waiting: bool = False,
 ) -> str:
     """Why a run sent nothing or stopped early (empty when it sent to everyone it could)."""
     left = sum(d.reason == STOPPED for d in delivered)
@@ -372,6 +373,8 @@ def _note(
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
         return f"no papers: sources failed ({', '.join(failed)})" if failed else "no new papers"
+    if not subs and waiting:  # a scheduled run: readers elsewhere get it at their own hour
+        return "made; no reader's local time has come yet"
     if not subs:
         return "no confirmed subscribers for this digest"
     if delivered:

@@ -117,7 +117,8 @@ def _missed(
     )
     runs = store.runs(digest.name)
     if not runs:  # a new digest (or a first start): nothing was ever due, nothing missed
-        return DueResult(digest.name, "nothing due", run, detail="no run yet")
+        first = "its first edition is made at the next scheduled run"
+        return DueResult(digest.name, "nothing due", run, detail=first)
     if any(r["edition_date"] == date and str(r["note"]).startswith("missed") for r in runs):
         return DueResult(digest.name, "nothing due", run, detail=detail)  # said once already
     report = RunReport(

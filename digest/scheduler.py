@@ -202,7 +202,7 @@ class SchedulerLock:
             raise StoreError(
                 f"another digest serve{self._holder()} is already running the schedule of "
                 f"store {self.store_path}",
-                hint="stop it first, or start this one with --no-scheduler (web pages only)",
+                hint="stop it first, or start this one with --no-scheduler for the web pages only",
             ) from None
         self.pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
 

@@ -188,7 +188,11 @@ def test_weekly_readers_get_only_the_weekly_edition_at_their_hour(
     add_readers(config, {"weekly@example.org": "America/New_York"}, cadence="weekly")
     relay = smtp_server.script
     london_runs = datetime(2026, 11, 23, 8, 1, tzinfo=UTC)  # Monday: both digests have run
-    assert due(config, store, client, london_runs, "daily").action == "sent"
+    made = due(config, store, client, london_runs, "daily")
+    assert (
+        made.sent is not None
+        and made.sent.report.note == "made; no reader's local time has come yet"
+    )
     assert due(config, store, client, london_runs, "weekly").action == "sent"
     assert relay.recipients == []  # made, but New York's 07:00 and 08:00 are to come
     due(config, store, client, datetime(2026, 11, 23, 12, tzinfo=UTC), "daily")
