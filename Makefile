@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test bench bench-send format lock clean
+.PHONY: install demo test bench bench-send bench-due format lock clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ test: install
 bench: install
 	$(BIN)/python bench/bench_pipeline.py --readers 1000
 	$(BIN)/python bench/bench_send.py --subscribers 100000
+
+bench-due: install
+	$(BIN)/python bench/bench_due.py --subscribers 100000
 
 bench-send: install
 	$(BIN)/python bench/bench_send.py --subscribers 100000

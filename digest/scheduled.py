@@ -69,9 +69,9 @@ def send_due(
             return _missed(config, store, run, now, late)
     subs = recipients(store, digest, ())
     delivered = frozenset(key(d.email) for d in store.deliveries(edition.key))
-    waiting = [s for s in subs if key(s.email) not in delivered]
-    due = frozenset(key(s.email) for s in waiting if run.window(s) <= now)
-    later = min((w for s in waiting if (w := run.window(s)) > now), default=None)
+    windows = {key(s.email): run.window(s) for s in subs if key(s.email) not in delivered}
+    due = frozenset(k for k, window in windows.items() if window <= now)
+    later = min((w for w in windows.values() if w > now), default=None)
     if made is not None and (not made or not due):  # an empty day, or nobody due yet
         return DueResult(digest.name, "nothing due", run, next_window=later)
     request = SendRequest(

@@ -10,6 +10,7 @@ has already passed, the next morning. No reader waits a day or more.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +40,8 @@ class ScheduledRun:
         """When ``sub`` gets this run's edition (see the module docstring)."""
         if not self.digest.local_time:
             return self.at
-        return local_window(self.at.astimezone(self.digest.zone), reader_zone(sub, self.digest))
+        at = self.at.astimezone(self.digest.zone)
+        return _local_window(at, reader_zone(sub, self.digest))
 
     def windows(self, subs: Iterable[Subscriber]) -> tuple[datetime, ...]:
         """The distinct delivery windows of ``subs``, earliest first."""
@@ -62,14 +64,23 @@ def local_window(run_at: datetime, zone: ZoneInfo) -> datetime:
     raise AssertionError("unreachable: a wall-clock time recurs within two days")
 
 
+#: The same computation for every reader of a timezone: a run has as many windows as zones.
+_local_window = functools.lru_cache(maxsize=2048)(local_window)
+
+
 def reader_zone(sub: Subscriber, digest: DigestConfig) -> ZoneInfo:
     """The reader's timezone, or the digest's when they have none (or an unknown one)."""
-    if sub.timezone:
-        try:
-            return ZoneInfo(sub.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return digest.zone
+    return (_zone(sub.timezone) if sub.timezone else None) or digest.zone
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo | None:
+    """ZoneInfo keeps loaded zones only while something holds them: keep them, since a big
+    list asks for the same few hundred again and again."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def latest_run(digest: DigestConfig, now: datetime) -> ScheduledRun | None:
