@@ -6,13 +6,17 @@ Each check returns one warning line, or None. They read files but change nothing
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from digest.config import Config
+from digest.config import Config, DigestConfig
 from digest.errors import ConfigError
 from digest.models import Status, Subscriber
+from digest.schedule import next_run
 from digest.signing import DkimSigner
+from digest.windows import latest_run
 
 
 def secret(config: Config) -> str | None:
@@ -82,6 +86,55 @@ def weekly_readers(config: Config, subscribers: Sequence[Subscriber]) -> str | N
     )
 
 
+def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
+    """Digests whose last scheduled run left no record although they ran before: nothing is
+    running the schedule ("it stopped running weeks ago")."""
+    found = []
+    for digest in config.digests:
+        mine = [r for r in runs if r["digest"] == digest.name]
+        run = latest_run(digest, now)
+        if (
+            not mine
+            or run is None
+            or now - run.at < timedelta(hours=config.scheduler.catch_up_hours)
+        ):
+            continue
+        if any(r["edition_date"] == run.edition_date.isoformat() for r in mine):
+            continue
+        last = max(str(r["started_at"]) for r in mine)[:16].replace("T", " ")
+        found.append(
+            f"digest {digest.name}: its run of {run.at:%a %d %b %H:%M %Z} left no record (the "
+            f"last run started {last} UTC): is digest serve, or digest-send.timer, running?"
+        )
+    return found
+
+
+def dst_hour(config: Config) -> list[str]:
+    """Schedules that fire between 01:00 and 03:00 in a zone with daylight saving time: on the
+    night the clocks change, that time is skipped or happens twice."""
+    found = []
+    for digest in config.digests:
+        zone = digest.zone
+        year = datetime.now(UTC).year
+        winter, summer = (datetime(year, month, 15, tzinfo=zone) for month in (1, 7))
+        if winter.utcoffset() == summer.utcoffset():
+            continue
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        hours = {_local_hour(digest, start + timedelta(days=d)) for d in range(0, 14, 1)}
+        if hours & {1, 2}:
+            found.append(
+                f"digest {digest.name}: '{digest.schedule}' fires between 01:00 and 03:00 "
+                f"{digest.timezone}, the hour daylight saving time skips or repeats: on those "
+                "nights the run comes an hour late, or once for two (it is never sent twice); "
+                "pick another hour to avoid it"
+            )
+    return found
+
+
+def _local_hour(digest: DigestConfig, after: datetime) -> int:
+    return next_run(digest, after).astimezone(digest.zone).hour
+
+
 #: The checks that need only the config, in the order they are printed.
 CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
     secret,
@@ -91,7 +144,14 @@ CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
 )
 
 
-def warnings(config: Config, subscribers: Sequence[Subscriber]) -> list[str]:
+def warnings(
+    config: Config,
+    subscribers: Sequence[Subscriber],
+    runs: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> list[str]:
     found = [check(config) for check in CONFIG_CHECKS]
     found.append(weekly_readers(config, subscribers))
+    found += dst_hour(config)
+    found += stalled(config, runs, now or datetime.now(UTC))
     return [w for w in found if w]

@@ -20,6 +20,7 @@ from digest.config import Config, DigestConfig
 from digest.errors import InputError
 from digest.report import make_console
 from digest.schedule import next_runs
+from digest.scheduler import SchedulerLock
 from digest.smtp import ProbeResult, probe
 from digest.store import Store
 
@@ -46,13 +47,25 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
         else f"smtp: not set, messages go to {config.outbox}"
     )
     store = Store(config.store_path)
-    readers = store.list_subscribers() if config.store_path.exists() else ()
-    for warning in checks.warnings(config, readers):
+    exists = config.store_path.exists()
+    readers, runs = (store.list_subscribers(), store.runs()) if exists else ((), ())
+    click.echo(_scheduler_line(config))
+    for warning in checks.warnings(config, readers, runs):
         click.echo(f"warning: {warning}", err=True)
     for digest, when in next_runs(config, datetime.now(UTC)):
         click.echo(next_run_line(digest, when))
     if try_smtp:
         click.echo(_try_smtp(config))
+
+
+def _scheduler_line(config: Config) -> str:
+    holder = SchedulerLock(config.store_path).holder()
+    if holder is None:
+        return (
+            "scheduler: none runs this store's schedule (start digest serve, or a timer "
+            "running digest send --due)"
+        )
+    return f"scheduler: digest serve{holder} runs this store's schedule"
 
 
 def next_run_line(digest: DigestConfig, when: datetime) -> str:

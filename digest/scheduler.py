@@ -211,6 +211,22 @@ class SchedulerLock:
             self.pid_file.unlink(missing_ok=True)
             self._lock.release()
 
+    def holder(self) -> str | None:
+        """Who runs the schedule of this store: `` (pid N)`` or ``""`` if another process
+        does, None if nobody does. Takes the lock for an instant to find out."""
+        if self._lock.is_locked:
+            return f" (pid {os.getpid()})"
+        if not self.path.parent.is_dir():  # no store there yet: nothing can be running it
+            return None
+        try:
+            self._lock.acquire()
+        except Timeout:
+            return self._holder()
+        except OSError:  # not ours to judge here: ``check`` warns about the store's folder
+            return None
+        self._lock.release()
+        return None
+
     def _holder(self) -> str:
         try:
             pid = self.pid_file.read_text(encoding="ascii").strip()

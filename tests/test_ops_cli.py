@@ -4,7 +4,9 @@ relay on loopback) and ``digest history`` (runs, and who an edition missed and w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,9 +28,11 @@ from conftest import (
 )
 from test_cli import run
 
+from digest import checks
 from digest.audience import account
-from digest.config import DigestConfig
+from digest.config import Config, DigestConfig, load_config
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
+from digest.scheduler import SchedulerLock
 from digest.sources import SourceSpec
 from digest.store import Store
 
@@ -527,3 +531,72 @@ def test_a_missed_run_and_suppressed_readers_are_explained() -> None:
         "u@example.org": ("unsubscribed", "unsubscribed"),
         "b@example.org": ("bounced", "suppressed: the address bounced too often"),
     }
+
+
+def _config(tmp_path: Path, schedule: str, timezone: str) -> Config:
+    path = tmp_path / "schedules.yaml"
+    path.write_text(
+        f"store: {tmp_path / 'store.json'}\n"
+        'sender: {from: "P <p@example.org>", postal_address: "1 Way"}\n'
+        "digests:\n"
+        f"  daily: {{sources: [hf-daily], schedule: '{schedule}', timezone: {timezone}}}\n"
+    )
+    return load_config(path, {})
+
+
+def _run(edition_date: str, started: str) -> dict[str, Any]:
+    return {"digest": "daily", "edition_date": edition_date, "started_at": started, "note": ""}
+
+
+def test_a_schedule_nobody_runs_any_more_is_a_warning(tmp_path: Path) -> None:
+    config = _config(tmp_path, "0 7 * * mon-fri", "Europe/London")
+    now = datetime(2026, 11, 24, 15, tzinfo=UTC)  # Tuesday afternoon
+    ran = [_run("2026-11-20", "2026-11-20T07:00:02+00:00")]  # last seen on Friday
+    (warning,) = checks.stalled(config, ran, now)
+    assert "run of Tue 24 Nov 07:00 GMT left no record" in warning
+    assert "last run started 2026-11-20 07:00 UTC" in warning
+    assert "digest serve" in warning and "digest-send.timer" in warning
+    today = [*ran, _run("2026-11-24", "2026-11-24T07:00:01+00:00")]
+    assert checks.stalled(config, today, now) == []
+    assert checks.stalled(config, [], now) == []  # a digest that never ran: a new install
+    early = datetime(2026, 11, 24, 9, tzinfo=UTC)  # within catch_up_hours: it may yet run
+    assert checks.stalled(config, ran, early) == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "timezone", "warned"),
+    [
+        ("30 1 * * *", "America/New_York", True),
+        ("0 2 * * mon", "Europe/Paris", True),
+        ("30 1 * * *", "UTC", False),  # no daylight saving time
+        ("30 1 * * *", "Asia/Tokyo", False),
+        ("0 7 * * mon-fri", "Europe/London", False),
+    ],
+)
+def test_a_schedule_in_the_dst_hour_is_a_warning(
+    tmp_path: Path, schedule: str, timezone: str, warned: bool
+) -> None:
+    found = checks.dst_hour(_config(tmp_path, schedule, timezone))
+    assert bool(found) == warned
+    if warned:
+        assert "daylight saving time" in found[0] and "never sent twice" in found[0]
+
+
+def test_check_says_whether_a_scheduler_runs_this_store(
+    cli: Run, config_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = config_file()
+    _, out, _ = cli("--config", str(config), "check")
+    assert "scheduler: none runs this store's schedule" in out
+    lock = SchedulerLock(tmp_path / "store.json")
+    lock.acquire()
+    try:
+        held = subprocess.run(
+            [sys.executable, "-m", "digest", "--config", str(config), "check"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        lock.release()
+    assert f"scheduler: digest serve (pid {os.getpid()}) runs" in held.stdout
