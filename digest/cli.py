@@ -21,9 +21,9 @@ import click
 
 from digest import logs, parse
 from digest.cli_context import AppContext
-from digest.compose import DEV_SECRET, preview_html, rank_for
+from digest.compose import DEV_SECRET, preview_html, rank_for, require_secret
 from digest.config import Config
-from digest.errors import ConfigError, DigestError
+from digest.errors import DigestError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
 from digest.ops_cli import check_cmd, history_cmd
@@ -377,12 +377,8 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler:
 def _start_scheduling(config: Config) -> Scheduler:
     """The scheduler for ``serve``, once this process holds the store's scheduler lock (held
     until the process exits)."""
-    if config.smtp.host and not config.secret:
-        raise ConfigError(
-            "DIGEST_SECRET is not set: the scheduler would send real emails, whose "
-            "unsubscribe links must be signed",
-            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
-        )
+    if config.smtp.host:
+        require_secret(config, "the scheduler would send real emails, whose links must be signed")
     scheduler = Scheduler(config)
     scheduler.claim()
     return scheduler

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 import jinja2
 
 from digest.config import Config, DigestConfig
-from digest.errors import InputError
+from digest.errors import ConfigError, InputError
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -42,6 +42,18 @@ from digest.store.ledger import INTERRUPTED, LedgerEntry
 from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 
 DEV_SECRET = "insecure-development-secret"
+
+
+def require_secret(config: Config, why: str) -> str:
+    """``DIGEST_SECRET``, or a ConfigError saying ``why`` it is needed and how to make one."""
+    if not config.secret:
+        raise ConfigError(
+            f"DIGEST_SECRET is not set: {why}",
+            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
+        )
+    return config.secret
+
+
 ALREADY_DELIVERED = "already delivered in an earlier run"
 NOTHING_NEW = "nothing new for this reader"
 

@@ -21,10 +21,17 @@ from typing import Protocol
 import httpx
 
 from digest import parse
-from digest.compose import ALREADY_DELIVERED, DEV_SECRET, Composer, EditionRequest, recipients
+from digest.compose import (
+    ALREADY_DELIVERED,
+    DEV_SECRET,
+    Composer,
+    EditionRequest,
+    recipients,
+    require_secret,
+)
 from digest.config import Config, DigestConfig
 from digest.delivery import NoSkip, Outcome, RetryPolicy, deliver_all
-from digest.errors import ConfigError, FetchError, ParseError
+from digest.errors import FetchError, ParseError
 from digest.fetch import fetch_source
 from digest.merge import merge_papers
 from digest.models import (
@@ -103,6 +110,7 @@ class SendResult:
 
 
 STOPPED = "left for the next run: shutting down"
+NO_NEW_PAPERS = "no new papers"  # the note of an honest empty day (digest.scheduled reads it)
 
 
 def edition_moment(digest: DigestConfig, edition_date: date, now: datetime) -> datetime:
@@ -180,13 +188,8 @@ def choose_transport(config: Config, request: SendRequest, edition: Edition) -> 
 
 
 def signing_secret(config: Config, transport: Transport) -> str:
-    if config.secret:
-        return config.secret
-    if isinstance(transport, SmtpPool):
-        raise ConfigError(
-            "DIGEST_SECRET is not set: unsubscribe links in real emails must be signed",
-            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
-        )
+    if config.secret or isinstance(transport, SmtpPool):
+        return require_secret(config, "unsubscribe links in real emails must be signed")
     return DEV_SECRET
 
 
@@ -372,7 +375,7 @@ def _note(
     settled = stream.settled
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
-        return f"no papers: sources failed ({', '.join(failed)})" if failed else "no new papers"
+        return f"no papers: sources failed ({', '.join(failed)})" if failed else NO_NEW_PAPERS
     if not subs and waiting:  # a scheduled run: readers elsewhere get it at their own hour
         return "made; no reader's local time has come yet"
     if not subs:

@@ -25,7 +25,7 @@ import httpx
 from digest.compose import EditionRequest, recipients
 from digest.config import Config, DigestConfig
 from digest.models import Edition, Paper, RunReport
-from digest.pipeline import SendRequest, SendResult, send_edition
+from digest.pipeline import NO_NEW_PAPERS, SendRequest, SendResult, send_edition
 from digest.store import Store
 from digest.store.documents import key
 from digest.windows import ScheduledRun, latest_run
@@ -100,7 +100,7 @@ def _made(store: Store, edition: Edition) -> tuple[Paper, ...] | None:
 
 def _empty_day(run: dict[str, object]) -> bool:
     sources = run.get("sources") or []
-    return bool(run.get("note") == "no new papers" and isinstance(sources, list) and sources)
+    return bool(run.get("note") == NO_NEW_PAPERS and isinstance(sources, list) and sources)
 
 
 def _missed(

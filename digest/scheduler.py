@@ -112,7 +112,7 @@ class Scheduler:
         log.info("scheduler.stopped")
 
     def jobs(self) -> dict[str, Any]:
-        """Job id → job (for ``digest check`` and the tests)."""
+        """Job id → job (what is scheduled, and when)."""
         return {job.id: job for job in self._aps.get_jobs()}
 
     def sweep(self) -> None:

@@ -11,7 +11,6 @@ has already passed, the next morning. No reader waits a day or more.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,10 +41,6 @@ class ScheduledRun:
             return self.at
         at = self.at.astimezone(self.digest.zone)
         return _local_window(at, reader_zone(sub, self.digest))
-
-    def windows(self, subs: Iterable[Subscriber]) -> tuple[datetime, ...]:
-        """The distinct delivery windows of ``subs``, earliest first."""
-        return tuple(sorted({self.window(s).astimezone(UTC) for s in subs}))
 
 
 def local_window(run_at: datetime, zone: ZoneInfo) -> datetime:

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.compose import DEV_SECRET
+from digest.compose import DEV_SECRET, require_secret
 from digest.config import Config
-from digest.errors import ConfigError, DigestError
+from digest.errors import DigestError
 from digest.notices import NoticeSender
 from digest.store import Store
 from digest.web import archive, manage, subscribe
@@ -60,13 +60,9 @@ def create_app(
     """The app. Without ``DIGEST_SECRET`` it refuses to start, unless ``allow_dev_secret``
     (tests, and a first look on a laptop): links would be signed with a public value.
     ``background`` is started with the app and stopped (and waited for) when it stops."""
-    secret = config.secret
-    if not secret:
-        if not allow_dev_secret:
-            raise ConfigError(
-                "DIGEST_SECRET is not set: the web app signs the readers' links with it",
-                hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
-            )
+    if config.secret or not allow_dev_secret:
+        secret = require_secret(config, "the web app signs the readers' links with it")
+    else:
         secret = DEV_SECRET
     site = Site(
         config=config,
