@@ -91,7 +91,8 @@ def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) ->
     running the schedule ("it stopped running weeks ago")."""
     found = []
     for digest in config.digests:
-        mine = [r for r in runs if r["digest"] == digest.name]
+        # only scheduled runs show that something runs the schedule (not sends by hand)
+        mine = [r for r in runs if r["digest"] == digest.name and r.get("scheduled_at")]
         run = latest_run(digest, now)
         if (
             not mine
@@ -104,7 +105,8 @@ def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) ->
         last = max(str(r["started_at"]) for r in mine)[:16].replace("T", " ")
         found.append(
             f"digest {digest.name}: its run of {run.at:%a %d %b %H:%M %Z} left no record (the "
-            f"last run started {last} UTC): is digest serve, or digest-send.timer, running?"
+            f"last scheduled run started {last} UTC): is digest serve, or digest-send.timer, "
+            "running?"
         )
     return found
 

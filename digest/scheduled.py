@@ -116,7 +116,8 @@ def _missed(
         "was sent: was digest serve (or its timer) stopped?"
     )
     runs = store.runs(digest.name)
-    if not runs:  # a new digest (or a first start): nothing was ever due, nothing missed
+    if not any(r.get("scheduled_at") for r in runs):  # the schedule's first look (sends by
+        # hand, like make demo's, do not count): nothing was due before, so nothing missed
         first = "its first edition is made at the next scheduled run"
         return DueResult(digest.name, "nothing due", run, detail=first)
     if any(r["edition_date"] == date and str(r["note"]).startswith("missed") for r in runs):

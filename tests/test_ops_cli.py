@@ -545,7 +545,13 @@ def _config(tmp_path: Path, schedule: str, timezone: str) -> Config:
 
 
 def _run(edition_date: str, started: str) -> dict[str, Any]:
-    return {"digest": "daily", "edition_date": edition_date, "started_at": started, "note": ""}
+    return {
+        "digest": "daily",
+        "edition_date": edition_date,
+        "started_at": started,
+        "scheduled_at": started,
+        "note": "",
+    }
 
 
 def test_a_schedule_nobody_runs_any_more_is_a_warning(tmp_path: Path) -> None:
@@ -554,7 +560,7 @@ def test_a_schedule_nobody_runs_any_more_is_a_warning(tmp_path: Path) -> None:
     ran = [_run("2026-11-20", "2026-11-20T07:00:02+00:00")]  # last seen on Friday
     (warning,) = checks.stalled(config, ran, now)
     assert "run of Tue 24 Nov 07:00 GMT left no record" in warning
-    assert "last run started 2026-11-20 07:00 UTC" in warning
+    assert "last scheduled run started 2026-11-20 07:00 UTC" in warning
     assert "digest serve" in warning and "digest-send.timer" in warning
     today = [*ran, _run("2026-11-24", "2026-11-24T07:00:01+00:00")]
     assert checks.stalled(config, today, now) == []

@@ -14,7 +14,7 @@ import pytest
 from conftest import CONFIG_TEMPLATE, WEEKLY_DIGEST, Feed, SmtpServer
 
 from digest.config import Config, load_config
-from digest.models import DeliveryStatus, Subscriber
+from digest.models import DeliveryStatus, RunReport, Subscriber
 from digest.scheduled import DueResult, send_due
 from digest.store import Store
 
@@ -256,3 +256,16 @@ def test_a_stop_leaves_the_readers_not_yet_started_for_the_next_run(
     rest = send_due(config, store, config.digest("daily"), RUN + timedelta(minutes=5), client)
     assert rest.action == "sent" and rest.ok
     assert sorted(relay.recipients) == sorted(readers)
+
+
+def test_sends_by_hand_are_not_a_schedule_to_have_missed(
+    tmp_path: Path, feed: Feed, smtp_server: SmtpServer, client: httpx.Client
+) -> None:
+    """``make demo`` sends by hand; the first ``digest serve`` afterwards misses nothing."""
+    config = make_config(tmp_path, feed, smtp_server)
+    store = add_readers(config, {"london@example.org": None})
+    by_hand = RunReport("daily", RUN.date(), RUN, RUN, dry_run=False, note="")
+    store.finish_run(by_hand, bounced=(), delivered=(), limit=2)
+    look = due(config, store, client, RUN + timedelta(hours=7))
+    assert look.action == "nothing due" and look.ok
+    assert len(store.runs("daily")) == 1
