@@ -142,6 +142,7 @@ def collect_papers(
                     source=_paper_source(spec),
                     origin=fetched.origin,
                     today=today,
+                    options=spec.options,
                 )
                 for page in fetched.pages
             ]

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from digest.errors import ConfigError
 from digest.parse import KINDS
+from digest.parse.options import ParseOptions
 
 SOURCE_KINDS = ("auto", *KINDS)
 PERIODS = ("day", "week", "month")
@@ -28,6 +29,13 @@ class SourceSpec:
     kind: str
     location: str | None = None
     period: str | None = None
+    query: str | None = None  # hf-search / arxiv-api without a URL: what to search for
+    announce: tuple[str, ...] = ()  # arxiv-rss: the announce types kept (empty: the default)
+
+    @property
+    def options(self) -> ParseOptions:
+        """What the parser of this source needs to know beyond the bytes."""
+        return ParseOptions(announce=self.announce)
 
     @property
     def label(self) -> str:
@@ -42,7 +50,7 @@ def relative_to(spec: SourceSpec, base: Path) -> SourceSpec:
     loc = spec.location
     if loc is None or "://" in loc or Path(loc).expanduser().is_absolute():
         return spec
-    return SourceSpec(spec.name, spec.kind, str(base / loc), spec.period)
+    return replace(spec, location=str(base / loc))
 
 
 def parse_source_spec(value: Any, at: str = "--source") -> SourceSpec:

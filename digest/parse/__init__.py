@@ -1,7 +1,7 @@
 """parse: the bytes of one source → papers, one module per source kind.
 
 Each kind module offers ``looks_like(text)`` (used by ``kind="auto"``) and
-``parse(text, *, source, origin, today)``. Adding a kind is one module plus one line in
+``parse(text, *, source, origin, today, options)``. Adding a kind is one module plus one line in
 ``_KINDS``; the order there is the sniffing order, and ``text`` (which takes anything)
 stays last. ``ParseError`` is the only exception a parser raises.
 """
@@ -16,12 +16,15 @@ from digest.errors import ParseError
 from digest.models import ParseResult
 from digest.parse import hf_daily
 from digest.parse import text as text_capture
+from digest.parse.options import NO_OPTIONS, ParseOptions
 
 
 class _Kind(Protocol):
     def looks_like(self, text: str) -> bool: ...
 
-    def parse(self, text: str, *, source: str, origin: str, today: date) -> ParseResult: ...
+    def parse(
+        self, text: str, *, source: str, origin: str, today: date, options: ParseOptions
+    ) -> ParseResult: ...
 
 
 _KINDS: dict[str, _Kind] = {
@@ -34,7 +37,13 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def parse_bytes(
-    data: bytes, *, kind: str = "auto", source: str, origin: str = "", today: date
+    data: bytes,
+    *,
+    kind: str = "auto",
+    source: str,
+    origin: str = "",
+    today: date,
+    options: ParseOptions = NO_OPTIONS,
 ) -> ParseResult:
     """Parse one source's bytes as ``kind`` (sniffed when ``"auto"``).
 
@@ -51,7 +60,9 @@ def parse_bytes(
     content = decode(data, origin)
     chosen = _sniff(content) if kind == "auto" else kind
     try:
-        return _KINDS[chosen].parse(content, source=source or chosen, origin=origin, today=today)
+        return _KINDS[chosen].parse(
+            content, source=source or chosen, origin=origin, today=today, options=options
+        )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         # A parser bug must not sink the edition: report it as this source's parse error.
         raise ParseError(

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from digest.errors import ParseError
 from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.parse.options import NO_OPTIONS, ParseOptions
 
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?")
 _WRAPPER_KEYS = ("searchResults", "dailyPapers")
@@ -28,9 +29,16 @@ def looks_like(text: str) -> bool:
     return body[:1] in ("[", "{") and body[-1:] in ("]", "}")
 
 
-def parse(text: str, *, source: str, origin: str = "", today: date) -> ParseResult:
+def parse(
+    text: str,
+    *,
+    source: str,
+    origin: str = "",
+    today: date,
+    options: ParseOptions = NO_OPTIONS,
+) -> ParseResult:
     """Turn a Daily Papers / search JSON document into papers; withdrawn items are dropped."""
-    del today  # every date in the JSON carries its year
+    del today, options  # every date in the JSON carries its year; no options
     items = _items(_load(text, origin), origin)
     papers: list[Paper] = []
     problems: list[str] = []

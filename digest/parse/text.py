@@ -23,6 +23,7 @@ from datetime import date
 from digest.errors import ParseError
 from digest.models import Paper, ParseResult, collapse_whitespace, title_id
 from digest.parse.dates import Stamp, resolve
+from digest.parse.options import NO_OPTIONS, ParseOptions
 from digest.parse.text_lines import Problems, Token, quote, read_tokens
 from digest.parse.text_shape import join_lines, line_shape, title_by_contrast, title_like
 from digest.parse.text_wrap import unwrap
@@ -46,8 +47,16 @@ def looks_like(text: str) -> bool:
     return True
 
 
-def parse(text: str, *, source: str, origin: str = "", today: date) -> ParseResult:
+def parse(
+    text: str,
+    *,
+    source: str,
+    origin: str = "",
+    today: date,
+    options: ParseOptions = NO_OPTIONS,
+) -> ParseResult:
     """Turn a text capture into papers; blocks that are not papers go to ``problems``."""
+    del options  # a capture has no settings
     problems: Problems = []
     page_stamp, tokens = read_tokens(text, problems)
     reference = _resolve(page_stamp, today, problems) if page_stamp else None
