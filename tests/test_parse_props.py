@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from digest.errors import ParseError
 from digest.models import Paper, ParseResult
+from digest.parse import KINDS as ALL_KINDS
 from digest.parse import parse_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -21,7 +22,7 @@ SMALL_FIXTURES = sorted(
     for path in FIXTURES.glob("*")
     if path.name.startswith(("hf-", "capture-")) and path.stat().st_size < 40_000
 )
-KINDS = ["auto", "hf-daily", "text"]
+KINDS = ["auto", *ALL_KINDS]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(

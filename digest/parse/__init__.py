@@ -14,7 +14,7 @@ from typing import Protocol
 
 from digest.errors import ParseError
 from digest.models import ParseResult
-from digest.parse import hf_daily
+from digest.parse import arxiv_api, arxiv_rss, feed, hf_daily, hf_page, hf_search
 from digest.parse import text as text_capture
 from digest.parse.options import NO_OPTIONS, ParseOptions
 
@@ -28,7 +28,14 @@ class _Kind(Protocol):
 
 
 _KINDS: dict[str, _Kind] = {
+    # The feed kinds come before hf-daily, whose looks_like takes any JSON object: feed's
+    # takes only a JSON Feed (and RSS/Atom XML, after the two arXiv kinds have had theirs).
+    "arxiv-rss": arxiv_rss,
+    "arxiv-api": arxiv_api,
+    "feed": feed,
     "hf-daily": hf_daily,
+    "hf-page": hf_page,
+    "hf-search": hf_search,
     "text": text_capture,
 }
 KINDS: tuple[str, ...] = tuple(_KINDS)
@@ -73,7 +80,8 @@ def parse_bytes(
 
 
 def sniff_kind(data: bytes) -> str:
-    """The kind these bytes look like: ``hf-daily`` for JSON, ``text`` otherwise."""
+    """The kind these bytes look like: the first in ``_KINDS`` whose ``looks_like`` accepts
+    them (``text``, last, takes anything)."""
     return _sniff(decode(data, ""))
 
 

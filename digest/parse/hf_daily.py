@@ -3,6 +3,7 @@
 The items are described in formats.md §1: ``{"paper": {...}, "numComments": ..., ...}``.
 Also accepted: a flat paper object (``/api/papers/{id}``, alone or as an item) and the
 page hydration wrapper ``{"dailyPapers": [...]}`` / ``{"searchResults": [...]}``.
+``parse_items`` and ``wrapped_items`` are shared with hf_page, whose island holds these items.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from digest.errors import ParseError
@@ -39,14 +40,29 @@ def parse(
 ) -> ParseResult:
     """Turn a Daily Papers / search JSON document into papers; withdrawn items are dropped."""
     del today, options  # every date in the JSON carries its year; no options
-    items = _items(_load(text, origin), origin)
+    return parse_items(_items(_load(text, origin), origin), source=source)
+
+
+def parse_items(items: Sequence[object], *, source: str) -> ParseResult:
+    """Papers from a list of Daily Papers items, wherever it came from (the API's array, a
+    page's hydration island); each item that is not a paper is a problem naming ``item [i]``."""
     papers: list[Paper] = []
     problems: list[str] = []
     for index, item in enumerate(items):
-        paper = _paper(item, f"item [{index}]", source, problems)
+        paper = paper_from_item(item, where=f"item [{index}]", source=source, problems=problems)
         if paper is not None:
             papers.append(paper)
     return ParseResult(papers=tuple(papers), problems=tuple(problems))
+
+
+def wrapped_items(document: object) -> list[object] | None:
+    """The list in a ``{"searchResults": [...]}`` or ``{"dailyPapers": [...]}`` wrapper (the
+    pages' hydration props; search pages may carry both), or None when there is none."""
+    if isinstance(document, dict):
+        for key in _WRAPPER_KEYS:
+            if isinstance(document.get(key), list):
+                return list(document[key])
+    return None
 
 
 def _load(text: str, origin: str) -> object:
@@ -61,12 +77,11 @@ def _load(text: str, origin: str) -> object:
 def _items(document: object, origin: str) -> list[object]:
     if isinstance(document, list):
         return document
-    if isinstance(document, dict):
-        for key in _WRAPPER_KEYS:
-            if isinstance(document.get(key), list):
-                return list(document[key])
-        if "id" in document or "paper" in document:
-            return [document]
+    wrapped = wrapped_items(document)
+    if wrapped is not None:
+        return wrapped
+    if isinstance(document, dict) and ("id" in document or "paper" in document):
+        return [document]
     raise ParseError(
         f"expected a JSON array of Daily Papers items, got {type(document).__name__}",
         source=origin,
@@ -74,32 +89,34 @@ def _items(document: object, origin: str) -> list[object]:
     )
 
 
-def _paper(item: object, where: str, source: str, problems: list[str]) -> Paper | None:
+def paper_from_item(item: object, *, where: str, source: str, problems: list[str]) -> Paper | None:
+    """One item (or flat paper object) as a Paper; None, with a line in ``problems`` naming
+    ``where``, when it is not an object, has no title or was withdrawn."""
     if not isinstance(item, dict):
         problems.append(f"{where}: not a JSON object, skipped")
         return None
     inner = item.get("paper")
     paper: JsonObject = inner if isinstance(inner, dict) else item
     raw_id = _string(paper, "id")
-    arxiv_id = _arxiv_id(raw_id)
+    paper_id = arxiv_id(raw_id)
     title = _text(paper, "title") or _text(item, "title")
-    label = arxiv_id or (repr(raw_id or title) if raw_id or title else "")
+    label = paper_id or (repr(raw_id or title) if raw_id or title else "")
     withdrawn = paper.get("withdrawnAt") is not None or item.get("withdrawnAt") is not None
     if title is None or withdrawn:
         reason = "no title" if title is None else "withdrawn"
         problems.append(f"{where}{f' ({label})' if label else ''}: {reason}, skipped")
         return None
-    if raw_id is not None and arxiv_id is None:
+    if raw_id is not None and paper_id is None:
         problems.append(f"{where}: id {label} is not an arXiv id, using a title hash")
-    return _build(item, paper, title, arxiv_id, source)
+    return _build(item, paper, title, paper_id, source)
 
 
 def _build(
-    item: JsonObject, paper: JsonObject, title: str, arxiv_id: str | None, source: str
+    item: JsonObject, paper: JsonObject, title: str, paper_id: str | None, source: str
 ) -> Paper:
     authors = _authors(paper.get("authors"))
     return Paper(
-        id=arxiv_id or title_id(title),
+        id=paper_id or title_id(title),
         title=title,
         abstract=_text(paper, "summary") or _text(item, "summary"),
         authors=authors or (),
@@ -112,13 +129,13 @@ def _build(
         github_stars=_count(paper, "githubStars"),
         ai_summary=_text(paper, "ai_summary"),
         keywords=_keywords(paper.get("ai_keywords")),
-        url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
-        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None,
+        url=f"https://huggingface.co/papers/{paper_id}" if paper_id else None,
+        pdf_url=f"https://arxiv.org/pdf/{paper_id}" if paper_id else None,
         sources=(source,),
     )
 
 
-def _arxiv_id(raw: str | None) -> str | None:
+def arxiv_id(raw: str | None) -> str | None:
     """The arXiv id without its version, or None when ``raw`` is not an arXiv id."""
     match = _ARXIV_ID.fullmatch(raw or "")
     return match.group(1) if match else None

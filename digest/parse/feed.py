@@ -1,0 +1,211 @@
+"""Parse any feed of papers: RSS 2.0, RSS 1.0, Atom (feedparser) or JSON Feed 1 / 1.1 (json).
+
+Seen in the wild (formats.md §4.1): takara's Hugging Face feed (links to HF paper pages, the
+abstract as description), jamesg's JSON Feed (``id``/``url``, ``content_text``,
+``date_published``), RSSHub (links to arXiv, ``author`` = every name joined with ", ") and lab
+blogs (no arXiv id: the paper is named by a hash of its title). The arXiv id is taken from any
+arXiv abs/pdf or HF paper URL among an item's links and ids; HTML becomes plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from bs4 import BeautifulSoup
+from bs4.builder import ParserRejectedMarkup
+
+from digest.errors import ParseError
+from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.parse import syndication as feeds
+from digest.parse.options import NO_OPTIONS, ParseOptions
+
+_JSON_FEED_VERSION = re.compile(r"https?://jsonfeed\.org/version/1(?:\.\d+)?/?")
+_BLOCKS = ("p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre")
+_HINT = "expected an RSS 2.0, Atom or JSON Feed (https://jsonfeed.org) document"
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One feed item, whatever the format, before it becomes a Paper."""
+
+    title: str | None
+    abstract: str | None
+    links: tuple[str, ...]  # the item's own link first
+    ids: tuple[str, ...]
+    authors: tuple[str, ...] | None  # None: the feed says nothing about authors
+    published: date | None
+    tags: tuple[str, ...]
+
+
+def looks_like(text: str) -> bool:
+    """RSS/Atom/RDF XML, or a JSON object whose ``version`` is a jsonfeed.org version."""
+    if feeds.xml_root(text) is not None:
+        return True
+    body = text.lstrip("\ufeff \t\r\n")
+    if not body.startswith("{") or "jsonfeed.org" not in body:
+        return False
+    try:
+        return _json_feed_version(json.loads(body)) is not None
+    except (ValueError, RecursionError):
+        return False
+
+
+def parse(
+    text: str,
+    *,
+    source: str,
+    origin: str = "",
+    today: date,
+    options: ParseOptions = NO_OPTIONS,
+) -> ParseResult:
+    """The papers of a feed, in feed order; items that cannot be papers go to ``problems``."""
+    del today, options  # every date in a feed carries its year; no settings
+    problems: tuple[str, ...] = ()
+    if feeds.xml_root(text) is None and text.lstrip("\ufeff \t\r\n").startswith(("{", "[")):
+        items = _json_items(text, origin)
+    else:
+        parsed, problems = feeds.load_feed(text, origin, hint=_HINT)
+        atom = str(parsed.get("version") or "").startswith("atom")
+        items = [_xml_item(entry, atom) for entry in parsed.get("entries") or ()]
+    found: list[str] = list(problems)
+    papers = (_paper(item, f"item [{i}]", source, found) for i, item in enumerate(items))
+    kept = tuple(paper for paper in papers if paper is not None)
+    return ParseResult(papers=kept, problems=tuple(found))
+
+
+def _paper(item: _Item | None, where: str, source: str, problems: list[str]) -> Paper | None:
+    if item is None:  # a JSON Feed item that is not an object
+        problems.append(f"{where}: not a JSON object, skipped")
+        return None
+    arxiv_id = next(filter(None, map(feeds.arxiv_id_in, (*item.links, *item.ids))), None)
+    if item.title is None:
+        problems.append(f"{where}{f' ({arxiv_id})' if arxiv_id else ''}: no title, skipped")
+        return None
+    link = item.links[0] if item.links else None
+    return Paper(
+        id=arxiv_id or title_id(item.title),
+        title=item.title,
+        abstract=item.abstract,
+        authors=item.authors or (),
+        author_count=None if item.authors is None else len(item.authors),
+        published=item.published,
+        url=link or (feeds.abs_url(arxiv_id) if arxiv_id else None),
+        pdf_url=feeds.pdf_url(arxiv_id) if arxiv_id else None,
+        # A paper's feed categories are arXiv classes (cs.LG), not topics; a blog's are topics.
+        keywords=() if arxiv_id else item.tags,
+        sources=(source,),
+    )
+
+
+def _xml_item(entry: feeds.Entry, atom: bool) -> _Item:
+    links = feeds.link_hrefs(entry)
+    names = [a.get("name") for a in entry.get("authors") or () if isinstance(a, Mapping)]
+    authors = tuple(n for name in names if isinstance(name, str) for n in feeds.split_names(name))
+    return _Item(
+        title=_text(entry.get("title"), entry.get("title_detail")),
+        abstract=_abstract(entry),
+        links=links,
+        ids=tuple(filter(None, [entry.get("id")])),
+        authors=authors or None,
+        published=_published(entry, links, atom),
+        tags=_strings(tag.get("term") for tag in entry.get("tags") or ()),
+    )
+
+
+def _abstract(entry: feeds.Entry) -> str | None:
+    """The summary (description), else the first content, as plain text."""
+    for detail in (entry.get("summary_detail"), *(entry.get("content") or ())):
+        if isinstance(detail, Mapping) and (text := _text(detail.get("value"), detail)):
+            return text
+    return None
+
+
+def _published(entry: feeds.Entry, links: tuple[str, ...], atom: bool) -> date | None:
+    """The item's date, except on items linking to an HF paper page: those feeds (takara)
+    stamp each item with the time they scraped the page, which is neither the paper's
+    publication nor its Daily Papers day, so the date is unknown."""
+    if links and feeds.is_hf_paper_url(links[0]):
+        return None
+    day = feeds.feed_date(entry.get("published"))
+    # RSS 1.0 dates its items with dc:date, which feedparser files as "updated"; Atom's
+    # "updated" is the last edit, not the publication.
+    return day or (None if atom else feeds.feed_date(entry.get("updated")))
+
+
+def _text(value: object, detail: object) -> str | None:
+    """Plain text of a feed field, read as HTML when the feed says it is HTML."""
+    if not isinstance(value, str):
+        return None
+    kind = detail.get("type", "") if isinstance(detail, Mapping) else ""
+    plain = html_to_text(value) if "html" in str(kind) else collapse_whitespace(value)
+    return plain or None
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML fragment, one space between words; scripts and styles dropped."""
+    try:
+        soup = BeautifulSoup(html, "html.parser")
+    except ParserRejectedMarkup:  # markup html.parser gives up on: drop anything tag-shaped
+        return collapse_whitespace(re.sub(r"<[^>]*>", " ", html))
+    for tag in soup.find_all(["script", "style"]):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_after(" ")
+    return collapse_whitespace(soup.get_text())
+
+
+def _json_items(text: str, origin: str) -> list[_Item | None]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc.msg}", source=origin, line=exc.lineno) from exc
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"not JSON: {exc}", source=origin) from exc
+    if not isinstance(document, dict) or _json_feed_version(document) is None:
+        raise ParseError("not a JSON Feed: no jsonfeed.org version", source=origin, hint=_HINT)
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("JSON Feed without an items list", source=origin, hint=_HINT)
+    return [_json_item(item) if isinstance(item, dict) else None for item in items]
+
+
+def _json_feed_version(document: object) -> str | None:
+    version = document.get("version") if isinstance(document, dict) else None
+    return version if isinstance(version, str) and _JSON_FEED_VERSION.fullmatch(version) else None
+
+
+def _json_item(item: Mapping[str, object]) -> _Item:
+    """A JSON Feed item; jamesg's ``date_published`` is the paper page's own date, so kept."""
+    links = _strings(item.get(key) for key in ("url", "external_url"))
+    html = item.get("content_html")
+    abstract = _text(item.get("content_text"), None) or (
+        html_to_text(html) if isinstance(html, str) else None
+    )
+    return _Item(
+        title=_text(item.get("title"), None),
+        abstract=abstract or _text(item.get("summary"), None),
+        links=links,
+        ids=_strings([item.get("id")]),
+        authors=_json_authors(item),
+        published=feeds.feed_date(item.get("date_published")),
+        tags=_strings(tags if isinstance(tags := item.get("tags"), list) else ()),
+    )
+
+
+def _json_authors(item: Mapping[str, object]) -> tuple[str, ...] | None:
+    """Version 1.1 ``authors`` (a list), else version 1 ``author`` (one object)."""
+    listed = item.get("authors")
+    people = listed if isinstance(listed, list) else [item.get("author")]
+    names = [p.get("name") for p in people if isinstance(p, dict)]
+    authors = tuple(n for name in names if isinstance(name, str) for n in feeds.split_names(name))
+    return authors or None
+
+
+def _strings(values: Iterable[object]) -> tuple[str, ...]:
+    """The non-blank strings among ``values``, whitespace collapsed, without repeats."""
+    found = (collapse_whitespace(v) for v in values if isinstance(v, str))
+    return tuple(dict.fromkeys(v for v in found if v))
