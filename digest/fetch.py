@@ -1,31 +1,48 @@
-"""Fetch a source's bytes: over HTTP with httpx, or from a local path / ``file://`` URL.
+"""Fetch a source's bytes: over HTTP, or from a local path / ``file://`` URL.
 
-This is the only module that speaks HTTP. It knows how to page the HF Daily Papers API
-(``p``/``limit`` until a short or empty page) and which day, week or month to ask for;
-it does not know what the bytes mean beyond counting a page's items.
+This is the only module (with :mod:`digest.fetch_http`, which gets one URL politely, and
+:mod:`digest.fetch_policy`, how hard it tries) that speaks HTTP. It knows which URL each
+source kind asks, which day, week or month an edition takes from HF Daily Papers, and how
+each API pages; it does not know what the bytes mean beyond counting a page's items:
+
+- ``hf-daily``: ``/api/daily_papers`` with ``p``/``limit``, until a short or empty page;
+- ``hf-search`` with a query: ``/api/papers/search?q=…&limit=120``, one page;
+- ``arxiv-api``: ``start``/``max_results``, until a short page, an empty one or
+  ``opensearch:totalResults``, with the pause arXiv asks for between calls;
+- anything else: its one URL, or its file.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from digest import USER_AGENT
 from digest.errors import FetchError
+from digest.fetch_http import PageCache, Session
+from digest.fetch_policy import DEFAULT_POLICY, FetchPolicy
 from digest.sources import HF_DAILY_API, SourceSpec
 
 HF_PAGE_LIMIT = 100
-MAX_PAGES = 50
-MAX_BYTES = 20 * 1024 * 1024
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+HF_MAX_PAGES = 50
+HF_SEARCH_API = "https://huggingface.co/api/papers/search"
+HF_SEARCH_LIMIT = 120  # the most the search API gives in one call
+HF_QUERY_MAX = 250  # the longest query it takes
 HF_ZONE = ZoneInfo("America/New_York")
+HF_ROLLOVER = time(21, 30)  # HF's "latest" day moves on at 21:30 US Eastern
+ARXIV_API = "http://export.arxiv.org/api/query"
+ARXIV_PAGE_SIZE = 100
+ARXIV_MAX_PAGES = 5  # the newest 500 results: more than any category announces in a day
+EMPTY_DAY = "empty (weekend or holiday?)"
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,28 +51,32 @@ class Fetched:
 
     origin: str
     pages: tuple[bytes, ...]
+    empty_note: str = "empty"  # what an answer without papers most likely means
 
 
-def make_client(timeout: float = 20.0) -> httpx.Client:
-    """An HTTP client with our User-Agent, timeouts, redirects and connect retries."""
+def make_client(policy: FetchPolicy = DEFAULT_POLICY) -> httpx.Client:
+    """An HTTP client with our User-Agent, the policy's timeout and redirect limit. Retries
+    are :mod:`digest.fetch_http`'s (none at the transport: they would count twice)."""
     return httpx.Client(
         headers={
             "User-Agent": USER_AGENT,
-            "Accept": "application/json, text/html;q=0.9, */*;q=0.5",
+            "Accept": "application/json, application/atom+xml, text/html;q=0.9, */*;q=0.5",
         },
-        timeout=httpx.Timeout(timeout, connect=10.0),
+        timeout=httpx.Timeout(policy.timeout, connect=min(policy.timeout, 10.0)),
         follow_redirects=True,
-        max_redirects=5,
-        transport=httpx.HTTPTransport(retries=2),
+        max_redirects=policy.max_redirects,
     )
 
 
 def hf_period_param(period: str, now: datetime) -> dict[str, str]:
-    """The day, week or month an edition sent at ``now`` takes from HF Daily Papers.
+    """The day, week or month an edition made at ``now`` takes from HF Daily Papers.
 
-    HF's list for day D fills up during D, US Eastern, so the edition takes the last complete
-    day before ``now`` (and the ISO week or month containing that day)."""
-    day = now.astimezone(HF_ZONE).date() - timedelta(days=1)
+    ``?date=D`` lists the papers whose ``submittedOnDailyAt`` falls on D (formats.md §1.5). The
+    list HF shows as the latest moves on to the next day at 21:30 US Eastern, so day D is
+    still filling until 21:30 ET on D and complete after it. The edition takes the last
+    complete day (and the ISO week or month containing that day)."""
+    local = now.astimezone(HF_ZONE)
+    day = local.date() - timedelta(days=0 if local.time() >= HF_ROLLOVER else 1)
     if period == "week":
         year, week, _ = day.isocalendar()
         return {"week": f"{year}-W{week:02d}"}
@@ -64,33 +85,110 @@ def hf_period_param(period: str, now: datetime) -> dict[str, str]:
     return {"date": day.isoformat()}
 
 
-def fetch_source(spec: SourceSpec, *, client: httpx.Client, period: str, now: datetime) -> Fetched:
-    """Fetch every page of ``spec``. Raises :class:`FetchError` naming the source on failure."""
+def fetch_source(
+    spec: SourceSpec,
+    *,
+    client: httpx.Client,
+    period: str,
+    now: datetime,
+    cache: PageCache | None = None,
+    policy: FetchPolicy = DEFAULT_POLICY,
+) -> Fetched:
+    """Fetch every page of ``spec`` within the policy's time budget. Raises
+    :class:`FetchError` naming the URL or path on failure."""
     location = spec.location
+    if location is not None and _is_local(location):
+        return Fetched(location, (read_local(location),))
+    session = Session(client, policy, cache)
     if spec.kind == "hf-daily" and (location is None or _is_hf_api(location)):
         api = location or HF_DAILY_API
-        params = hf_period_param(spec.period or period, now)
-        return Fetched(api, fetch_hf_pages(client, api, params))
+        named = httpx.URL(api).params
+        params = {} if _names_a_period(named) else hf_period_param(spec.period or period, now)
+        note = EMPTY_DAY if "date" in named or "date" in params else "empty"
+        return Fetched(api, fetch_hf_pages(session, api, params), note)
+    if spec.kind == "arxiv-api":
+        url = location or arxiv_query_url(_query(spec))
+        return Fetched(url, fetch_arxiv_pages(session, url))
+    if spec.kind == "hf-search" and location is None:
+        url = hf_search_url(_query(spec))
+        return Fetched(url, (session.get(url),))
     if location is None:
-        raise FetchError(f"source {spec.name!r} has no URL or path")
-    if _is_local(location):
-        return Fetched(location, (read_local(location),))
-    return Fetched(location, (fetch_url(client, location),))
+        raise FetchError(
+            f"source {spec.name!r} ({spec.kind}) has no URL or path",
+            hint="give it a url: or a path: in schedules.yaml",
+        )
+    return Fetched(location, (session.get(location),), _empty_note(spec))
 
 
-def fetch_hf_pages(client: httpx.Client, url: str, params: dict[str, str]) -> tuple[bytes, ...]:
+def fetch_hf_pages(session: Session, url: str, params: dict[str, str]) -> tuple[bytes, ...]:
     """Page through the Daily Papers API until a short or empty page."""
     pages: list[bytes] = []
-    for number in range(MAX_PAGES):
-        page_params = {**params, "limit": str(HF_PAGE_LIMIT), "p": str(number)}
-        body = fetch_url(client, url, params=page_params)
+    for number in range(HF_MAX_PAGES):
+        body = session.get(url, {**params, "limit": str(HF_PAGE_LIMIT), "p": str(number)})
         pages.append(body)
-        if _item_count(body) < HF_PAGE_LIMIT:
+        if _json_count(body) < HF_PAGE_LIMIT:
             break
     return tuple(pages)
 
 
-def _item_count(body: bytes) -> int:
+def fetch_arxiv_pages(session: Session, url: str) -> tuple[bytes, ...]:
+    """Page through the arXiv API (``start``/``max_results``) until a short or empty page or
+    the total is reached, pausing between calls as arXiv asks. A ``max_results`` in the URL
+    is how many results the operator wants in all (at most ``ARXIV_MAX_PAGES`` pages)."""
+    query = httpx.URL(url).params
+    first = _int_param(query, "start", 0)
+    wanted = min(
+        _int_param(query, "max_results", ARXIV_PAGE_SIZE * ARXIV_MAX_PAGES),
+        ARXIV_PAGE_SIZE * ARXIV_MAX_PAGES,
+    )
+    pages: list[bytes] = []
+    got = 0
+    while got < wanted:
+        if pages:
+            session.pause(session.policy.page_delay, url, "pausing between arXiv pages")
+        size = min(ARXIV_PAGE_SIZE, wanted - got)
+        body = session.get(url, {"start": str(first + got), "max_results": str(size)})
+        pages.append(body)
+        count, total = _atom_count(body)
+        got += count
+        if count < size or (total is not None and first + got >= total):
+            break
+    return tuple(pages)
+
+
+def hf_search_url(query: str) -> str:
+    """HF's paper search for ``query`` (one page of the most it gives)."""
+    params = {"q": query, "limit": str(HF_SEARCH_LIMIT)}
+    return str(httpx.URL(HF_SEARCH_API, params=params))
+
+
+def arxiv_query_url(query: str) -> str:
+    """The arXiv API's newest submissions matching ``query`` (``cat:cs.LG``, ``ti:diffusion``)."""
+    params = {"search_query": query, "sortBy": "submittedDate", "sortOrder": "descending"}
+    return str(httpx.URL(ARXIV_API, params=params))
+
+
+def _query(spec: SourceSpec) -> str:
+    query = (spec.query or "").strip()
+    if not query:
+        raise FetchError(
+            f"source {spec.name!r} ({spec.kind}) has neither a URL nor a query",
+            hint="give it a query: (what to search for) or a url:",
+        )
+    if spec.kind == "hf-search" and len(query) > HF_QUERY_MAX:
+        raise FetchError(
+            f"source {spec.name!r}: the query is {len(query)} characters long",
+            hint=f"HF search takes at most {HF_QUERY_MAX}; shorten it",
+        )
+    return query
+
+
+def _empty_note(spec: SourceSpec) -> str:
+    """arXiv announces nothing on weekends and holidays; a feed has no such rhythm."""
+    return EMPTY_DAY if spec.kind == "arxiv-rss" else "empty"
+
+
+def _json_count(body: bytes) -> int:
     try:
         items = json.loads(body)
     except ValueError:
@@ -98,57 +196,31 @@ def _item_count(body: bytes) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
-def fetch_url(
-    client: httpx.Client,
-    url: str,
-    *,
-    params: dict[str, str] | None = None,
-    attempts: int = 3,
-    backoff: float = 1.0,
-) -> bytes:
-    """GET ``url``; retries 429 and 5xx a few times, honouring ``Retry-After``."""
-    for attempt in range(1, attempts + 1):
-        try:
-            response = client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            if attempt == attempts:
-                raise FetchError(
-                    f"cannot fetch {url}: {_describe(exc)}", hint="check the URL and your network"
-                ) from exc
-            time.sleep(backoff * attempt)
-            continue
-        if response.status_code in RETRY_STATUSES and attempt < attempts:
-            time.sleep(_retry_after(response, backoff * attempt))
-            continue
-        return _body(response, url)
-    raise AssertionError("unreachable")
+def _atom_count(body: bytes) -> tuple[int, int | None]:
+    """The entries of an Atom page, and ``opensearch:totalResults`` (None if absent); an
+    unreadable page counts as empty (the parser reports it)."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return 0, None
+    total = (root.findtext(f"{_OPENSEARCH}totalResults") or "").strip()
+    return len(root.findall(f"{_ATOM}entry")), int(total) if total.isdigit() else None
 
 
-def _body(response: httpx.Response, url: str) -> bytes:
-    if response.status_code >= 400:
-        raise FetchError(
-            f"cannot fetch {url}: HTTP {response.status_code} {response.reason_phrase}"
-        )
-    content = response.content
-    if len(content) > MAX_BYTES:
-        raise FetchError(f"{url} answered {len(content)} bytes, more than the {MAX_BYTES} cap")
-    return content
-
-
-def _retry_after(response: httpx.Response, default: float) -> float:
-    value = response.headers.get("Retry-After", "")
-    return min(float(value), 60.0) if value.isdigit() else default
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+def _int_param(params: httpx.QueryParams, name: str, default: int) -> int:
+    value = params.get(name, "")
+    return int(value) if value.isdigit() else default
 
 
 def _is_hf_api(location: str) -> bool:
     """An ``/api/daily_papers`` endpoint (HF's or a mirror's): paged, asked for one period."""
     url = urlparse(location)
     return url.scheme in ("http", "https") and url.path.rstrip("/").endswith("/api/daily_papers")
+
+
+def _names_a_period(params: httpx.QueryParams) -> bool:
+    """A URL that already says which day, week or month: the edition's is not added."""
+    return any(name in params for name in ("date", "week", "month"))
 
 
 def _is_local(location: str) -> bool:

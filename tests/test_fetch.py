@@ -14,18 +14,30 @@ import pytest
 
 from digest import USER_AGENT
 from digest.errors import FetchError
-from digest.fetch import fetch_hf_pages, fetch_source, fetch_url, hf_period_param, make_client
+from digest.fetch import fetch_hf_pages, fetch_source, hf_period_param, make_client
+from digest.fetch_http import Session, fetch_url
+from digest.fetch_policy import FetchPolicy
 from digest.sources import SourceSpec
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
+NO_WAIT = FetchPolicy(sleep=lambda _seconds: None)
 
 
 @pytest.mark.parametrize(
     ("period", "now", "expected"),
     [
         ("day", datetime(2025, 11, 26, 7, 0, tzinfo=UTC), {"date": "2025-11-25"}),
-        # 03:00 UTC is still the 25th in New York: the last complete day is the 24th
-        ("day", datetime(2025, 11, 26, 3, 0, tzinfo=UTC), {"date": "2025-11-24"}),
+        # HF's latest day moves on at 21:30 US Eastern (formats.md §1.5): at 21:00 EST on the
+        # 25th the 25th is still filling, so the last complete day is the 24th...
+        ("day", datetime(2025, 11, 26, 2, 0, tzinfo=UTC), {"date": "2025-11-24"}),
+        # ...and from 21:30 EST on the 25th (02:30 UTC on the 26th) the 25th is complete
+        ("day", datetime(2025, 11, 26, 2, 30, tzinfo=UTC), {"date": "2025-11-25"}),
+        ("day", datetime(2025, 11, 26, 3, 0, tzinfo=UTC), {"date": "2025-11-25"}),
+        # in summer (EDT) the same 21:30 is 01:30 UTC
+        ("day", datetime(2025, 7, 9, 1, 29, tzinfo=UTC), {"date": "2025-07-07"}),
+        ("day", datetime(2025, 7, 9, 1, 30, tzinfo=UTC), {"date": "2025-07-08"}),
+        # a Monday-morning edition takes Sunday, which HF leaves (almost) empty
+        ("day", datetime(2025, 11, 24, 7, 0, tzinfo=UTC), {"date": "2025-11-23"}),
         ("week", datetime(2025, 11, 24, 8, 0, tzinfo=UTC), {"week": "2025-W47"}),
         ("month", datetime(2025, 12, 1, 8, 0, tzinfo=UTC), {"month": "2025-11"}),
     ],
@@ -45,7 +57,8 @@ def test_pages_until_a_short_page(http_server: Any) -> None:
 
     server = http_server(route)
     with make_client() as client:
-        pages = fetch_hf_pages(client, server.url + "/api/daily_papers", {"date": "2025-11-25"})
+        session = Session(client, NO_WAIT)
+        pages = fetch_hf_pages(session, server.url + "/api/daily_papers", {"date": "2025-11-25"})
     assert [len(json.loads(p)) for p in pages] == [100, 100, 7]
     queries = [parse_qs(urlparse(p).query) for p in server.requests]
     assert [q["p"] for q in queries] == [["0"], ["1"], ["2"]]
@@ -63,19 +76,19 @@ def test_sends_user_agent_and_retries_503(http_server: Any) -> None:
 
     server = http_server(route)
     with make_client() as client:
-        assert fetch_url(client, server.url + "/x", backoff=0) == b"[]"
+        assert fetch_url(client, server.url + "/x", policy=NO_WAIT) == b"[]"
     assert agents == [USER_AGENT, USER_AGENT]
 
 
 def test_http_error_is_a_clear_fetch_error(http_server: Any) -> None:
     server = http_server(lambda req: (404, {}, b"nope"))
     with make_client() as client, pytest.raises(FetchError, match="HTTP 404"):
-        fetch_url(client, server.url + "/missing", backoff=0)
+        fetch_url(client, server.url + "/missing", policy=NO_WAIT)
 
 
 def test_unreachable_host_is_a_clear_fetch_error() -> None:
     with httpx.Client(timeout=2) as client, pytest.raises(FetchError, match="cannot fetch"):
-        fetch_url(client, "http://127.0.0.1:9/", attempts=1)
+        fetch_url(client, "http://127.0.0.1:9/", policy=FetchPolicy(attempts=1))
 
 
 def test_local_path_and_file_url(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from digest.models import (
 from digest.store import documents as records
 from digest.store import subscriptions
 from digest.store.files import Transaction
+from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
 
 #: A version of the main file: (inode, mtime in ns, size); see :meth:`Store.version`.
@@ -283,6 +284,14 @@ class Store:
             wanted = {i for d in docs for i in d.get("paper_ids", ())}
             by_id = {p["id"]: p for p in _rows(db.table("papers")) if p["id"] in wanted}
         return tuple((records.edition(d), _papers_of(d, by_id)) for d in docs)
+
+    # the HTTP cache (validators and bodies for conditional GET: see http_cache.py) ----------
+
+    def http_cache(self, *, read_only: bool = False) -> HttpCache:
+        """The cache of fetched pages, in ``<store>.http-cache/`` next to the store file;
+        ``read_only`` for the commands that promise to write nothing."""
+        folder = self.path.with_name(self.path.stem + ".http-cache")
+        return HttpCache(folder, read_only=read_only)
 
     # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
 
