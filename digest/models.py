@@ -103,15 +103,24 @@ class Status(StrEnum):
 
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
 
+# How a reader's topics act: "filter" keeps only the papers that match them, "boost" keeps the
+# whole edition and moves the matching papers up.
+TOPIC_MODES = ("boost", "filter")
+
 
 @dataclass(frozen=True, slots=True)
 class Choices:
-    """What a reader asks for on the subscribe or preferences form. Empty ``digests``: all."""
+    """What a reader asks for on the subscribe or preferences form. Empty ``digests``: all.
+
+    ``topic_mode`` None leaves the choice to the digest. The minimum relevance is not here:
+    only the operator sets it, so saving the form never touches it."""
 
     digests: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     cadence: str = "daily"
     timezone: str | None = None
+    authors: tuple[str, ...] = ()
+    topic_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +144,18 @@ class Subscriber:
     consent: str = ""
     requested: Choices | None = None
     requested_at: datetime | None = None
+    authors: tuple[str, ...] = ()  # followed authors: their papers count as relevant
+    topic_mode: str | None = None  # "filter" or "boost"; None: the digest's ranking setting
+    min_relevance: float | None = None  # 0..1; None: the digest's ranking setting
 
     def wants(self, digest: str) -> bool:
         return not self.digests or digest in self.digests
 
     @property
     def choices(self) -> Choices:
-        return Choices(self.digests, self.topics, self.cadence, self.timezone)
+        return Choices(
+            self.digests, self.topics, self.cadence, self.timezone, self.authors, self.topic_mode
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +178,8 @@ class RankedPaper:
     paper: Paper
     score: float
     reason: str
+    trending: float = 0.0  # the score's parts, for ``digest rank --explain``
+    relevance: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +242,7 @@ class SourceReport:
     seconds: float = 0.0
     error: str | None = None
     problems: tuple[str, ...] = ()
+    note: str | None = None  # worth a word though ok, e.g. "empty (weekend or holiday?)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,20 @@
-"""Operator input about subscribers: addresses, topic lists, CSV import and export.
+"""Operator input about subscribers: addresses, topic and author lists, ranking preferences,
+CSV import and export.
 
 Addresses are checked with email-validator (syntax only: no DNS, so it works offline) and
 stored in their normalised form. A CSV import reports each bad row with its line number
 and skips it; every good row is kept.
+
+Author names can hold a comma ("Smith, J."), so a list of authors is split on ``;`` (or new
+lines) when it has any, else on commas; the export writes ``;`` between names.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,10 +22,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import InputError
-from digest.models import Status, Subscriber
+from digest.models import TOPIC_MODES, Status, Subscriber
 
-CSV_COLUMNS = ("email", "topics", "digests", "cadence", "timezone", "status")
+CSV_COLUMNS = (
+    "email",
+    "topics",
+    "digests",
+    "cadence",
+    "timezone",
+    "status",
+    "authors",
+    "topic_mode",
+    "min_relevance",
+)
 CADENCES = ("daily", "weekly")
+_NAME_SEPARATORS = re.compile(r"[;\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +61,29 @@ def split_list(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
+def split_authors(text: str | None) -> tuple[str, ...]:
+    """``"Smith, J.; Ada Lovelace"`` → ``("Smith, J.", "Ada Lovelace")``; with no ``;`` nor
+    new line, commas separate: ``"Ada Lovelace, Alan Turing"``. Spaces are collapsed and a
+    name given twice (in any case) is kept once."""
+    if not text:
+        return ()
+    parts = _NAME_SEPARATORS.split(text) if _NAME_SEPARATORS.search(text) else text.split(",")
+    names: dict[str, str] = {}
+    for part in parts:
+        name = " ".join(part.split())
+        if name:
+            names.setdefault(name.casefold(), name)
+    return tuple(names.values())
+
+
+def join_authors(authors: Iterable[str]) -> str:
+    """The text :func:`split_authors` reads back as ``authors``: ``;`` between names, and
+    after a lone name that holds a comma (else it would be read as two names)."""
+    names = tuple(authors)
+    text = "; ".join(names)
+    return text + ";" if len(names) == 1 and "," in names[0] else text
+
+
 def make_subscriber(
     email: str,
     *,
@@ -52,6 +92,9 @@ def make_subscriber(
     cadence: str | None = None,
     timezone: str | None = None,
     status: str | None = None,
+    authors: str | None = None,
+    topic_mode: str | None = None,
+    min_relevance: str | float | None = None,
     known_digests: Iterable[str] = (),
 ) -> Subscriber:
     """A validated Subscriber (id assigned by the store). Raises InputError naming the field."""
@@ -62,14 +105,25 @@ def make_subscriber(
         raise InputError(
             f"unknown digest {unknown[0]!r}", hint=f"known: {', '.join(sorted(known))}"
         )
+    topic_list, author_list = split_list(topics), split_authors(authors)
+    mode = parse_topic_mode(topic_mode)
+    if mode == "filter" and not (topic_list or author_list):
+        raise InputError(
+            "topic mode 'filter' keeps only papers matching the reader's topics or authors, "
+            "and none are given",
+            hint="add topics or authors, or use topic mode 'boost'",
+        )
     return Subscriber(
         email=normalise_address(email),
         id="",
         status=parse_status(status),
         digests=names,
-        topics=split_list(topics),
+        topics=topic_list,
         cadence=parse_cadence(cadence),
         timezone=parse_timezone(timezone),
+        authors=author_list,
+        topic_mode=mode,
+        min_relevance=parse_min_relevance(min_relevance),
     )
 
 
@@ -88,6 +142,32 @@ def parse_cadence(value: str | None) -> str:
     if cadence not in CADENCES:
         raise InputError(f"cadence {value!r} is not one of {', '.join(CADENCES)}")
     return cadence
+
+
+def parse_topic_mode(value: str | None) -> str | None:
+    """``boost`` or ``filter``; blank is None (the digest's ranking setting decides)."""
+    if not value or not value.strip():
+        return None
+    mode = value.strip().lower()
+    if mode not in TOPIC_MODES:
+        raise InputError(f"topic mode {value!r} is not one of {', '.join(TOPIC_MODES)}")
+    return mode
+
+
+def parse_min_relevance(value: str | float | None) -> float | None:
+    """A number from 0 to 1; blank is None (the digest's ranking setting decides)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0.0 <= number <= 1.0:  # NaN fails this too
+        raise InputError(
+            f"min relevance {value!r} is not a number from 0 to 1",
+            hint="e.g. 0.3; leave it empty for the digest's setting",
+        )
+    return number
 
 
 def parse_timezone(value: str | None) -> str | None:
@@ -147,6 +227,9 @@ def write_csv(subs: Iterable[Subscriber]) -> str:
                 s.cadence,
                 s.timezone or "",
                 s.status.value,
+                join_authors(s.authors),
+                s.topic_mode or "",
+                "" if s.min_relevance is None else str(s.min_relevance),
             ]
         )
     return out.getvalue()

@@ -13,7 +13,7 @@ import click
 
 from digest.config import find_config_path, load_config
 from digest.errors import InputError
-from digest.models import Status
+from digest.models import TOPIC_MODES, Status
 from digest.notices import invite
 from digest.report import make_console, subscribers_table
 from digest.store import Store
@@ -43,6 +43,23 @@ def subscribers() -> None:
 )
 @click.option("--timezone", help="IANA timezone of the reader, e.g. Europe/Paris.")
 @click.option(
+    "--authors",
+    help='Authors to follow, separated by ";": "Ada Lovelace; Alan Turing" (commas work when '
+    'no name holds one; a lone "Smith, J." is written "Smith, J.;").',
+)
+@click.option(
+    "--topic-mode",
+    type=click.Choice(TOPIC_MODES),
+    help="filter: only papers matching the topics or authors; boost: the whole edition, "
+    "matching papers first. Default: the digest's setting.",
+)
+@click.option(
+    "--min-relevance",
+    type=click.FloatRange(0.0, 1.0),
+    help="How relevant (0 to 1) a paper must be to count as matching the topics or authors. "
+    "Default: the digest's setting.",
+)
+@click.option(
     "--pending",
     is_flag=True,
     help="Send the confirmation email instead: the reader confirms, as on the web form.",
@@ -55,10 +72,18 @@ def add_cmd(
     digests: tuple[str, ...],
     cadence: str,
     timezone: str | None,
+    authors: str | None,
+    topic_mode: str | None,
+    min_relevance: float | None,
     pending: bool,
 ) -> None:
     """Add a confirmed subscriber (the operator vouches for the address), or with
     --pending send them the confirmation email."""
+    if pending and min_relevance is not None:
+        raise click.UsageError(
+            "--min-relevance cannot go with --pending: confirming applies only what a reader "
+            "can choose; set it once they have confirmed"
+        )
     config = load_config(find_config_path(ctx.obj.config_path, os.environ))
     store, known = Store(config.store_path), tuple(d.name for d in config.digests)
     sub = make_subscriber(
@@ -67,6 +92,9 @@ def add_cmd(
         digests=",".join(digests),
         cadence=cadence,
         timezone=timezone,
+        authors=authors,
+        topic_mode=topic_mode,
+        min_relevance=min_relevance,
         known_digests=known,
     )
     if pending:
@@ -111,6 +139,9 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
                 "topics": list(s.topics),
                 "cadence": s.cadence,
                 "timezone": s.timezone,
+                "authors": list(s.authors),
+                "topic_mode": s.topic_mode,
+                "min_relevance": s.min_relevance,
             }
             for s in subs
         ]
@@ -124,8 +155,8 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def import_cmd(ctx: click.Context, csv_file: Path) -> None:
     """Import a CSV with a header row (email; optional topics, digests, cadence, timezone,
-    status). Bad rows are reported by line number and skipped; suppressed addresses stay
-    suppressed."""
+    status, authors, topic_mode, min_relevance). Bad rows are reported by line number and
+    skipped; suppressed addresses stay suppressed."""
     store, known = _store_and_digests(ctx)
     text = csv_file.read_text(encoding="utf-8-sig")
     rows, errors = read_csv(text, known_digests=known)

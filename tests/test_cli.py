@@ -140,6 +140,9 @@ def test_subscribers_add_list_remove(
             "topics": ["a", "b"],
             "cadence": "daily",
             "timezone": None,
+            "authors": [],
+            "topic_mode": None,
+            "min_relevance": None,
         }
     ]
 
@@ -156,8 +159,8 @@ def test_import_reports_bad_rows_and_keeps_good_ones(
     assert "2 added, 0 updated, 0 left suppressed, 1 bad rows skipped" in out
     code, out, _ = run([*cfg, "subscribers", "export"], capsys)
     assert out.splitlines()[1:] == [
-        "ada@example.org,diffusion,,daily,,confirmed",
-        "grace@example.org,,,daily,,confirmed",
+        "ada@example.org,diffusion,,daily,,confirmed,,,",
+        "grace@example.org,,,daily,,confirmed,,,",
     ]
 
 

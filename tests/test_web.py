@@ -135,6 +135,11 @@ def test_the_form_is_served_with_a_csrf_cookie_and_safe_headers(web: Web) -> Non
     assert 'name="csrf_token"' in page.text and CSRF_COOKIE in page.cookies
     for field in ('name="email"', 'value="daily"', 'value="weekly"', 'name="topics"'):
         assert field in page.text
+    assert '<label for="authors">Authors you follow' in page.text
+    assert '<fieldset class="field" id="topic_mode"' in page.text
+    assert "<legend>How to use your topics</legend>" in page.text
+    for mode in ("boost", "filter"):  # neither chosen: the digest decides
+        assert f'name="topic_mode" value="{mode}">' in page.text
     assert "<option selected>Europe/London</option>" not in page.text  # UTC until chosen
     headers = page.headers
     assert "default-src 'none'" in headers["content-security-policy"]
@@ -197,6 +202,35 @@ def test_confirming_takes_a_post_and_applies_the_choices(web: Web) -> None:
     assert "Already confirmed" in again.text and "/preferences/" in again.text
 
 
+def test_followed_authors_and_topic_mode_are_applied_on_confirmation(web: Web) -> None:
+    web.subscribe("ann@example.org", authors="Smith, J.; Ada  Lovelace", topic_mode="filter")
+    pending = web.store.get_subscriber("ann@example.org")
+    assert pending is not None and pending.requested is not None
+    assert (pending.authors, pending.topic_mode) == ((), None)  # nothing before confirming
+    assert pending.requested.authors == ("Smith, J.", "Ada Lovelace")
+    page = web.client.get(web.link_in("ann@example.org", "confirm"))
+    assert "<dd>Smith, J.; Ada Lovelace</dd>" in page.text
+    assert "<dd>Only papers matching my topics or authors</dd>" in page.text
+    web.confirm("ann@example.org")
+    sub = web.store.get_subscriber("ann@example.org")
+    assert sub is not None and sub.status == Status.CONFIRMED
+    assert (sub.authors, sub.topic_mode, sub.min_relevance) == (
+        ("Smith, J.", "Ada Lovelace"),
+        "filter",
+        None,
+    )
+
+
+def test_a_reader_who_leaves_the_topic_mode_gets_the_digests(web: Web) -> None:
+    web.subscribe("ann@example.org", authors="Alan Turing, Grace Hopper")
+    link = web.link_in("ann@example.org", "confirm")
+    assert "<dd>As the digest chooses</dd>" in web.client.get(link).text
+    web.confirm("ann@example.org")
+    sub = web.store.get_subscriber("ann@example.org")
+    assert sub is not None
+    assert (sub.authors, sub.topic_mode) == (("Alan Turing", "Grace Hopper"), None)
+
+
 def test_an_unsubscribed_reader_comes_back_only_by_confirming(web: Web) -> None:
     stored, _ = web.store.save_subscriber(Subscriber("ann@example.org", "", Status.UNSUBSCRIBED))
     web.subscribe("ann@example.org")
@@ -219,6 +253,11 @@ def test_an_unsubscribed_reader_comes_back_only_by_confirming(web: Web) -> None:
         ({"timezone": "Mars/Olympus"}, "timezone", "Choose a timezone from the list"),
         ({"topics": ",".join(f"t{n}" for n in range(21))}, "topics", "At most 20 topics"),
         ({"topics": "x" * 81}, "topics", "at most 80 characters"),
+        ({"authors": ", ".join(f"Author {n}" for n in range(21))}, "authors", "At most 20"),
+        ({"authors": "Ada Lovelace, " + "x" * 81}, "authors", "at most 80 characters"),
+        ({"authors": "Ada Lovelace; 1234"}, "authors", "Each name needs letters"),
+        ({"topic_mode": "everything"}, "topic_mode", "Choose one of the two ways"),
+        ({"topic_mode": "filter", "topics": ""}, "topic_mode", "at least one topic or author"),
     ],
 )
 def test_bad_fields_come_back_named_with_what_was_typed(
@@ -229,7 +268,7 @@ def test_bad_fields_come_back_named_with_what_was_typed(
     assert page.status_code == 400  # type: ignore[attr-defined]
     assert message in text and f'id="{field}-error"' in text and 'role="alert"' in text
     assert web.store.list_subscribers() == () and not (web.outbox / "notices").exists()
-    if field != "topics":
+    if "topics" not in fields:
         assert "diffusion models, speech" in text  # what the reader typed is kept
 
 
@@ -443,6 +482,67 @@ def test_preferences_show_and_save_the_readers_choices(web: Web) -> None:
         True,
     )
     assert recipients(web.store, web.config.digests[1], ()) == ()  # paused: no mail
+
+
+def test_preferences_show_and_change_authors_and_topic_mode(web: Web) -> None:
+    stored, _ = web.store.save_subscriber(
+        Subscriber(
+            "ann@example.org",
+            "",
+            topics=("speech",),
+            authors=("Smith, J.", "Ada Lovelace"),
+            topic_mode="boost",
+            min_relevance=0.4,
+        )
+    )
+    path = preferences_path(stored)
+    page = web.client.get(path)
+    assert ">Smith, J.\nAda Lovelace</textarea>" in page.text  # one per line: commas kept
+    assert 'name="topic_mode" value="boost" checked>' in page.text
+    assert 'name="topic_mode" value="filter">' in page.text
+    form = {
+        "csrf_token": web.csrf(path),
+        "action": "save",
+        "digests": ["daily"],
+        "topics": "",
+        "authors": "Smith, J.\nGrace Hopper",
+        "topic_mode": "filter",
+    }
+    saved = web.client.post(path, data=form)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    assert 'name="topic_mode" value="filter" checked>' in saved.text
+    sub = web.store.get_subscriber("ann@example.org")
+    assert sub is not None
+    assert (sub.topics, sub.authors, sub.topic_mode) == (
+        (),
+        ("Smith, J.", "Grace Hopper"),
+        "filter",
+    )
+    assert sub.min_relevance == 0.4  # the operator's, not on the form
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"authors": "\n".join(f"Author {n}" for n in range(21))}, "authors", "At most 20"),
+        ({"authors": "y" * 81}, "authors", "at most 80 characters"),
+        ({"topic_mode": "all-of-it"}, "topic_mode", "Choose one of the two ways"),
+        ({"topic_mode": "filter"}, "topic_mode", "at least one topic or author"),
+    ],
+)
+def test_bad_authors_or_topic_mode_change_no_preferences(
+    web: Web, fields: dict[str, str], field: str, message: str
+) -> None:
+    stored, _ = web.store.save_subscriber(
+        Subscriber("ann@example.org", "", authors=("Ada Lovelace",), topic_mode="boost")
+    )
+    path = preferences_path(stored)
+    form = {"csrf_token": web.csrf(path), "action": "save", "digests": ["daily"], **fields}
+    page = web.client.post(path, data=form)
+    assert page.status_code == 400 and message in page.text
+    assert f'<p class="error" id="{field}-error">' in page.text and 'role="alert"' in page.text
+    assert f'aria-describedby="{field}-hint {field}-error" aria-invalid="true"' in page.text
+    assert web.store.get_subscriber("ann@example.org") == stored
 
 
 def test_bad_preferences_change_nothing_and_keep_what_was_typed(web: Web) -> None:

@@ -172,7 +172,7 @@ def fill_subscribe_form(page: Page, email: str, topics: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_role("checkbox", name="Daily Papers").uncheck()
     page.get_by_role("checkbox", name="Weekly Papers").check()
-    page.get_by_label("Topics").fill(topics)
+    page.get_by_role("textbox", name="Topics").fill(topics)
     page.get_by_role("radio", name="Once a week").check()
 
 
@@ -245,11 +245,14 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe(
 
     page.get_by_role("link", name="Open my preferences").click()
     heading(page, "Your preferences")
-    expect(page.get_by_label("Topics")).to_have_value("diffusion models, speech")
+    expect(page.get_by_role("textbox", name="Topics")).to_have_value("diffusion models, speech")
     expect(page.get_by_role("radio", name="Once a week")).to_be_checked()
     expect(page.get_by_label("Timezone")).to_have_value("Asia/Tokyo")
     screenshot(page, "05-preferences")
-    page.get_by_label("Topics").fill("graph neural networks")
+    expect(page.get_by_role("radio", name="Only papers matching my topics")).not_to_be_checked()
+    page.get_by_role("textbox", name="Topics").fill("graph neural networks")
+    page.get_by_label("Authors you follow").fill("Smith, J.\nAda Lovelace")
+    page.get_by_role("radio", name="Only papers matching my topics or authors").check()
     page.get_by_role("checkbox", name="Pause my emails").check()
     page.get_by_role("button", name="Save preferences").click()
     expect(page.get_by_role("status")).to_contain_text("Saved.")
@@ -261,6 +264,9 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe(
         True,
     )
     assert (sub.cadence, sub.timezone, sub.digests) == ("weekly", "Asia/Tokyo", ("weekly",))
+    assert (sub.authors, sub.topic_mode) == (("Smith, J.", "Ada Lovelace"), "filter")
+    expect(page.get_by_label("Authors you follow")).to_have_value("Smith, J.\nAda Lovelace")
+    expect(page.get_by_role("radio", name="Only papers matching my topics")).to_be_checked()
 
     page.get_by_role("button", name="Unsubscribe from everything").click()
     heading(page, "You are unsubscribed")
@@ -284,7 +290,7 @@ def test_invalid_form_comes_back_with_errors_and_what_was_typed(
     page.get_by_label("Email address").fill("not an address")
     page.get_by_role("checkbox", name="Daily Papers").uncheck()
     page.get_by_role("checkbox", name="Weekly Papers").uncheck()
-    page.get_by_label("Topics").fill("robotics")
+    page.get_by_role("textbox", name="Topics").fill("robotics")
     page.get_by_role("button", name="Subscribe").click()
 
     heading(page, "Subscribe to Daily Papers")
@@ -293,7 +299,7 @@ def test_invalid_form_comes_back_with_errors_and_what_was_typed(
     expect(summary).to_contain_text("Choose at least one digest.")
     expect(page.get_by_label("Email address")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Email address")).to_have_value("not an address")
-    expect(page.get_by_label("Topics")).to_have_value("robotics")
+    expect(page.get_by_role("textbox", name="Topics")).to_have_value("robotics")
     expect(page.get_by_label("Timezone")).to_have_value("Europe/Paris")  # guessed, sent, kept
     screenshot(page, "08-subscribe-errors")
     assert served.store.list_subscribers() == ()

@@ -1,4 +1,7 @@
-"""How records are written into the store's tables and read back."""
+"""How records are written into the store's tables and read back.
+
+A field added later is read with its default from documents written before it (a subscriber
+saved before readers could follow authors has ``authors=()``, ``topic_mode=None``)."""
 
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ def subscriber_doc(sub: Subscriber) -> dict[str, Any]:
         "consent": sub.consent,
         "requested": choices_doc(sub.requested) if sub.requested else None,
         "requested_at": _instant(sub.requested_at),
+        "authors": list(sub.authors),
+        "topic_mode": sub.topic_mode,
+        "min_relevance": sub.min_relevance,
     }
 
 
@@ -47,6 +53,9 @@ def subscriber(doc: dict[str, Any]) -> Subscriber:
         consent=doc.get("consent", ""),
         requested=choices(requested) if requested else None,
         requested_at=_parse_instant(doc.get("requested_at")),
+        authors=tuple(doc.get("authors", ())),
+        topic_mode=doc.get("topic_mode"),
+        min_relevance=_number(doc.get("min_relevance")),
     )
 
 
@@ -56,6 +65,8 @@ def choices_doc(c: Choices) -> dict[str, Any]:
         "topics": list(c.topics),
         "cadence": c.cadence,
         "timezone": c.timezone,
+        "authors": list(c.authors),
+        "topic_mode": c.topic_mode,
     }
 
 
@@ -65,6 +76,8 @@ def choices(doc: dict[str, Any]) -> Choices:
         topics=tuple(doc.get("topics", ())),
         cadence=doc.get("cadence", "daily"),
         timezone=doc.get("timezone"),
+        authors=tuple(doc.get("authors", ())),
+        topic_mode=doc.get("topic_mode"),
     )
 
 
@@ -74,6 +87,11 @@ def _instant(value: datetime | None) -> str | None:
 
 def _parse_instant(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _number(value: float | int | None) -> float | None:
+    """A stored number as a float (JSON may hold ``1`` for ``1.0``); null stays None."""
+    return None if value is None else float(value)
 
 
 def run_doc(report: RunReport) -> dict[str, Any]:
@@ -99,6 +117,7 @@ def run_doc(report: RunReport) -> dict[str, Any]:
                 "seconds": round(s.seconds, 3),
                 "error": s.error,
                 "problems": list(s.problems),
+                "note": s.note,
             }
             for s in report.sources
         ],

@@ -102,6 +102,15 @@ def _without(digests: Sequence[str], digest: str) -> tuple[str, ...]:
 
 
 def _with_choices(sub: Subscriber, c: Choices, **changes: Any) -> Subscriber:
+    """``sub`` with the reader's choices applied; what only the operator sets (the minimum
+    relevance) is kept."""
     return replace(
-        sub, digests=c.digests, topics=c.topics, cadence=c.cadence, timezone=c.timezone, **changes
+        sub,
+        digests=c.digests,
+        topics=c.topics,
+        cadence=c.cadence,
+        timezone=c.timezone,
+        authors=c.authors,
+        topic_mode=c.topic_mode,
+        **changes,
     )

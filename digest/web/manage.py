@@ -106,6 +106,8 @@ def _preferences(
     typed = result.typed or {
         "digests": chosen.digests or site.digest_names,
         "topics": ", ".join(chosen.topics),
+        "authors": "\n".join(chosen.authors),  # one per line: a name may hold a comma
+        "topic_mode": chosen.topic_mode or "",
         "cadence": chosen.cadence,
         "timezone": chosen.timezone or "",
     }

@@ -86,9 +86,9 @@ async def confirm(request: Request) -> Response:
     return site.message(
         request,
         "You are subscribed",
-        f"{sub.email} will receive {site.name}. You can change your topics, cadence "
-        "and digests, pause or unsubscribe at any time from your preferences, linked at the "
-        "bottom of every email.",
+        f"{sub.email} will receive {site.name}. You can change your topics, authors, "
+        "cadence and digests, pause or unsubscribe at any time from your preferences, "
+        "linked at the bottom of every email.",
         link=("Open my preferences", site.preferences_url(sub.id)),
     )
 
