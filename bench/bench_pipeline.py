@@ -1,7 +1,7 @@
 """Baseline figures for the pipeline stages on this machine (rerun: make bench).
 
     parse   a whole month of real HF Daily Papers JSON
-    rank    trending top 10 for one reader
+    rank    trending top 10 for each reader (personal ranking at scale: bench_rank.py)
     render  one email per reader (Jinja2 + css-inline + MIME)
 
 Sending (ledger, SMTP pool, the whole run end to end) is bench/bench_send.py.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from digest.models import Edition, Links, Subscriber
 from digest.parse import parse_bytes
-from digest.rank import rank_trending
+from digest.rank import Ranker, RankSettings, Reader
 from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +52,8 @@ def main() -> None:
 
     today = max(p.daily_date for p in papers if p.daily_date)
     started = time.perf_counter()
-    for _ in range(args.readers):
-        ranked = rank_trending(papers, today=today)
+    rankings = Ranker(papers, today=today, settings=RankSettings()).rank([Reader()] * args.readers)
+    ranked = rankings[-1].papers
     timed("rank", args.readers, started)
 
     env = make_environment([SHIPPED_TEMPLATES])

@@ -22,7 +22,7 @@ from pathlib import Path
 from digest.config import DkimConfig
 from digest.models import Edition, Email, Links, Paper, RankedPaper, Subscriber
 from digest.parse import parse_bytes
-from digest.rank import explain
+from digest.rank_explain import trend_reason
 from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
 from digest.render_edition import EditionRenderer
 from digest.signing import DkimSigner
@@ -38,6 +38,9 @@ SETTINGS = RenderSettings(
 Reader = tuple[Subscriber, tuple[RankedPaper, ...], Links]
 
 
+PERSONAL = 'matches "agents" · 12 upvotes · 1 day old'
+
+
 def make_readers(papers: Sequence[Paper], today: date, count: int) -> list[Reader]:
     """``count`` readers, each with 10 papers of their own, some with a personal reason."""
     rng = random.Random(20251125)
@@ -45,7 +48,7 @@ def make_readers(papers: Sequence[Paper], today: date, count: int) -> list[Reade
     for n in range(count):
         chosen = rng.sample(list(papers), min(10, len(papers)))
         ranked = tuple(
-            RankedPaper(p, 1.0 / i, explain(p, today) if rng.random() < 0.8 else "matches 'agents'")
+            RankedPaper(p, 1.0 / i, trend_reason(p, today) if rng.random() < 0.8 else PERSONAL)
             for i, p in enumerate(chosen, start=1)
         )
         links = Links(

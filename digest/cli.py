@@ -13,6 +13,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,20 +22,23 @@ import click
 
 from digest import logs, parse
 from digest.cli_context import AppContext
-from digest.compose import DEV_SECRET, preview_html, rank_for, require_secret
+from digest.compose import DEV_SECRET, preview_html, rank_for, rank_settings, require_secret
 from digest.config import Config
-from digest.errors import DigestError
+from digest.errors import DigestError, InputError
 from digest.fetch import make_client, read_local
 from digest.models import Paper, SourceReport
 from digest.ops_cli import check_cmd, history_cmd
 from digest.pipeline import SendRequest, SendResult, collect_edition, send_edition
+from digest.rank import Reader
 from digest.report import (
     deliveries_table,
     dry_run_table,
     due_line,
     make_console,
     papers_table,
+    ranked_json,
     ranked_table,
+    reader_line,
     send_progress,
     source_failures,
     sources_table,
@@ -43,7 +47,7 @@ from digest.report import (
 from digest.scheduled import send_due
 from digest.scheduler import Scheduler
 from digest.store import Store
-from digest.subscribers import normalise_address
+from digest.subscribers import normalise_address, split_list
 from digest.subscribers_cli import subscribers
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,9 +149,10 @@ def fetch_cmd(
     as_json: bool,
 ) -> None:
     """Fetch, parse and merge a digest's sources; writes nothing. Exits 1 if a source failed."""
-    _, target = app.target(digest_name, edition_date, sources)
+    config, target = app.target(digest_name, edition_date, sources)
+    cache = Store(config.store_path).http_cache(read_only=True)  # reads what sends saved
     with make_client() as client:
-        collected = collect_edition(target, client)
+        collected = collect_edition(target, client, cache)
     if as_json:
         _echo_json([p.to_json() for p in collected.papers])
     else:
@@ -159,8 +164,9 @@ def fetch_cmd(
 
 @cli.command("rank")
 @edition_options
-@click.option("--subscriber", help="Rank for this subscriber (leaves out what they have seen).")
-@click.option("--explain", is_flag=True, help="Show each paper's score and reason.")
+@click.option("--subscriber", help="Rank for this subscriber: their topics, authors, settings,")
+@click.option("--topics", help='Rank for these topics instead, e.g. "diffusion, robot learning".')
+@click.option("--explain", is_flag=True, help="Show each paper's score, its parts and reason.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
 @click.pass_obj
 def rank_cmd(
@@ -169,23 +175,43 @@ def rank_cmd(
     edition_date: date | None,
     sources: tuple[str, ...],
     subscriber: str | None,
+    topics: str | None,
     explain: bool,
     as_json: bool,
 ) -> None:
-    """Rank a digest's papers as an email would show them."""
+    """Rank a digest's papers as one reader's email would show them (no writes)."""
     config, target = app.target(digest_name, edition_date, sources)
+    store = Store(config.store_path)
     with make_client() as client:
-        collected = collect_edition(target, client)
-    store, ids = Store(config.store_path), [p.id for p in collected.papers]
-    shown = store.shown_papers(subscriber, ids) if subscriber else frozenset()
-    ranked = rank_for(target, collected.papers, shown)
+        collected = collect_edition(target, client, store.http_cache(read_only=True))
+    reader = _reader(store, subscriber, topics, [p.id for p in collected.papers])
+    ranking = rank_for(target, collected.papers, reader)
     if as_json:
-        _echo_json([{**r.paper.to_json(), "score": r.score, "reason": r.reason} for r in ranked])
+        _echo_json([ranked_json(r) for r in ranking.papers])
     elif explain:
-        make_console().print(ranked_table(ranked))
+        click.echo(reader_line(reader, rank_settings(target.digest)))
+        make_console().print(ranked_table(ranking.papers))
     else:
-        for n, r in enumerate(ranked, 1):
+        for n, r in enumerate(ranking.papers, 1):
             click.echo(f"{n:2}. {r.paper.title}")
+    if not ranking.papers:
+        click.echo(f"Nothing to send: {ranking.why_empty}", err=True)
+
+
+def _reader(store: Store, email: str | None, topics: str | None, ids: list[str]) -> Reader:
+    """Who ``digest rank`` ranks for: a subscriber (what they were shown left out), the
+    ``--topics`` given, or nobody in particular (trending only)."""
+    reader = Reader()
+    if email:
+        sub = store.get_subscriber(email)
+        if sub is None:
+            raise InputError(
+                f"no subscriber {email} in {store.path}", hint="see: digest subscribers list"
+            )
+        reader = Reader.of(sub, store.shown_papers(sub.email, ids))
+    if topics is not None:
+        reader = replace(reader, topics=split_list(topics))
+    return reader
 
 
 @cli.command("send")

@@ -8,6 +8,7 @@ a preview.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,11 +24,10 @@ from digest.models import (
     Email,
     Links,
     Paper,
-    RankedPaper,
     Status,
     Subscriber,
 )
-from digest.rank import RankSettings, rank_trending
+from digest.rank import Ranker, Ranking, RankSettings, Reader, rank
 from digest.render import (
     SHIPPED_TEMPLATES,
     RenderSettings,
@@ -55,7 +55,7 @@ def require_secret(config: Config, why: str) -> str:
 
 
 ALREADY_DELIVERED = "already delivered in an earlier run"
-NOTHING_NEW = "nothing new for this reader"
+RANK_BLOCK = 512  # readers ranked together: one matrix product per block
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +72,22 @@ class EditionRequest:
         return Edition(self.digest.name, self.edition_date, self.digest.title)
 
 
+def rank_settings(digest: DigestConfig, size: int | None = None) -> RankSettings:
+    """The digest's ranking settings from ``schedules.yaml`` (``size``: the digest's)."""
+    return RankSettings(
+        size=size or digest.size,
+        half_life_days=digest.half_life_days,
+        topic_mode=digest.topic_mode,
+        min_relevance=digest.min_relevance,
+    )
+
+
 def rank_for(
-    target: EditionRequest,
-    papers: Sequence[Paper],
-    shown: frozenset[str] = frozenset(),
-    *,
-    size: int | None = None,
-) -> tuple[RankedPaper, ...]:
+    target: EditionRequest, papers: Sequence[Paper], reader: Reader, *, size: int | None = None
+) -> Ranking:
     """What one reader's email of this edition would show (``size``: the digest's)."""
-    digest = target.digest
-    settings = RankSettings(size=size or digest.size, half_life_days=digest.half_life_days)
-    return rank_trending(papers, today=target.edition_date, shown=shown, settings=settings)
+    settings = rank_settings(target.digest, size)
+    return rank(papers, reader, today=target.edition_date, settings=settings)
 
 
 def preview_html(
@@ -90,14 +95,17 @@ def preview_html(
 ) -> str:
     """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
     sub = _test_recipient(store, address)
-    ranked = rank_for(target, papers, store.shown_papers(sub.email, [p.id for p in papers]))
-    if not ranked:
-        raise InputError(f"nothing to preview: no new papers for {address} in {target.edition.key}")
+    shown = store.shown_papers(sub.email, [p.id for p in papers])
+    ranking = rank_for(target, papers, Reader.of(sub, shown))
+    if not ranking.papers:
+        raise InputError(
+            f"nothing to preview for {address} in {target.edition.key}: {ranking.why_empty}"
+        )
     edition = target.edition
     links = make_links(config, config.secret or DEV_SECRET, sub, edition)
     settings = render_settings(config, target.digest)
     return render_preview_html(
-        edition, sub, ranked, links, settings, datetime.now(UTC), template_env(config)
+        edition, sub, ranking.papers, links, settings, datetime.now(UTC), template_env(config)
     )
 
 
@@ -152,8 +160,9 @@ def _test_recipient(store: Store, address: str) -> Subscriber:
 
 
 class Composer:
-    """Composes one edition's emails: ranks the edition once, then per reader leaves out what
-    they were shown and renders their email with their own signed links."""
+    """Composes one edition's emails: indexes the edition's papers once, ranks readers a
+    block at a time (each leaving out what they were shown), and renders each reader's email
+    with their own signed links."""
 
     def __init__(
         self,
@@ -168,7 +177,9 @@ class Composer:
         self.target, self.config, self.secret = target, config, secret
         self.edition = target.edition
         self.papers = tuple(papers)
-        self._order = rank_for(target, papers, size=len(self.papers))
+        self._ranker = Ranker(
+            self.papers, today=target.edition_date, settings=rank_settings(target.digest)
+        )
         self._renderer = EditionRenderer(
             self.edition,
             render_settings(config, target.digest),
@@ -177,31 +188,36 @@ class Composer:
             signer=signer,
         )
 
-    def ranked(self, shown: frozenset[str]) -> tuple[RankedPaper, ...]:
-        """The reader's papers: the edition's order without what they were shown."""
-        size = self.target.digest.size
-        if not shown:
-            return self._order[:size]
-        return tuple(r for r in self._order if r.paper.id not in shown)[:size]
-
     def compose(self, sub: Subscriber, history: History) -> Email | Delivery:
         """The reader's email, or why they get none this time."""
-        earlier = history.earlier_delivery(sub.email)
-        if earlier is not None:
-            return _settled(self.edition, sub, earlier)
-        ranked = self.ranked(history.shown_to(sub.email))
-        if not ranked:
-            reason = "no papers in this edition" if not self.papers else NOTHING_NEW
-            return Delivery(self.edition.key, sub.email, DeliveryStatus.SKIPPED, "", reason)
-        links = make_links(self.config, self.secret, sub, self.edition)
-        return self._renderer.render(sub, ranked, links)
+        return next(self.compose_all([sub], history))
 
     def compose_all(
         self, subs: Iterable[Subscriber], history: History
     ) -> Iterator[Email | Delivery]:
-        """Lazily, one item per subscriber: nothing is rendered before it is needed."""
-        for sub in subs:
-            yield self.compose(sub, history)
+        """Lazily, one item per subscriber: readers are ranked a block at a time and nothing
+        is rendered before it is needed."""
+        subs = iter(subs)
+        while block := list(itertools.islice(subs, RANK_BLOCK)):
+            earlier = [history.earlier_delivery(s.email) for s in block]
+            readers = [
+                Reader.of(s, history.shown_to(s.email))
+                for s, e in zip(block, earlier, strict=True)
+                if e is None
+            ]
+            rankings = iter(self._ranker.rank(readers))
+            for sub, settled in zip(block, earlier, strict=True):
+                if settled is not None:
+                    yield _settled(self.edition, sub, settled)
+                else:
+                    yield self._email(sub, next(rankings))
+
+    def _email(self, sub: Subscriber, ranking: Ranking) -> Email | Delivery:
+        if not ranking.papers:
+            status = DeliveryStatus.SKIPPED
+            return Delivery(self.edition.key, sub.email, status, "", ranking.why_empty)
+        links = make_links(self.config, self.secret, sub, self.edition)
+        return self._renderer.render(sub, ranking.papers, links)
 
 
 def _settled(edition: Edition, sub: Subscriber, earlier: LedgerEntry) -> Delivery:

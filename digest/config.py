@@ -19,6 +19,7 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.errors import ConfigError
+from digest.models import TOPIC_MODES
 from digest.sources import PERIODS, SourceSpec, parse_source_spec, relative_to
 
 SECURITY = ("none", "starttls", "tls")
@@ -79,6 +80,8 @@ _DIGEST_KEYS = (
     "period",
     "half_life_days",
     "local_time",
+    "topic_mode",
+    "min_relevance",
 )
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -94,6 +97,8 @@ class DigestConfig:
     period: str = "day"
     half_life_days: float = 3.0
     local_time: bool = True  # each reader gets it at the schedule's hour in their timezone
+    topic_mode: str = "boost"  # how readers' topics act unless they chose: boost or filter
+    min_relevance: float = 0.15  # a paper matches a topic from this relevance (0..1) up
 
     @property
     def zone(self) -> ZoneInfo:
@@ -447,9 +452,27 @@ def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
         timezone=_timezone(raw["timezone"], at),
         size=_int(raw.get("size", 10), "size", at, minimum=1),
         period=period,
-        half_life_days=float(raw.get("half_life_days", 3.0)),
+        half_life_days=_fraction(raw.get("half_life_days", 3.0), "half_life_days", at, None),
         local_time=_flag(raw.get("local_time", True), "local_time", at),
+        topic_mode=_choice(raw.get("topic_mode", "boost"), "topic_mode", at, TOPIC_MODES),
+        min_relevance=_fraction(raw.get("min_relevance", 0.15), "min_relevance", at, 1.0),
     )
+
+
+def _fraction(value: Any, key: str, at: str, most: float | None) -> float:
+    """A number above zero (at most ``most``): a half-life, a relevance."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ConfigError(f"{at}: {key} must be a number, got {value!r}")
+    if value < 0 or (most is None and value == 0) or (most is not None and value > most):
+        limits = "above 0" if most is None else f"between 0 and {most:g}"
+        raise ConfigError(f"{at}: {key} must be {limits}, got {value!r}")
+    return float(value)
+
+
+def _choice(value: Any, key: str, at: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{at}: {key} {value!r}", hint=f"use {' or '.join(choices)}")
+    return str(value)
 
 
 def _flag(value: Any, key: str, at: str) -> bool:

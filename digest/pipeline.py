@@ -33,6 +33,7 @@ from digest.config import Config, DigestConfig
 from digest.delivery import NoSkip, Outcome, RetryPolicy, deliver_all
 from digest.errors import FetchError, ParseError
 from digest.fetch import fetch_source
+from digest.fetch_http import PageCache
 from digest.merge import merge_papers
 from digest.models import (
     Delivery,
@@ -127,14 +128,16 @@ def collect_papers(
     now: datetime,
     today: date,
     client: httpx.Client,
+    cache: PageCache | None = None,
 ) -> Collected:
-    """Fetch and parse every source; one failing source is reported, the others go on."""
+    """Fetch and parse every source; one failing source is reported, the others go on.
+    ``cache`` (None: none) lets fetching ask servers whether a page changed (conditional GET)."""
     papers: list[Paper] = []
     reports: list[SourceReport] = []
     for spec in sources:
         started = time.monotonic()
         try:
-            fetched = fetch_source(spec, client=client, period=period, now=now)
+            fetched = fetch_source(spec, client=client, period=period, now=now, cache=cache)
             results = [
                 parse.parse_bytes(
                     page,
@@ -154,15 +157,17 @@ def collect_papers(
         found = [p for r in results for p in r.papers]
         problems = tuple(msg for r in results for msg in r.problems)
         papers.extend(found)
+        seconds = time.monotonic() - started
+        note = None if found or problems else fetched.empty_note  # e.g. a weekend's []
         reports.append(
-            SourceReport(
-                spec.label, spec.kind, True, len(found), time.monotonic() - started, None, problems
-            )
+            SourceReport(spec.label, spec.kind, True, len(found), seconds, None, problems, note)
         )
     return Collected(merge_papers(papers), tuple(reports))
 
 
-def collect_edition(target: EditionRequest, client: httpx.Client) -> Collected:
+def collect_edition(
+    target: EditionRequest, client: httpx.Client, cache: PageCache | None = None
+) -> Collected:
     """The papers of one edition, from its sources as of the edition's moment."""
     digest = target.digest
     return collect_papers(
@@ -171,6 +176,7 @@ def collect_edition(target: EditionRequest, client: httpx.Client) -> Collected:
         now=edition_moment(digest, target.edition_date, target.now),
         today=target.edition_date,
         client=client,
+        cache=cache,
     )
 
 
@@ -207,7 +213,7 @@ def send_edition(
     target, edition = request.target, request.target.edition
     real = not (request.dry_run or request.to)  # only a real send writes the store
     with store.exclusive(f"send-{edition.digest}") if real else nullcontext():
-        collected = _collect(request, client)
+        collected = _collect(request, client, store.http_cache(read_only=not real))
         transport = choose_transport(config, request, edition)
         composer = _composer(config, target, collected, transport)
         ledger = _open_ledger(store, edition, collected, request) if real else None
@@ -245,10 +251,10 @@ def send_edition(
     return SendResult(report, transport.description, tuple(stream.checks), suppressed)
 
 
-def _collect(request: SendRequest, client: httpx.Client) -> Collected:
+def _collect(request: SendRequest, client: httpx.Client, cache: PageCache) -> Collected:
     """The edition's papers: fetched now, or those it was made with (a later window)."""
     if request.papers is None:
-        return collect_edition(request.target, client)
+        return collect_edition(request.target, client, cache)
     saved = SourceReport(
         f"edition {request.target.edition.key}", "saved", True, len(request.papers), 0.0
     )

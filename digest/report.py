@@ -21,6 +21,7 @@ from digest.models import (
     Subscriber,
 )
 from digest.pipeline import DryRunRow
+from digest.rank import RankSettings, Reader
 from digest.scheduled import DueResult
 
 
@@ -30,7 +31,8 @@ def sources_table(reports: Sequence[SourceReport]) -> Table:
         table.add_column(col, justify="right" if col in ("papers", "time") else "left")
     for r in reports:
         status = "[green]ok[/]" if r.ok else "[red]failed[/]"
-        detail = r.error or (f"{len(r.problems)} skipped: {r.problems[0]}" if r.problems else "")
+        skipped = f"{len(r.problems)} skipped: {r.problems[0]}" if r.problems else ""
+        detail = r.error or skipped or r.note or ""
         table.add_row(r.name, r.kind, status, str(r.papers), f"{r.seconds:.2f}s", detail)
     return table
 
@@ -53,17 +55,52 @@ def papers_table(papers: Sequence[Paper]) -> Table:
 
 
 def ranked_table(ranked: Sequence[RankedPaper]) -> Table:
+    """``digest rank --explain``: each paper's score, the parts it is made of, and why."""
     table = Table(title="Ranking", title_justify="left")
-    for col in ("#", "score", "id", "title", "reason"):
-        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for col in ("#", "score", "trending", "relevance", "id", "title", "reason"):
+        table.add_column(col, justify="right" if col in _NUMBERS else "left")
     for n, r in enumerate(ranked, 1):
-        table.add_row(str(n), f"{r.score:.2f}", r.paper.id, r.paper.title[:60], r.reason)
+        table.add_row(
+            str(n),
+            f"{r.score:.3f}",
+            f"{r.trending:.3f}",
+            f"{r.relevance:.3f}" if r.relevance else "",
+            r.paper.id,
+            r.paper.title[:60],
+            r.reason,
+        )
     return table
+
+
+_NUMBERS = ("#", "score", "trending", "relevance")
+
+
+def ranked_json(ranked: RankedPaper) -> dict[str, object]:
+    """A ranked paper for ``--json``: the §5.1 fields, the score, its parts and the reason."""
+    return {
+        **ranked.paper.to_json(),
+        "score": ranked.score,
+        "trending": ranked.trending,
+        "relevance": ranked.relevance,
+        "reason": ranked.reason,
+    }
+
+
+def reader_line(reader: Reader, settings: RankSettings) -> str:
+    """Whom a ranking is for, as ``digest rank --explain`` heads it."""
+    if not (reader.topics or reader.authors):
+        return "Trending order (no topics or authors to match)."
+    wanted = [*(f'"{t}"' for t in reader.topics), *(f"{a} (author)" for a in reader.authors)]
+    return (
+        f"For {', '.join(wanted)}: {reader.mode(settings)} mode, relevance counts from"
+        f" {reader.floor(settings):.2f}; {len(reader.shown)} papers already shown left out."
+    )
 
 
 def subscribers_table(subs: Sequence[Subscriber]) -> Table:
     table = Table(title=f"{len(subs)} subscribers", title_justify="left")
-    for col in ("email", "status", "digests", "topics", "cadence", "timezone"):
+    columns = ("email", "status", "digests", "topics", "authors", "topic mode", "min relevance")
+    for col in (*columns, "cadence", "timezone"):
         table.add_column(col)
     for s in subs:
         table.add_row(
@@ -71,6 +108,9 @@ def subscribers_table(subs: Sequence[Subscriber]) -> Table:
             s.status.value + (" (paused)" if s.paused else ""),
             ", ".join(s.digests) or "all",
             ", ".join(s.topics),
+            "; ".join(s.authors),
+            s.topic_mode or "",
+            "" if s.min_relevance is None else f"{s.min_relevance:g}",
             s.cadence,
             s.timezone or "",
         )

@@ -31,6 +31,8 @@ def test_shipped_config_is_valid() -> None:
     assert config.digest("weekly").sources[0].period == "week"
     assert config.smtp.host is None
     assert config.store_path == REPO / "digest-store.json"
+    daily = config.digest("daily")
+    assert (daily.topic_mode, daily.min_relevance, daily.half_life_days) == ("boost", 0.15, 3.0)
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -76,6 +78,19 @@ def test_environment_overrides(tmp_path: Path) -> None:
         (GOOD + "web: {port: 0}\n", "web.port must be at least 1"),
         (GOOD + "web: {per_client_per_hour: many}\n", "web.per_client_per_hour must be a whole"),
         (GOOD + "web: {listen: 1}\n", "web: unknown key 'listen'"),
+        (GOOD.replace("timezone:", "topic_mode: only, timezone:"), "topic_mode 'only'"),
+        (
+            GOOD.replace("timezone:", "min_relevance: 2, timezone:"),
+            "digest 'daily': min_relevance must be between 0 and 1, got 2",
+        ),
+        (
+            GOOD.replace("timezone:", "min_relevance: high, timezone:"),
+            "min_relevance must be a number, got 'high'",
+        ),
+        (
+            GOOD.replace("timezone:", "half_life_days: 0, timezone:"),
+            "half_life_days must be above 0, got 0",
+        ),
     ],
 )
 def test_bad_config_names_file_digest_and_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -378,7 +378,10 @@ def test_the_ledger_and_the_runs_speak_before_the_subscriber_list(
     cli: Run, sent_editions: Path
 ) -> None:
     second = missed(cli, sent_editions, "--digest", "daily", "--edition", "2025-11-27")
-    assert second["ok@example.org"] == ("skipped", "nothing new for this reader")
+    assert second["ok@example.org"] == (
+        "skipped",
+        "all 3 papers of this edition were in earlier emails",
+    )
     assert "late@example.org" not in second  # the papers were new to them: sent
     # bounced twice, so suppressed now; the ledger's reply is what explains it
     assert second["gone@example.org"] == ("failed", "550 5.1.1 no such user (at RCPT)")

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from digest.config import DigestConfig
 from digest.models import Edition, Paper, RankedPaper
-from digest.rank import RankSettings, rank_trending
+from digest.rank import RankSettings, Reader, rank
 from digest.render_template import render_template
 from digest.render_view import PaperView, clean, long_date, make_paper_views
 from digest.schedule import next_run
@@ -223,8 +223,8 @@ def _entry(
 
 def _ranked(digest: DigestConfig, day: date, papers: tuple[Paper, ...]) -> tuple[RankedPaper, ...]:
     """All of an edition's papers in the order the email ranked them (for no one reader)."""
-    settings = RankSettings(size=len(papers), half_life_days=digest.half_life_days)
-    return rank_trending(papers, today=day, settings=settings)
+    settings = RankSettings(size=len(papers), half_life_days=digest.half_life_days, similar=1.0)
+    return rank(papers, Reader(), today=day, settings=settings).papers
 
 
 def send_time(digest: DigestConfig, day: date) -> datetime:
