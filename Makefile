@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test bench bench-send bench-due format lock clean
+.PHONY: install demo test bench bench-send bench-due bench-rank eval format lock clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ bench-due: install
 
 bench-send: install
 	$(BIN)/python bench/bench_send.py --subscribers 100000
+
+bench-rank: install
+	$(BIN)/python bench/bench_rank.py --readers 100000
+
+eval: install
+	$(BIN)/python bench/eval_relevance.py
 
 format: install
 	$(BIN)/ruff check --fix digest tests bench

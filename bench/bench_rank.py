@@ -73,6 +73,7 @@ def main() -> None:
     indexed = time.perf_counter()
     rankings = ranker.rank(readers)
     done = time.perf_counter()
+    ranked_peak = peak_mib()
     chosen = sum(len(r) for r in rankings)
     empty = sum(not len(r) for r in rankings)
     reasons = sum(len(r.papers) for r in rankings)  # what composing each email reads
@@ -93,7 +94,10 @@ def main() -> None:
         f"reasons   {explained - done:8.3f} s  ({reasons} reason lines, built as emails are made)"
     )
     print(f"chosen    {chosen} papers, {empty} readers with an empty edition")
-    print(f"memory    peak RSS {peak_mib():.0f} MiB (before ranking: {before:.0f} MiB)")
+    print(
+        f"memory    peak RSS {ranked_peak:.0f} MiB after ranking (before: {before:.0f} MiB),"
+        f" {peak_mib():.0f} MiB once every reason line is built and kept"
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Each capture is the result list of a Hugging Face paper search for one topic. Its papers are
 pooled with a whole HF Daily Papers month; a subscriber is made per topic; precision@10 is the
-share of that subscriber's top 10 that come from the topic's capture. The same pool is ranked by
-plain keyword counting (how often the topic's words occur in title and abstract) for comparison.
+share of that subscriber's top 10 that come from the topic's capture. Columns: "digest" is the
+email's ranking (filter mode by default: relevance plus a little trending), "bm25" the relevance
+model alone, "keywords" plain keyword counting (how often the topic's words occur in title and
+abstract), for comparison.
 
 Usage:
   python bench/eval_relevance.py [--month FILE.json[.gz]]... [--capture "TOPIC=FILE.txt"]...
@@ -23,6 +25,7 @@ from digest.merge import merge_papers
 from digest.models import Paper, title_key
 from digest.parse import parse_bytes
 from digest.rank import Ranker, RankSettings, Reader
+from digest.relevance import Topic
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 MONTHS = [FIXTURES / "hf-daily-2024-06.json.gz", FIXTURES / "hf-daily-2025-11.json.gz"]
@@ -50,7 +53,9 @@ def precision(chosen: Sequence[Paper], labelled: set[str]) -> float:
     return sum(title_key(p.title) in labelled for p in chosen[:K]) / K
 
 
-def evaluate(month: Path, captures: dict[str, Path], mode: str) -> list[tuple[str, float, float]]:
+def evaluate(
+    month: Path, captures: dict[str, Path], mode: str
+) -> list[tuple[str, float, float, float]]:
     month_papers = load(month, date(2030, 1, 1), "month")
     last = max((p.daily_date for p in month_papers if p.daily_date), default=date(2025, 1, 1))
     today = last + timedelta(days=1)
@@ -61,8 +66,12 @@ def evaluate(month: Path, captures: dict[str, Path], mode: str) -> list[tuple[st
     for topic, papers in labelled.items():
         keys = {title_key(p.title) for p in papers}
         ours = [r.paper for r in ranker.rank_one(Reader(topics=(topic,))).papers]
+        scores = ranker.index.relevance([Topic.of(topic)])[0]
+        alone = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (-scores[i], i))]
         counted = sorted(pool, key=lambda p: (-keyword_count(topic, p), -(p.upvotes or 0), p.id))
-        rows.append((topic, precision(ours, keys), precision(counted, keys)))
+        rows.append(
+            (topic, precision(ours, keys), precision(alone, keys), precision(counted, keys))
+        )
     return rows
 
 
@@ -77,10 +86,10 @@ def main() -> None:
         topic, _, path = item.partition("=")
         captures[topic.strip()] = Path(path)
     print(f"precision@{K}: share of a subscriber's top {K} found by HF search for the topic")
-    print(f"{'month':<28} {'topic':<22} {'digest':>7} {'keywords':>9}")
+    print(f"{'month':<28} {'topic':<22} {'digest':>7} {'bm25':>6} {'keywords':>9}")
     for month in args.month or MONTHS:
-        for topic, ours, counted in evaluate(month, captures, args.mode):
-            print(f"{month.name:<28} {topic:<22} {ours:>7.1f} {counted:>9.1f}")
+        for topic, ours, alone, counted in evaluate(month, captures, args.mode):
+            print(f"{month.name:<28} {topic:<22} {ours:>7.1f} {alone:>6.1f} {counted:>9.1f}")
 
 
 if __name__ == "__main__":

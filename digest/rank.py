@@ -130,50 +130,53 @@ class Ranker:
 
 
 class _Block:
-    """One block of readers, scored together: relevance, scores and each one's top columns."""
+    """One block of readers, scored together. Once each reader's papers are chosen, only
+    the chosen cells are kept (columns, scores, relevance, what matched), so a ranking of
+    100,000 readers holds kilobytes per block, not the whole score matrix."""
 
     def __init__(self, ranker: Ranker, readers: Sequence[Reader], size: int) -> None:
         self.ranker, self.readers = ranker, readers
-        self._topic_relevance()
-        self.followed = {row: ranker.followed(r) for row, r in enumerate(readers) if r.authors}
-        for row, cols in self.followed.items():
-            self.relevance[row, list(cols)] = 1.0
+        topics, table, per_topic, relevance = self._topic_relevance()
+        followed = {row: ranker.followed(r) for row, r in enumerate(readers) if r.authors}
+        for row, cols in followed.items():
+            relevance[row, list(cols)] = 1.0
         settings = ranker.settings
         floors = np.array([r.floor(settings) for r in readers], dtype=np.float32)[:, None]
-        self.matching = (self.relevance > 0) & (self.relevance >= floors)
-        counted = self.relevance * self.matching
+        matching = (relevance > 0) & (relevance >= floors)
         filtered = np.array([r.mode(settings) == "filter" for r in readers])[:, None]
         weight = np.where(filtered, 1.0, RELEVANCE_WEIGHT).astype(np.float32)
         base = np.where(filtered, TRENDING_WEIGHT, 1.0).astype(np.float32)
-        self.scores = counted * weight + ranker.trending[None, :] * base
-        allowed = self.matching | ~filtered
+        scores = relevance * matching * weight + ranker.trending[None, :] * base
+        allowed = matching | ~filtered
         allowed[self._shown()] = False
-        self.columns, self.counts = ranker.selector.top(self.scores, allowed, size)
+        self.columns, self.counts = ranker.selector.top(scores, allowed, size)
+        chosen = (np.arange(len(readers))[:, None], self.columns)
+        self.scores, self.relevance = scores[chosen], relevance[chosen]
+        self.matched, self.followed, self.topics = matching[chosen], followed, topics
+        self.best = self._best_topics(table, per_topic)
 
-    def _topic_relevance(self) -> None:
-        """Per reader and paper, the relevance of the reader's best-matching topic."""
+    def _topic_relevance(self) -> tuple[list[Topic], np.ndarray, np.ndarray, np.ndarray]:
+        """The block's topics, each reader's topic numbers (-1: none), every topic's
+        relevance to every paper, and per reader and paper their best topic's relevance."""
         readers, papers = self.readers, len(self.ranker.papers)
         known: dict[str, int] = {}
-        self.table = np.full((len(readers), max([1, *(len(r.topics) for r in readers)])), -1)
+        table = np.full((len(readers), max([1, *(len(r.topics) for r in readers)])), -1)
         for row, reader in enumerate(readers):
             for slot, text in enumerate(reader.topics):
-                self.table[row, slot] = known.setdefault(text, len(known))
-        self.topics = [Topic.of(text) for text in known]
-        per_topic = self.ranker.topic_relevance(self.topics)
-        self.per_topic = np.vstack([per_topic, np.zeros((1, papers), dtype=np.float32)])
-        self.relevance = np.zeros((len(readers), papers), dtype=np.float32)
-        for slot in range(self.table.shape[1]):  # an empty slot (-1) reads the zero row
-            np.maximum(self.relevance, self.per_topic[self.table[:, slot]], out=self.relevance)
+                table[row, slot] = known.setdefault(text, len(known))
+        topics = [Topic.of(text) for text in known]
+        per_topic = self.ranker.topic_relevance(topics)
+        per_topic = np.vstack([per_topic, np.zeros((1, papers), dtype=np.float32)])
+        relevance = np.zeros((len(readers), papers), dtype=np.float32)
+        for slot in range(table.shape[1]):  # an empty slot (-1) reads the zero row
+            np.maximum(relevance, per_topic[table[:, slot]], out=relevance)
+        return topics, table, per_topic, relevance
 
-    def _why(self, row: int, col: int) -> tuple[Topic | None, tuple[str, ...]]:
-        """What made paper ``col`` relevant to reader ``row``: a topic, or followed authors."""
-        if not self.matching[row, col]:
-            return None, ()
-        if col in self.followed.get(row, ()):
-            return None, self.readers[row].authors
-        slots = [s for s in self.table[row] if s >= 0]
-        best = max(slots, key=lambda s: float(self.per_topic[s, col]))
-        return self.topics[best], ()
+    def _best_topics(self, table: np.ndarray, per_topic: np.ndarray) -> np.ndarray:
+        """For each chosen cell, the number of the reader's topic that matched it best."""
+        slots = per_topic[table[:, :, None], self.columns[:, None, :]]  # readers x slots x k
+        best: np.ndarray = table[np.arange(len(table))[:, None], slots.argmax(axis=1)]
+        return best
 
     def _shown(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, columns) of the papers each reader was already shown."""
@@ -184,18 +187,27 @@ class _Block:
         known = cols >= 0
         return rows[known], cols[known]
 
+    def _why(self, row: int, k: int, col: int) -> tuple[Topic | None, tuple[str, ...]]:
+        """What made the reader's ``k``-th paper relevant: a topic, followed authors, or
+        nothing (trending alone)."""
+        if not self.matched[row, k]:
+            return None, ()
+        if col in self.followed.get(row, ()):
+            return None, self.readers[row].authors
+        return self.topics[self.best[row, k]], ()
+
     def papers(self, row: int) -> tuple[RankedPaper, ...]:
         ranker = self.ranker
         picked = []
-        for col in self.columns[row, : self.counts[row]]:
-            topic, authors = self._why(row, int(col))
+        for k, col in enumerate(self.columns[row, : self.counts[row]]):
+            topic, authors = self._why(row, k, int(col))
             picked.append(
                 RankedPaper(
                     ranker.papers[col],
-                    round(float(self.scores[row, col]), 4),
+                    round(float(self.scores[row, k]), 4),
                     ranker.explainer.reason(int(col), topic, authors),
                     trending=round(float(ranker.trending[col]), 4),
-                    relevance=round(float(self.relevance[row, col]), 4),
+                    relevance=round(float(self.relevance[row, k]), 4),
                 )
             )
         return tuple(picked)
