@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from xml.etree import ElementTree
@@ -36,6 +36,7 @@ HF_SEARCH_API = "https://huggingface.co/api/papers/search"
 HF_SEARCH_LIMIT = 120  # the most the search API gives in one call
 HF_QUERY_MAX = 250  # the longest query it takes
 HF_ZONE = ZoneInfo("America/New_York")
+HF_MAX_DAYS = 7  # the most HF days one daily edition takes (after a long pause)
 HF_ROLLOVER = time(21, 30)  # HF's "latest" day moves on at 21:30 US Eastern
 ARXIV_API = "http://export.arxiv.org/api/query"
 ARXIV_PAGE_SIZE = 100
@@ -68,21 +69,37 @@ def make_client(policy: FetchPolicy = DEFAULT_POLICY) -> httpx.Client:
     )
 
 
-def hf_period_param(period: str, now: datetime) -> dict[str, str]:
-    """The day, week or month an edition made at ``now`` takes from HF Daily Papers.
+def last_complete_day(now: datetime) -> date:
+    """The last complete Daily Papers day at ``now``.
 
     ``?date=D`` lists the papers whose ``submittedOnDailyAt`` falls on D (formats.md §1.5). The
     list HF shows as the latest moves on to the next day at 21:30 US Eastern, so day D is
-    still filling until 21:30 ET on D and complete after it. The edition takes the last
-    complete day (and the ISO week or month containing that day)."""
+    still filling until 21:30 ET on D and complete after it."""
     local = now.astimezone(HF_ZONE)
-    day = local.date() - timedelta(days=0 if local.time() >= HF_ROLLOVER else 1)
+    return local.date() - timedelta(days=0 if local.time() >= HF_ROLLOVER else 1)
+
+
+def hf_period_param(period: str, now: datetime) -> dict[str, str]:
+    """The day, week or month an edition made at ``now`` takes from HF Daily Papers: the last
+    complete day (and the ISO week or month containing that day)."""
+    day = last_complete_day(now)
     if period == "week":
         year, week, _ = day.isocalendar()
         return {"week": f"{year}-W{week:02d}"}
     if period == "month":
         return {"month": f"{day.year}-{day.month:02d}"}
     return {"date": day.isoformat()}
+
+
+def hf_days(now: datetime, since: datetime | None) -> list[date]:
+    """The HF days a daily edition made at ``now`` takes: every day completed since the
+    digest's previous scheduled run (``since``), at least the last complete one, at most
+    HF_MAX_DAYS. So Monday's edition of a Monday-to-Friday digest has Friday's, Saturday's
+    and Sunday's papers, and no day falls between two editions."""
+    last = last_complete_day(now)
+    first = last if since is None else last_complete_day(since) + timedelta(days=1)
+    first = min(max(first, last - timedelta(days=HF_MAX_DAYS - 1)), last)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def fetch_source(
@@ -93,19 +110,18 @@ def fetch_source(
     now: datetime,
     cache: PageCache | None = None,
     policy: FetchPolicy = DEFAULT_POLICY,
+    since: datetime | None = None,
 ) -> Fetched:
-    """Fetch every page of ``spec`` within the policy's time budget. Raises
-    :class:`FetchError` naming the URL or path on failure."""
+    """Fetch every page of ``spec`` within the policy's time budget. ``since``: the digest's
+    previous scheduled run, so a daily edition takes every HF day completed since (see
+    :func:`hf_days`). Raises :class:`FetchError` naming the URL or path on failure."""
     location = spec.location
     if location is not None and _is_local(location):
         return Fetched(location, (read_local(location),))
     session = Session(client, policy, cache)
     if spec.kind == "hf-daily" and (location is None or _is_hf_api(location)):
         api = location or HF_DAILY_API
-        named = httpx.URL(api).params
-        params = {} if _names_a_period(named) else hf_period_param(spec.period or period, now)
-        note = EMPTY_DAY if "date" in named or "date" in params else "empty"
-        return Fetched(api, fetch_hf_pages(session, api, params), note)
+        return _fetch_hf_daily(session, api, spec.period or period, now, since)
     if spec.kind == "arxiv-api":
         url = location or arxiv_query_url(_query(spec))
         return Fetched(url, fetch_arxiv_pages(session, url))
@@ -118,6 +134,25 @@ def fetch_source(
             hint="give it a url: or a path: in schedules.yaml",
         )
     return Fetched(location, (session.get(location),), _empty_note(spec))
+
+
+def _fetch_hf_daily(
+    session: Session, api: str, period: str, now: datetime, since: datetime | None
+) -> Fetched:
+    """The edition's days (or week, or month) from an ``/api/daily_papers`` endpoint; a URL
+    that names its own period is taken as it is."""
+    named = httpx.URL(api).params
+    if _names_a_period(named):
+        note = EMPTY_DAY if "date" in named else "empty"
+        return Fetched(api, fetch_hf_pages(session, api, {}), note)
+    if period != "day":
+        return Fetched(api, fetch_hf_pages(session, api, hf_period_param(period, now)))
+    pages = [
+        page
+        for day in hf_days(now, since)
+        for page in fetch_hf_pages(session, api, {"date": day.isoformat()})
+    ]
+    return Fetched(api, tuple(pages), EMPTY_DAY)
 
 
 def fetch_hf_pages(session: Session, url: str, params: dict[str, str]) -> tuple[bytes, ...]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Protocol
@@ -53,6 +53,7 @@ from digest.store import History, Store
 from digest.store.ledger import EditionLedger
 from digest.store.suppression import SuppressionWatch
 from digest.transport import OutboxTransport, Transport
+from digest.windows import latest_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +130,19 @@ def collect_papers(
     today: date,
     client: httpx.Client,
     cache: PageCache | None = None,
+    since: datetime | None = None,
 ) -> Collected:
     """Fetch and parse every source; one failing source is reported, the others go on.
-    ``cache`` (None: none) lets fetching ask servers whether a page changed (conditional GET)."""
+    ``cache`` (None: none) lets fetching ask servers whether a page changed (conditional GET);
+    ``since`` is the previous scheduled run (a daily edition takes the days completed since)."""
     papers: list[Paper] = []
     reports: list[SourceReport] = []
     for spec in sources:
         started = time.monotonic()
         try:
-            fetched = fetch_source(spec, client=client, period=period, now=now, cache=cache)
+            fetched = fetch_source(
+                spec, client=client, period=period, now=now, cache=cache, since=since
+            )
             results = [
                 parse.parse_bytes(
                     page,
@@ -168,16 +173,27 @@ def collect_papers(
 def collect_edition(
     target: EditionRequest, client: httpx.Client, cache: PageCache | None = None
 ) -> Collected:
-    """The papers of one edition, from its sources as of the edition's moment."""
+    """The papers of one edition, from its sources as of the edition's moment: for a daily
+    digest, the HF days completed since its previous scheduled run."""
     digest = target.digest
+    moment = edition_moment(digest, target.edition_date, target.now)
     return collect_papers(
         target.sources,
         period=digest.period,
-        now=edition_moment(digest, target.edition_date, target.now),
+        now=moment,
         today=target.edition_date,
         client=client,
         cache=cache,
+        since=previous_run(digest, target.edition_date, moment),
     )
+
+
+def previous_run(digest: DigestConfig, edition_date: date, moment: datetime) -> datetime | None:
+    """The scheduled run before the one that makes this edition (None: none in 32 days)."""
+    run = latest_run(digest, moment)
+    if run is not None and run.edition_date == edition_date:  # this edition's own run
+        run = latest_run(digest, run.at - timedelta(seconds=1))
+    return run.at if run is not None else None
 
 
 def _paper_source(spec: SourceSpec) -> str:

@@ -218,6 +218,32 @@ def test_daily_digest_from_a_local_api_mirror(
     assert "General Agentic Memory" in parse_message(message[2])["Subject"]
 
 
+def test_monday_edition_takes_the_days_since_friday(
+    config_file: Callable[..., Path], http_server: Any
+) -> None:
+    """A Monday-to-Friday digest's Monday edition has Friday's, Saturday's and Sunday's papers:
+    Friday's list completes after Friday's run, and no day falls between two editions."""
+
+    def api(req: Any) -> tuple[int, dict[str, str], bytes]:
+        day = parse_qs(urlparse(req.path).query)["date"][0]
+        item = {"paper": {"id": f"2511.{day[-2:]}123", "title": f"Paper of {day}"}}
+        return 200, {"Content-Type": "application/json"}, json.dumps([item]).encode()
+
+    server = http_server(api)
+    config = config_file()
+    text = config.read_text().replace(
+        "sources: [hf-daily]",
+        f"sources: [{{kind: hf-daily, url: '{server.url}/api/daily_papers'}}]",
+    )
+    config.write_text(text)
+    run = digest(config, "fetch", "--date", "2025-11-24", "--json")
+    assert run.returncode == 0, run.stderr
+    days = [parse_qs(urlparse(p).query)["date"][0] for p in server.requests]
+    assert days == ["2025-11-21", "2025-11-22", "2025-11-23"]
+    titles = sorted(p["title"] for p in json.loads(run.stdout))
+    assert titles == ["Paper of 2025-11-21", "Paper of 2025-11-22", "Paper of 2025-11-23"]
+
+
 def test_weekly_readers_get_no_daily_digest(
     smtp_server: Any, config_file: Callable[..., Path]
 ) -> None:

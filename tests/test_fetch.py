@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import pytest
 
 from digest import USER_AGENT
 from digest.errors import FetchError
-from digest.fetch import fetch_hf_pages, fetch_source, hf_period_param, make_client
+from digest.fetch import fetch_hf_pages, fetch_source, hf_days, hf_period_param, make_client
 from digest.fetch_http import Session, fetch_url
 from digest.fetch_policy import FetchPolicy
 from digest.sources import SourceSpec
@@ -36,7 +36,7 @@ NO_WAIT = FetchPolicy(sleep=lambda _seconds: None)
         # in summer (EDT) the same 21:30 is 01:30 UTC
         ("day", datetime(2025, 7, 9, 1, 29, tzinfo=UTC), {"date": "2025-07-07"}),
         ("day", datetime(2025, 7, 9, 1, 30, tzinfo=UTC), {"date": "2025-07-08"}),
-        # a Monday-morning edition takes Sunday, which HF leaves (almost) empty
+        # a Monday-morning edition's last complete day is Sunday (hf_days adds Fri and Sat)
         ("day", datetime(2025, 11, 24, 7, 0, tzinfo=UTC), {"date": "2025-11-23"}),
         ("week", datetime(2025, 11, 24, 8, 0, tzinfo=UTC), {"week": "2025-W47"}),
         ("month", datetime(2025, 12, 1, 8, 0, tzinfo=UTC), {"month": "2025-11"}),
@@ -46,6 +46,52 @@ def test_period_is_the_last_complete_one(
     period: str, now: datetime, expected: dict[str, str]
 ) -> None:
     assert hf_period_param(period, now) == expected
+
+
+MON_0700 = datetime(2025, 11, 24, 7, 0, tzinfo=UTC)  # 07:00 London, 02:00 New York
+FRI_0700 = datetime(2025, 11, 21, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "since", "expected"),
+    [
+        # Monday after Friday's run: Friday, Saturday and Sunday; no day falls between editions
+        (MON_0700, FRI_0700, ["2025-11-21", "2025-11-22", "2025-11-23"]),
+        # Tuesday after Monday's run: Monday
+        (MON_0700 + timedelta(days=1), MON_0700, ["2025-11-24"]),
+        # no earlier run known: the last complete day
+        (MON_0700, None, ["2025-11-23"]),
+        # a run an hour after the last one: still the last complete day, never nothing
+        (MON_0700, MON_0700 - timedelta(hours=1), ["2025-11-23"]),
+        # after a month's pause: the last 7 days, no more
+        (MON_0700, MON_0700 - timedelta(days=30), [f"2025-11-{d}" for d in range(17, 24)]),
+    ],
+)
+def test_days_since_the_previous_run(
+    now: datetime, since: datetime | None, expected: list[str]
+) -> None:
+    assert [d.isoformat() for d in hf_days(now, since)] == expected
+
+
+def test_a_monday_edition_fetches_the_weekend_and_friday(http_server: Any) -> None:
+    def route(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        day = parse_qs(urlparse(req.path).query)["date"][0]
+        items = [{"paper": {"id": f"2511.{day[-2:]}001", "title": f"Paper of {day}"}}]
+        return 200, {"Content-Type": "application/json"}, json.dumps(items).encode()
+
+    server = http_server(route)
+    spec = SourceSpec("hf-daily", "hf-daily", server.url + "/api/daily_papers")
+    with make_client() as client:
+        fetched = fetch_source(
+            spec, client=client, period="day", now=MON_0700, since=FRI_0700, policy=NO_WAIT
+        )
+    days = [parse_qs(urlparse(p).query)["date"][0] for p in server.requests]
+    assert days == ["2025-11-21", "2025-11-22", "2025-11-23"]
+    assert [json.loads(page)[0]["paper"]["title"] for page in fetched.pages] == [
+        "Paper of 2025-11-21",
+        "Paper of 2025-11-22",
+        "Paper of 2025-11-23",
+    ]
 
 
 def test_pages_until_a_short_page(http_server: Any) -> None:
