@@ -32,43 +32,24 @@ from dataclasses import replace
 from datetime import date
 from typing import TypeVar
 
-from digest.models import Paper, title_key
+from digest.models import ARXIV_ID, ARXIV_VERSION, Paper, arxiv_id, arxiv_id_of, title_key
 
-_ID = r"(?P<id>\d{4}\.\d{4,5}|(?P<archive>[a-zA-Z][a-zA-Z-]*)(?P<subject>\.[a-zA-Z]{2})?/\d{7})"
-_VERSION = r"(?:[vV]\d+)?"
-_BARE_ID = re.compile(rf"(?i:arxiv:)?{_ID}{_VERSION}")
 _ARXIV_URL = re.compile(
-    rf"(?i:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/){_ID}{_VERSION}"
+    rf"(?i:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/){ARXIV_ID}{ARXIV_VERSION}"
     r"(?i:\.pdf)?/?(?:[?#].*)?"
 )
 _HF_URL = re.compile(
-    rf"(?i:https?://(?:www\.)?(?:huggingface\.co|hf\.co)/papers/){_ID}{_VERSION}/?(?:[?#].*)?"
+    rf"(?i:https?://(?:www\.)?(?:huggingface\.co|hf\.co)/papers/){ARXIV_ID}{ARXIV_VERSION}"
+    r"/?(?:[?#].*)?"
 )
 
 _Sized = TypeVar("_Sized", str, tuple[str, ...])
 
 
-def arxiv_id(text: str | None) -> str | None:
-    """The versionless arXiv id ``text`` is (``2511.07321v2``, ``arXiv:math-ph/0309136v1``).
-
-    None for anything else, including a ``title-…`` hash. The parsers could share this.
-    """
-    return _normalised(_BARE_ID.fullmatch((text or "").strip()))
-
-
 def arxiv_id_in_url(url: str | None) -> str | None:
     """The versionless arXiv id of an arXiv abs/pdf URL or an HF paper URL, else None."""
     text = (url or "").strip()
-    return _normalised(_ARXIV_URL.fullmatch(text) or _HF_URL.fullmatch(text))
-
-
-def _normalised(match: re.Match[str] | None) -> str | None:
-    if match is None:
-        return None
-    if match["archive"] is None:
-        return match["id"]
-    number = match["id"].rpartition("/")[2]
-    return f"{match['archive'].lower()}{(match['subject'] or '').upper()}/{number}"
+    return arxiv_id_of(_ARXIV_URL.fullmatch(text) or _HF_URL.fullmatch(text))
 
 
 def arxiv_ids(paper: Paper) -> tuple[str, ...]:

@@ -29,6 +29,32 @@ def title_key(title: str) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
+#: An arXiv id without its version: new style ``2511.07321``, old style ``math-ph/0309136`` or
+#: ``math.AG/0309136``. Parsers and merge build their patterns on it.
+ARXIV_ID = (
+    r"(?P<id>\d{4}\.\d{4,5}|(?P<archive>[a-zA-Z][a-zA-Z-]*)(?P<subject>\.[a-zA-Z]{2})?/\d{7})"
+)
+ARXIV_VERSION = r"(?:[vV]\d+)?"
+_BARE_ARXIV_ID = re.compile(rf"(?i:arxiv:)?{ARXIV_ID}{ARXIV_VERSION}")
+
+
+def arxiv_id(text: str | None) -> str | None:
+    """The versionless arXiv id ``text`` is (``2511.07321v2``, ``arXiv:math-ph/0309136v1``);
+    None for anything else, including a ``title-…`` hash."""
+    return arxiv_id_of(_BARE_ARXIV_ID.fullmatch((text or "").strip()))
+
+
+def arxiv_id_of(match: re.Match[str] | None) -> str | None:
+    """The normalised id a pattern built on :data:`ARXIV_ID` matched (archive in lower case,
+    subject class in upper case: ``math.AG/0309136``)."""
+    if match is None:
+        return None
+    if match["archive"] is None:
+        return match["id"]
+    number = match["id"].rpartition("/")[2]
+    return f"{match['archive'].lower()}{(match['subject'] or '').upper()}/{number}"
+
+
 def title_id(title: str) -> str:
     """A stable id for a paper without an arXiv id: a hash of its normalised title."""
     return "title-" + hashlib.sha256(title_key(title).encode()).hexdigest()[:16]

@@ -18,6 +18,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from digest.cli import main
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = Path(__file__).parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"
 
@@ -54,6 +56,17 @@ WEEKLY_DIGEST = """\
     timezone: Europe/London
     period: week
 """
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``digest ARGS`` in-process: exit code, stdout, stderr."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def free_port() -> int:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, SAMPLE
+from conftest import run_cli as run
 
-from digest.cli import cli, main
+from digest.cli import cli
 
 COMMANDS = [
     ["parse"],
@@ -27,16 +28,6 @@ COMMANDS = [
     ["subscribers", "import"],
     ["subscribers", "export"],
 ]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -18,12 +18,11 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from conftest import FIXTURES, free_port
+from conftest import FIXTURES, free_port, run_cli
 from http_feed import FeedServer, Reply, Route, Seen, serve
 from rich.console import Console
 
 from digest import USER_AGENT
-from digest.cli import main
 from digest.compose import EditionRequest
 from digest.config import load_config
 from digest.errors import FetchError
@@ -520,16 +519,6 @@ def test_one_failing_source_never_sinks_the_others(start: Callable[..., FeedServ
     assert (good.ok, good.papers, good.error, good.note) == (True, 6, None, None)
     assert good.name == server.url + "/day.json"
     assert {p.id for p in collected.papers} >= {"2510.25616", "2511.16166", "2511.10258"}
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_fetch_command_prints_the_source_table_and_exits_1_on_a_failure(

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from digest.merge import arxiv_id, merge_papers
-from digest.models import Paper, title_key
+from digest.merge import merge_papers
+from digest.models import Paper, arxiv_id, title_key
 from digest.parse import parse_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz import SETTINGS, mutated, parse_or_error
+from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.errors import ParseError
@@ -186,40 +187,9 @@ def test_a_page_cut_inside_an_entry_keeps_what_was_read_and_says_so() -> None:
     )
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def mutated(draw: st.DrawFn, names: list[str]) -> bytes:
-    """A fixture with a few slices cut, duplicated or replaced by random text."""
-    data = fixture(draw(st.sampled_from(names)))
-    for _ in range(draw(st.integers(1, 4))):
-        start = draw(st.integers(0, len(data)))
-        end = draw(st.integers(start, min(len(data), start + 200)))
-        action = draw(st.sampled_from(["cut", "duplicate", "replace"]))
-        middle = {"cut": b"", "duplicate": data[start:end] * 2}.get(action)
-        if middle is None:
-            middle = draw(st.text(max_size=20)).encode()
-        data = data[:start] + middle + data[end:]
-    return data
-
-
-def parse_or_error(data: bytes, kind: str) -> None:
-    """Parse; a ParseError is an allowed outcome, anything else fails the test."""
-    try:
-        result = parse(data, kind=kind)
-    except ParseError as exc:
-        assert str(exc).strip() and "\n" not in str(exc)
-        return
-    for paper in result.papers:
-        assert paper.title and paper.id and paper.sources
-        assert paper.pdf_url is None or paper.pdf_url.startswith("https://arxiv.org/pdf/")
-    assert all("\n" not in problem for problem in result.problems)
-
-
 @SETTINGS
 @given(
-    data=mutated([*API_PAGES, "arxiv-api-error.xml"]),
+    data=mutated([fixture(name) for name in [*API_PAGES, "arxiv-api-error.xml"]]),
     kind=st.sampled_from(["arxiv-api", "auto"]),
 )
 def test_mutated_pages_raise_only_parse_error(data: bytes, kind: str) -> None:

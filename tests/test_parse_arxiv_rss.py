@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz import SETTINGS, mutated, parse_or_error
+from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.errors import ParseError
@@ -267,40 +268,9 @@ def test_what_is_not_a_feed_is_a_one_line_parse_error(data: bytes, message: str)
     assert "\n" not in str(caught.value)
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def mutated(draw: st.DrawFn, names: list[str]) -> bytes:
-    """A fixture with a few slices cut, duplicated or replaced by random text."""
-    data = fixture(draw(st.sampled_from(names)))
-    for _ in range(draw(st.integers(1, 4))):
-        start = draw(st.integers(0, len(data)))
-        end = draw(st.integers(start, min(len(data), start + 200)))
-        action = draw(st.sampled_from(["cut", "duplicate", "replace"]))
-        middle = {"cut": b"", "duplicate": data[start:end] * 2}.get(action)
-        if middle is None:
-            middle = draw(st.text(max_size=20)).encode()
-        data = data[:start] + middle + data[end:]
-    return data
-
-
-def parse_or_error(data: bytes, kind: str) -> None:
-    """Parse; a ParseError is an allowed outcome, anything else fails the test."""
-    try:
-        result = parse(data, EVERY_TYPE, kind=kind)
-    except ParseError as exc:
-        assert str(exc).strip() and "\n" not in str(exc)
-        return
-    for paper in result.papers:
-        assert paper.title and paper.id and paper.sources
-        assert paper.author_count is None or paper.author_count == len(paper.authors)
-    assert all("\n" not in problem for problem in result.problems)
-
-
 @SETTINGS
 @given(
-    data=mutated([*ANNOUNCE_FEEDS, "arxiv-rss-empty.xml"]),
+    data=mutated([fixture(name) for name in [*ANNOUNCE_FEEDS, "arxiv-rss-empty.xml"]]),
     kind=st.sampled_from(["arxiv-rss", "auto"]),
 )
 def test_mutated_feeds_raise_only_parse_error(data: bytes, kind: str) -> None:

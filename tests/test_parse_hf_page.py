@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz import SETTINGS, mutated, parse_or_error
+from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.errors import ParseError
@@ -346,50 +347,15 @@ def test_looks_like(text: str, expected: bool) -> None:
 # -- no HTML makes the parser raise anything but a ParseError -------------------------------
 
 
-@st.composite
-def mutated_page(draw: st.DrawFn) -> bytes:
-    """A fixture page with a few slices cut, duplicated or overwritten (random or markup)."""
-    data = bytearray(draw(st.sampled_from(PAGES)).read_bytes())
-    snippets = st.sampled_from([b"<", b">", b'"', b"&quot;", b"<article>", b"</h3>", b"<![", b"&#"])
-    for _ in range(draw(st.integers(1, 5))):
-        start = draw(st.integers(0, len(data)))
-        end = draw(st.integers(start, min(len(data), start + 300)))
-        action = draw(st.sampled_from(["cut", "duplicate", "replace"]))
-        if action == "cut":
-            del data[start:end]
-        elif action == "duplicate":
-            data[start:start] = data[start:end]
-        else:
-            data[start:end] = draw(st.binary(max_size=20) | snippets)
-    return bytes(data)
-
-
-def parse_or_error(data: bytes, kind: str) -> None:
-    """Either papers with sane fields, or a ParseError that is not a parser bug."""
-    try:
-        result = parse(data, kind)
-    except ParseError as exc:
-        assert "unexpected" not in str(exc) and "\n" not in str(exc)
-        return
-    for paper in result.papers:
-        assert paper.id and paper.title == " ".join(paper.title.split())
-        for count in (paper.author_count, paper.upvotes, paper.comments):
-            assert count is None or (type(count) is int and count >= 0)
-    assert all("\n" not in problem for problem in result.problems)
-
-
-HTML_SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+@SETTINGS
+@given(
+    data=mutated([path.read_bytes() for path in PAGES]), kind=st.sampled_from(["hf-page", "auto"])
 )
-
-
-@HTML_SETTINGS
-@given(data=mutated_page(), kind=st.sampled_from(["hf-page", "auto"]))
 def test_mutated_pages_never_raise_anything_but_parse_error(data: bytes, kind: str) -> None:
     parse_or_error(data, kind)
 
 
-@HTML_SETTINGS
+@SETTINGS
 @given(body=st.text(max_size=500))
 def test_random_html_never_raises_anything_but_parse_error(body: str) -> None:
     parse_or_error(f"<!doctype html><article>{body}".encode(), "hf-page")

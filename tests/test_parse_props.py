@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzz import SETTINGS, mutated, parse_or_error
+from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.errors import ParseError
-from digest.models import Paper, ParseResult
 from digest.parse import KINDS as ALL_KINDS
 from digest.parse import parse_bytes
 
@@ -20,10 +19,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SMALL_FIXTURES = sorted(
     path
     for path in FIXTURES.glob("*")
-    if path.name.startswith(("hf-", "capture-")) and path.stat().st_size < 40_000
+    if path.name.startswith(("hf-", "capture-", "arxiv-", "feed-")) and path.stat().st_size < 40_000
 )
 KINDS = ["auto", *ALL_KINDS]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
@@ -31,34 +29,6 @@ json_values = st.recursive(
     max_leaves=12,
 )
 dates = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31))
-
-
-def parse_or_error(data: bytes, kind: str, today: date = date(2025, 11, 22)) -> ParseResult | None:
-    """Parse; a ParseError is an allowed outcome (None), anything else fails the test."""
-    try:
-        result = parse_bytes(data, kind=kind, source="prop", origin="prop.bin", today=today)
-    except ParseError as exc:
-        assert str(exc).strip()
-        return None
-    for paper in result.papers:
-        check_paper(paper)
-    assert all("\n" not in problem for problem in result.problems)
-    return result
-
-
-def check_paper(paper: Paper) -> None:
-    """The §5.1 field types hold whatever the input was."""
-    assert paper.title and paper.title == " ".join(paper.title.split())
-    assert paper.id and paper.sources == ("prop",)
-    assert paper.abstract is None or (paper.abstract and "\n" not in paper.abstract)
-    assert all(isinstance(name, str) and name for name in paper.authors)
-    assert all(isinstance(word, str) and word for word in paper.keywords)
-    for count in (paper.author_count, paper.upvotes, paper.comments, paper.github_stars):
-        assert count is None or (type(count) is int and count >= 0)
-    for day in (paper.published, paper.daily_date):
-        assert day is None or type(day) is date
-    for text in (paper.github_url, paper.ai_summary, paper.url, paper.pdf_url):
-        assert text is None or (isinstance(text, str) and text)
 
 
 @SETTINGS
@@ -103,28 +73,11 @@ def test_capture_shaped_text(lines: list[str], today: date) -> None:
     parse_or_error("\n".join(lines).encode(), "text", today)
 
 
-@st.composite
-def mutated(draw: st.DrawFn, original: bytes) -> bytes:
-    """The fixture with a few slices deleted, duplicated or overwritten by random bytes."""
-    data = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        start = draw(st.integers(0, len(data)))
-        end = draw(st.integers(start, min(len(data), start + 200)))
-        action = draw(st.sampled_from(["delete", "duplicate", "replace"]))
-        if action == "delete":
-            del data[start:end]
-        elif action == "duplicate":
-            data[start:start] = data[start:end]
-        else:
-            data[start:end] = draw(st.binary(max_size=20))
-    return bytes(data)
-
-
 @pytest.mark.parametrize("path", SMALL_FIXTURES, ids=lambda path: path.name)
 @SETTINGS
 @given(data=st.data())
 def test_mutated_fixtures(path: Path, data: st.DataObject) -> None:
-    mutant = data.draw(mutated(path.read_bytes()))
+    mutant = data.draw(mutated([path.read_bytes()]))
     parse_or_error(mutant, data.draw(st.sampled_from(KINDS)))
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
+from conftest import run_cli as run
 
-from digest.cli import main
 from digest.errors import InputError
 from digest.models import Choices, Status, Subscriber
 from digest.store import Store
@@ -28,17 +28,6 @@ from digest.subscribers import (
 
 NOW = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
 ASKED = Choices(("daily",), ("diffusion",), "daily", None, ("Smith, J.", "Ada Lovelace"), "filter")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``digest ARGS`` in-process: exit code, stdout, stderr."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # the store -----------------------------------------------------------------------------------

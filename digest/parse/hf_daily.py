@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.models import Paper, ParseResult, arxiv_id, collapse_whitespace, title_id
 from digest.parse.options import NO_OPTIONS, ParseOptions
 
-_ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?")
 _WRAPPER_KEYS = ("searchResults", "dailyPapers")
 
 JsonObject = Mapping[str, object]
@@ -133,12 +131,6 @@ def _build(
         pdf_url=f"https://arxiv.org/pdf/{paper_id}" if paper_id else None,
         sources=(source,),
     )
-
-
-def arxiv_id(raw: str | None) -> str | None:
-    """The arXiv id without its version, or None when ``raw`` is not an arXiv id."""
-    match = _ARXIV_ID.fullmatch(raw or "")
-    return match.group(1) if match else None
 
 
 def _string(obj: JsonObject, key: str) -> str | None:

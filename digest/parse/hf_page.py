@@ -20,11 +20,11 @@ import warnings
 from datetime import date
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 from bs4.exceptions import ParserRejectedMarkup
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.models import Paper, ParseResult, arxiv_id, collapse_whitespace, title_id
 from digest.parse import hf_daily
 from digest.parse.options import NO_OPTIONS, ParseOptions
 
@@ -75,8 +75,10 @@ def parse(
 
 def _soup(text: str, origin: str) -> BeautifulSoup:
     with warnings.catch_warnings():
-        # A short input that looks like a file name or URL is still parsed as markup.
+        # A short input that looks like a file name or URL is still parsed as markup, and an
+        # XML file given as hf-page gets this kind's "no list" error, not bs4's advice.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         try:
             return BeautifulSoup(text, "html.parser")
         except ParserRejectedMarkup as exc:
@@ -168,7 +170,7 @@ def _card_paper(
         problems.append(f"{where} ({link_id}): no title link (h3 > a), skipped")
         return None
     title, raw_id = title_link
-    paper_id = hf_daily.arxiv_id(raw_id)
+    paper_id = arxiv_id(raw_id)
     if paper_id is None:
         problems.append(f"{where}: id {raw_id!r} is not an arXiv id, using a title hash")
     return Paper(

@@ -19,9 +19,9 @@ from typing import Any
 import feedparser
 
 from digest.errors import ParseError
-from digest.models import collapse_whitespace
+from digest.models import ARXIV_ID, ARXIV_VERSION, arxiv_id_of, collapse_whitespace
 
-_ID = r"(\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?!\d)"
+_ID = rf"{ARXIV_ID}{ARXIV_VERSION}(?!\d)"
 _ARXIV_REF = re.compile(
     r"(?i:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|oai:arxiv\.org:|\barxiv:)" + _ID
 )
@@ -40,8 +40,7 @@ Entry = Mapping[str, Any]
 def arxiv_id_in(text: str | None) -> str | None:
     """The arXiv id (without version) of an arXiv abs/pdf URL, an HF paper URL, an OAI
     identifier or an ``arXiv:`` reference in ``text``; None when there is none."""
-    match = _ARXIV_REF.search(text or "")
-    return match.group(1) if match else None
+    return arxiv_id_of(_ARXIV_REF.search(text or ""))
 
 
 def is_hf_paper_url(url: str | None) -> bool:
