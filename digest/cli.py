@@ -6,48 +6,39 @@ traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from digest import logs, parse
-from digest.cli_context import AppContext
-from digest.compose import DEV_SECRET, preview_html, rank_for, rank_settings, require_secret
+from digest import logs
+from digest.cli_context import AppContext, edition_options, print_sources
+from digest.compose import DEV_SECRET, preview_html, require_secret
 from digest.config import Config
-from digest.errors import DigestError, InputError
-from digest.fetch import make_client, read_local
-from digest.models import Paper, SourceReport
+from digest.errors import DigestError
+from digest.fetch import make_client
 from digest.ops_cli import check_cmd, history_cmd
+from digest.papers_cli import fetch_cmd, parse_cmd, rank_cmd
 from digest.pipeline import SendRequest, SendResult, collect_edition, send_edition
-from digest.rank import Reader
 from digest.report import (
     deliveries_table,
     dry_run_table,
     due_line,
     make_console,
-    papers_table,
-    ranked_json,
-    ranked_table,
-    reader_line,
     send_progress,
-    source_failures,
-    sources_table,
     summary_line,
 )
 from digest.scheduled import send_due
 from digest.scheduler import Scheduler
 from digest.store import Store
-from digest.subscribers import normalise_address, split_list
+from digest.subscribers import normalise_address
 from digest.subscribers_cli import subscribers
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,147 +62,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 cli.add_command(subscribers)
 cli.add_command(check_cmd)
 cli.add_command(history_cmd)
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-11-24") from None
-
-
-def edition_options(command: F) -> F:
-    """--digest, --date and --source, shared by every command that builds an edition."""
-    for option in reversed(
-        [
-            click.option("--digest", "digest_name", help="Digest name (default: the first one)."),
-            click.option(
-                "--date", "edition_date", callback=_date, help="Edition date (default: today)."
-            ),
-            click.option(
-                "--source", "sources", multiple=True, help="Replace the digest's sources."
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
-
-
-def _echo_json(items: Sequence[dict[str, Any]]) -> None:
-    click.echo(json.dumps(list(items), ensure_ascii=False, indent=2))
-
-
-def _print_sources(reports: Sequence[SourceReport]) -> None:
-    make_console(stderr=True).print(sources_table(reports))
-    for line in source_failures(reports):
-        click.echo(line, err=True)
-
-
-@cli.command("parse")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--kind",
-    type=click.Choice(("auto", *parse.KINDS)),
-    default="auto",
-    show_default=True,
-    help="Source kind of the files.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print papers as a JSON array.")
-def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
-    """Parse saved pages or feeds offline and print their papers (no merging across files)."""
-    today = datetime.now(UTC).date()
-    papers: list[Paper] = []
-    for file in files:
-        source = "" if kind == "auto" else kind
-        result = parse.parse_bytes(
-            read_local(file), kind=kind, source=source, origin=file, today=today
-        )
-        papers.extend(result.papers)
-        for problem in result.problems:
-            click.echo(f"warning: {file}: {problem}", err=True)
-    if as_json:
-        _echo_json([p.to_json() for p in papers])
-    else:
-        make_console().print(papers_table(papers))
-
-
-@cli.command("fetch")
-@edition_options
-@click.option("--json", "as_json", is_flag=True, help="Print merged papers as a JSON array.")
-@click.pass_obj
-def fetch_cmd(
-    app: AppContext,
-    digest_name: str | None,
-    edition_date: date | None,
-    sources: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Fetch, parse and merge a digest's sources; writes nothing. Exits 1 if a source failed."""
-    config, target = app.target(digest_name, edition_date, sources)
-    cache = Store(config.store_path).http_cache(read_only=True)  # reads what sends saved
-    with make_client() as client:
-        collected = collect_edition(target, client, cache)
-    if as_json:
-        _echo_json([p.to_json() for p in collected.papers])
-    else:
-        make_console().print(papers_table(collected.papers))
-    _print_sources(collected.sources)
-    if not all(s.ok for s in collected.sources):
-        sys.exit(1)
-
-
-@cli.command("rank")
-@edition_options
-@click.option("--subscriber", help="Rank for this subscriber: their topics, authors, settings,")
-@click.option("--topics", help='Rank for these topics instead, e.g. "diffusion, robot learning".')
-@click.option("--explain", is_flag=True, help="Show each paper's score, its parts and reason.")
-@click.option("--json", "as_json", is_flag=True, help="Print the ranking as JSON.")
-@click.pass_obj
-def rank_cmd(
-    app: AppContext,
-    digest_name: str | None,
-    edition_date: date | None,
-    sources: tuple[str, ...],
-    subscriber: str | None,
-    topics: str | None,
-    explain: bool,
-    as_json: bool,
-) -> None:
-    """Rank a digest's papers as one reader's email would show them (no writes)."""
-    config, target = app.target(digest_name, edition_date, sources)
-    store = Store(config.store_path)
-    with make_client() as client:
-        collected = collect_edition(target, client, store.http_cache(read_only=True))
-    reader = _reader(store, subscriber, topics, [p.id for p in collected.papers])
-    ranking = rank_for(target, collected.papers, reader)
-    if as_json:
-        _echo_json([ranked_json(r) for r in ranking.papers])
-    elif explain:
-        click.echo(reader_line(reader, rank_settings(target.digest)))
-        make_console().print(ranked_table(ranking.papers))
-    else:
-        for n, r in enumerate(ranking.papers, 1):
-            click.echo(f"{n:2}. {r.paper.title}")
-    if not ranking.papers:
-        click.echo(f"Nothing to send: {ranking.why_empty}", err=True)
-
-
-def _reader(store: Store, email: str | None, topics: str | None, ids: list[str]) -> Reader:
-    """Who ``digest rank`` ranks for: a subscriber (what they were shown left out), the
-    ``--topics`` given, or nobody in particular (trending only)."""
-    reader = Reader()
-    if email:
-        sub = store.get_subscriber(email)
-        if sub is None:
-            raise InputError(
-                f"no subscriber {email} in {store.path}", hint="see: digest subscribers list"
-            )
-        reader = Reader.of(sub, store.shown_papers(sub.email, ids))
-    if topics is not None:
-        reader = replace(reader, topics=split_list(topics))
-    return reader
+cli.add_command(parse_cmd)
+cli.add_command(fetch_cmd)
+cli.add_command(rank_cmd)
 
 
 @cli.command("send")
@@ -315,7 +168,7 @@ def stop_on_sigterm() -> Iterator[threading.Event]:
 
 
 def _print_send(config: Config, result: SendResult) -> None:
-    _print_sources(result.report.sources)
+    print_sources(result.report.sources)
     checks = result.checks
     table = dry_run_table(checks) if result.report.dry_run else deliveries_table(result.report)
     if table.row_count:  # a big run that went well has nothing to list: the summary says it

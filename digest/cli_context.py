@@ -1,16 +1,23 @@
 """What every command gets from the ``digest`` group: where the config is, the ``-v`` flag,
-and the edition the common options point at."""
+the edition the common options (``edition_options``) point at, and the printing of JSON and of
+the per-source table that several commands share."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import click
 
 from digest import logs
 from digest.compose import EditionRequest
 from digest.config import Config, find_config_path, load_config
+from digest.models import SourceReport
+from digest.report import make_console, source_failures, sources_table
 from digest.sources import parse_source_spec
 
 
@@ -49,3 +56,42 @@ class AppContext:
         day = edition_date or now.astimezone(digest.zone).date()
         specs = tuple(parse_source_spec(s) for s in sources) or digest.sources
         return config, EditionRequest(digest, day, now, specs)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2025-11-24") from None
+
+
+def edition_options(command: F) -> F:
+    """--digest, --date and --source, shared by every command that builds an edition."""
+    for option in reversed(
+        [
+            click.option("--digest", "digest_name", help="Digest name (default: the first one)."),
+            click.option(
+                "--date", "edition_date", callback=_date, help="Edition date (default: today)."
+            ),
+            click.option(
+                "--source", "sources", multiple=True, help="Replace the digest's sources."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def echo_json(items: Sequence[dict[str, Any]]) -> None:
+    click.echo(json.dumps(list(items), ensure_ascii=False, indent=2))
+
+
+def print_sources(reports: Sequence[SourceReport]) -> None:
+    make_console(stderr=True).print(sources_table(reports))
+    for line in source_failures(reports):
+        click.echo(line, err=True)
