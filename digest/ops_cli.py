@@ -12,13 +12,14 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from digest import checks
 from digest.audience import EditionAccount, account, grouped
 from digest.cli_context import AppContext
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
-from digest.report import make_console
+from digest.report import OK, make_console
 from digest.schedule import next_runs
 from digest.scheduler import SchedulerLock
 from digest.smtp import ProbeResult, probe
@@ -228,7 +229,7 @@ def runs_table(runs: Sequence[dict[str, Any]]) -> Table:
             _sources_cell(run.get("sources", ())),
             str(sum(s.get("papers", 0) for s in run.get("sources", ()))),
             *(str(counts.get(status, 0)) for status in _COUNTED),
-            "[green]ok[/]" if run["ok"] else "[red]FAILED[/]",
+            OK if run["ok"] else Text("FAILED", style="red"),
             run.get("note") or "",
         )
     return table

@@ -10,6 +10,7 @@ from datetime import UTC
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.models import (
     Delivery,
@@ -24,17 +25,25 @@ from digest.pipeline import DryRunRow
 from digest.rank import RankSettings, Reader
 from digest.scheduled import DueResult
 
+OK = Text("ok", style="green")
+
 
 def sources_table(reports: Sequence[SourceReport]) -> Table:
     table = Table(title="Sources", title_justify="left")
     for col in ("source", "kind", "status", "papers", "time", "detail"):
         table.add_column(col, justify="right" if col in ("papers", "time") else "left")
     for r in reports:
-        status = "[green]ok[/]" if r.ok else "[red]failed[/]"
-        skipped = f"{len(r.problems)} skipped: {r.problems[0]}" if r.problems else ""
-        detail = r.error or skipped or r.note or ""
+        status = OK if r.ok else Text("failed", style="red")
+        detail = r.error or _problems(r.problems) or r.note or ""
         table.add_row(r.name, r.kind, status, str(r.papers), f"{r.seconds:.2f}s", detail)
     return table
+
+
+def _problems(problems: Sequence[str]) -> str:
+    """A source's parse problems in one cell: the only one, or how many and the first."""
+    if len(problems) > 1:
+        return f"{len(problems)} problems, the first: {problems[0]}"
+    return problems[0] if problems else ""
 
 
 def source_failures(reports: Sequence[SourceReport]) -> list[str]:
@@ -125,7 +134,7 @@ def dry_run_table(rows: Sequence[DryRunRow]) -> Table:
         )
     table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=48)
     for row in rows:
-        checks = "[green]ok[/]" if not row.failed else "[red]" + "; ".join(row.failed) + "[/]"
+        checks = OK if not row.failed else Text("; ".join(row.failed), style="red")
         size = f"{row.size / 1024:.1f} KB"
         table.add_row(row.recipient, str(row.papers), size, checks, row.subject)
     return table
@@ -186,7 +195,8 @@ def due_line(result: DueResult) -> str:
 
 def make_console(stderr: bool = False) -> Console:
     """A console for tables; off a terminal (logs, pipes) lines are kept whole up to 200 wide."""
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # markup off: titles, reasons and errors are data, and "[new, cross]" is not a style
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False)
     if not console.is_terminal:
         console.width = 200
     return console
