@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml requirements.lock
 demo: install
 	$(BIN)/digest subscribers import digest/samples/subscribers.csv
 	$(BIN)/digest send --date 2025-11-26 --source $(SAMPLE)
-	$(BIN)/digest preview --date 2025-11-26 --source $(SAMPLE)
+	$(BIN)/digest preview --date 2025-11-26 --source $(SAMPLE) --subscriber ada@example.org
 
 test: install
 	$(BIN)/ruff check digest tests bench

@@ -95,7 +95,8 @@ def preview_html(
 ) -> str:
     """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
     sub = _test_recipient(store, address)
-    shown = store.shown_papers(sub.email, [p.id for p in papers])
+    # what earlier editions showed: this edition's own email may already have gone out
+    shown = store.shown_papers(sub.email, [p.id for p in papers], besides=target.edition.key)
     ranking = rank_for(target, papers, Reader.of(sub, shown))
     if not ranking.papers:
         raise InputError(

@@ -97,7 +97,8 @@ def rank_cmd(
     store = Store(config.store_path)
     with make_client() as client:
         collected = collect_edition(target, client, store.http_cache(read_only=True))
-    reader = _reader(store, subscriber, topics, [p.id for p in collected.papers])
+    ids = [p.id for p in collected.papers]
+    reader = _reader(store, subscriber, topics, ids, target.edition.key)
     ranking = rank_for(target, collected.papers, reader)
     if as_json:
         echo_json([ranked_json(r) for r in ranking.papers])
@@ -111,9 +112,12 @@ def rank_cmd(
         click.echo(f"Nothing to send: {ranking.why_empty}", err=True)
 
 
-def _reader(store: Store, email: str | None, topics: str | None, ids: list[str]) -> Reader:
-    """Who ``digest rank`` ranks for: a subscriber (what they were shown left out), the
-    ``--topics`` given, or nobody in particular (trending only)."""
+def _reader(
+    store: Store, email: str | None, topics: str | None, ids: list[str], edition: str
+) -> Reader:
+    """Who ``digest rank`` ranks for: a subscriber (what earlier editions showed them left
+    out, as in their email of ``edition``), the ``--topics`` given, or nobody in particular
+    (trending only)."""
     reader = Reader()
     if email:
         sub = store.get_subscriber(email)
@@ -121,7 +125,7 @@ def _reader(store: Store, email: str | None, topics: str | None, ids: list[str])
             raise InputError(
                 f"no subscriber {email} in {store.path}", hint="see: digest subscribers list"
             )
-        reader = Reader.of(sub, store.shown_papers(sub.email, ids))
+        reader = Reader.of(sub, store.shown_papers(sub.email, ids, besides=edition))
     if topics is not None:
         reader = replace(reader, topics=split_list(topics))
     return reader

@@ -69,6 +69,17 @@ def test_each_reader_gets_their_topics_and_an_unmatched_reader_gets_nothing(
     assert rl.index("DR Tulu: Reinforcement Learning") < rl.index("General Agentic Memory")
     assert "matches" not in texts["all@example.org"]  # no topics: trending, as before
 
+    # after the send, rank and preview still show this edition's email, not what is left
+    ranked = json.loads(
+        digest(config, "rank", *DAY, "--subscriber", "video@example.org", "--json").stdout
+    )
+    assert len(ranked) == 5
+    assert all(f"https://huggingface.co/papers/{r['id']}" in video for r in ranked)
+    preview = digest(config, "preview", *DAY, "--subscriber", "video@example.org")
+    assert preview.returncode == 0, preview.stderr
+    html = Path(preview.stdout.strip()).read_text()
+    assert "matches &#34;video generation&#34;" in html or 'matches "video generation"' in html
+
     who = digest(config, "history", "--edition", "daily/2025-11-26")
     assert who.returncode == 0, who.stderr
     line = next(x for x in who.stdout.splitlines() if "zebra@example.org" in x)

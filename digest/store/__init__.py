@@ -326,9 +326,12 @@ class Store:
         }
         return History(earlier, self._shown(candidates, besides=edition))
 
-    def shown_papers(self, email: str, candidates: Iterable[str]) -> frozenset[str]:
-        """Which of ``candidates`` were already shown to this address (sent, or maybe sent)."""
-        return self._shown(frozenset(candidates)).get(records.key(email), frozenset())
+    def shown_papers(
+        self, email: str, candidates: Iterable[str], besides: str | None = None
+    ) -> frozenset[str]:
+        """Which of ``candidates`` editions other than ``besides`` (an edition key) already
+        showed this address (sent, or maybe sent)."""
+        return self._shown(frozenset(candidates), besides).get(records.key(email), frozenset())
 
     def _shown(
         self, candidates: frozenset[str], besides: str | None = None
