@@ -402,13 +402,27 @@ def _int(value: Any, key: str, where: str, minimum: int = 0) -> int:
     return number
 
 
-def _number(value: Any, key: str, where: str, minimum: float = 0.0) -> float:
+def _number(
+    value: Any,
+    key: str,
+    where: str,
+    minimum: float = 0.0,
+    *,
+    maximum: float | None = None,
+    above: bool = False,
+) -> float:
+    """A number from ``minimum`` (or ``above`` it) up to ``maximum``."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: {key} must be a number, got {value!r}") from None
-    if not number >= minimum:  # also refuses NaN
-        raise ConfigError(f"{where}: {key} must be at least {minimum:g}, got {value!r}")
+    low_ok = number > minimum if above else number >= minimum
+    if not (low_ok and (maximum is None or number <= maximum)):  # also refuses NaN
+        if maximum is not None:
+            limits = f"between {minimum:g} and {maximum:g}"
+        else:
+            limits = f"{'above' if above else 'at least'} {minimum:g}"
+        raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
     return number
 
 
@@ -452,21 +466,11 @@ def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
         timezone=_timezone(raw["timezone"], at),
         size=_int(raw.get("size", 10), "size", at, minimum=1),
         period=period,
-        half_life_days=_fraction(raw.get("half_life_days", 3.0), "half_life_days", at, None),
+        half_life_days=_number(raw.get("half_life_days", 3.0), "half_life_days", at, above=True),
         local_time=_flag(raw.get("local_time", True), "local_time", at),
         topic_mode=_choice(raw.get("topic_mode", "boost"), "topic_mode", at, TOPIC_MODES),
-        min_relevance=_fraction(raw.get("min_relevance", 0.15), "min_relevance", at, 1.0),
+        min_relevance=_number(raw.get("min_relevance", 0.15), "min_relevance", at, maximum=1.0),
     )
-
-
-def _fraction(value: Any, key: str, at: str, most: float | None) -> float:
-    """A number above zero (at most ``most``): a half-life, a relevance."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ConfigError(f"{at}: {key} must be a number, got {value!r}")
-    if value < 0 or (most is None and value == 0) or (most is not None and value > most):
-        limits = "above 0" if most is None else f"between 0 and {most:g}"
-        raise ConfigError(f"{at}: {key} must be {limits}, got {value!r}")
-    return float(value)
 
 
 def _choice(value: Any, key: str, at: str, choices: tuple[str, ...]) -> str:

@@ -215,9 +215,9 @@ class _Block:
     def why_empty(self, row: int) -> str:
         """Why this reader's ranking is empty, for the run report."""
         reader, papers = self.readers[row], self.ranker.papers
-        unseen = [col for col, p in enumerate(papers) if p.id not in reader.shown]
         if not papers:
             return "no papers in this edition"
+        unseen = [p for p in papers if p.id not in reader.shown]
         if not unseen:
             return f"all {len(papers)} papers of this edition were in earlier emails"
         wanted = "; ".join([*reader.topics, *reader.authors])
@@ -239,12 +239,6 @@ class Ranking:
 
     def __len__(self) -> int:
         return int(self._block.counts[self._row])
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """The chosen papers' ids, best first (without building the reason lines)."""
-        papers = self._block.ranker.papers
-        return tuple(papers[c].id for c in self._block.columns[self._row, : len(self)])
 
     @property
     def papers(self) -> tuple[RankedPaper, ...]:

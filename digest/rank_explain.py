@@ -9,6 +9,7 @@ from datetime import date
 
 from digest.models import Paper
 from digest.relevance import PaperIndex, Topic, author_key
+from digest.trending import age_days
 
 
 class Explainer:
@@ -50,9 +51,8 @@ def trend_reason(paper: Paper, today: date) -> str:
         parts.append(_plural(paper.comments, "comment"))
     if paper.github_stars:
         parts.append(f"{paper.github_stars} GitHub stars")
-    day = paper.daily_date or paper.published
-    if day is not None:
-        age = max(0, (today - day).days)
+    age = age_days(paper, today)
+    if age is not None:
         parts.append("today" if age == 0 else f"{_plural(age, 'day')} old")
     return " · ".join(parts) or "new on the list"
 

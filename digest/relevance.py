@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import re
 import unicodedata
 from collections import Counter
@@ -92,10 +91,7 @@ class Topic:
 
     @classmethod
     def analyse(cls, text: str) -> Topic:
-        stems = words(text)
-        weights = dict.fromkeys(stems, 1.0)
-        for a, b in itertools.pairwise(stems):
-            weights[f"{a} {b}"] = PHRASE_WEIGHT
+        weights = {t: PHRASE_WEIGHT if " " in t else 1.0 for t in terms(words(text))}
         return cls(text=" ".join(text.split()), weights=weights)
 
 
@@ -116,12 +112,11 @@ class PaperIndex:
         self.size = len(papers)
         self.matrix, self.idf = _bm25(counts, self.vocabulary)
         self.terms_of = [frozenset(doc) for doc in counts]
-        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def idf_of(self, term: str) -> float:
         """A term's inverse document frequency (the highest when no paper has it)."""
         index = self.vocabulary.get(term)
-        return float(self.idf[index]) if index is not None else _idf_value(0, self.size)
+        return float(self.idf[index] if index is not None else idf(0, self.size))
 
     def topic_rows(self, topics: Sequence[Topic]) -> sparse.csr_matrix:
         """Topics x terms, each row scaled so that a perfect match would score 1."""
@@ -133,18 +128,15 @@ class PaperIndex:
         return sparse.csr_matrix((values, cols, pointers), shape=shape, dtype=np.float32)
 
     def _row(self, topic: Topic) -> tuple[np.ndarray, np.ndarray]:
-        """One topic's term columns and weights in this edition (readers share topics)."""
-        found = self._rows.get(topic.text)
-        if found is None:
-            best = sum(w * self.idf_of(t) * (K1 + 1) for t, w in topic.weights.items())
-            present = [
-                (self.vocabulary[t], w / best)
-                for t, w in topic.weights.items()
-                if t in self.vocabulary and best > 0
-            ]
-            cols = np.array([c for c, _ in present], dtype=np.int64)
-            found = self._rows[topic.text] = (cols, np.array([w for _, w in present], np.float32))
-        return found
+        """One topic's term columns and weights in this edition."""
+        best = sum(w * self.idf_of(t) * (K1 + 1) for t, w in topic.weights.items())
+        present = [
+            (self.vocabulary[t], w / best)
+            for t, w in topic.weights.items()
+            if t in self.vocabulary and best > 0
+        ]
+        cols = np.array([c for c, _ in present], dtype=np.int64)
+        return cols, np.array([w for _, w in present], np.float32)
 
     def relevance(self, topics: Sequence[Topic]) -> np.ndarray:
         """Topics x papers relevance, each in [0, 1)."""
@@ -158,8 +150,8 @@ class PaperIndex:
         have = self.terms_of[paper]
         if any(" " in t and t in have for t in topic.weights):
             return (topic.text,)
-        stems = set(t for t in topic.weights if " " not in t and t in have)
-        return tuple(w for w in topic.text.split() if words(w) and words(w)[0] in stems)
+        stems = {t for t in topic.weights if " " not in t and t in have}
+        return tuple(w for w in topic.text.split() if stems.intersection(words(w)))
 
 
 def _weighted_counts(paper: Paper) -> Counter[str]:
@@ -171,8 +163,10 @@ def _weighted_counts(paper: Paper) -> Counter[str]:
     return counts
 
 
-def _idf_value(df: int, n: int) -> float:
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+def idf(df: Any, n: int) -> Any:
+    """BM25's inverse document frequency of a term in ``df`` of ``n`` papers (numbers or
+    arrays of them)."""
+    return np.log1p((n - df + 0.5) / (df + 0.5))
 
 
 def _bm25(counts: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[Any, np.ndarray]:
@@ -182,14 +176,14 @@ def _bm25(counts: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[A
     cols = np.fromiter((vocabulary[t] for doc in counts for t in doc), np.int64, len(rows))
     tf = np.fromiter((n for doc in counts for n in doc.values()), np.float64, len(rows))
     df = np.bincount(cols, minlength=len(vocabulary))
-    idf = np.log1p((len(counts) - df + 0.5) / (df + 0.5))
+    weights = idf(df, len(counts))
     lengths = np.bincount(rows, weights=tf, minlength=len(counts))
     average = lengths.mean() if len(counts) and lengths.mean() > 0 else 1.0
     norm = K1 * (1 - B + B * lengths / average)
-    values = idf[cols] * tf * (K1 + 1) / (tf + norm[rows])
+    values = weights[cols] * tf * (K1 + 1) / (tf + norm[rows])
     shape = (len(counts), len(vocabulary))
     matrix = sparse.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
-    return matrix, idf
+    return matrix, weights
 
 
 def author_key(name: str) -> str:

@@ -7,8 +7,8 @@ entry. Bodies can be megabytes, which is why they are not in the TinyDB file. A 
 JSON line (the URL, the validators, the body's length, when it was saved) and then the body.
 It is written to a temporary file and renamed over the old one, so a reader sees the old
 entry or the new one, never half of one; an entry that does not check out (another URL, a
-short body) counts as absent. Entries not saved for ``keep_days`` are deleted when the
-cache is next written.
+short body) counts as absent. A 304 that changes nothing only touches its entry. Entries
+neither saved nor touched for ``keep_days`` are deleted when the cache is next written.
 
 A read-only cache (``digest fetch``, ``digest rank``, a dry run: commands that promise to
 write nothing) loads entries but never writes or deletes one. The cache is only an
@@ -79,6 +79,9 @@ class HttpCache:
                 self.path(url).unlink(missing_ok=True)
                 return
             head = {"url": url, "etag": etag, "last_modified": modified, "length": len(body)}
+            if _head(self.path(url)) == head:  # a 304 that changed nothing: keep the entry
+                os.utime(self.path(url))  # (its time is what pruning goes by)
+                return
             _write_atomically(self.path(url), json.dumps(head).encode() + b"\n" + body)
         except OSError as exc:
             log.warning("http cache: cannot save the entry of %s: %s", url, exc)
@@ -104,6 +107,16 @@ class HttpCache:
         if not self._pruned:
             self._pruned = True
             self.prune()
+
+
+def _head(path: Path) -> dict[str, Any] | None:
+    """An entry's first line (its URL, validators and body length), without the body."""
+    try:
+        with path.open("rb") as handle:
+            head: dict[str, Any] = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return None
+    return head
 
 
 def _decode(url: str, data: bytes) -> CachedPage | None:
