@@ -132,8 +132,10 @@ def _published(entry: feeds.Entry, links: tuple[str, ...], atom: bool) -> date |
         return None
     day = feeds.feed_date(entry.get("published"))
     # RSS 1.0 dates its items with dc:date, which feedparser files as "updated"; Atom's
-    # "updated" is the last edit, not the publication.
-    return day or (None if atom else feeds.feed_date(entry.get("updated")))
+    # "updated" is the last edit, not the publication. Read the key itself: feedparser's own
+    # get() falls back from "updated" to "published" (deprecated, with a warning).
+    updated = dict.get(entry, "updated") if isinstance(entry, dict) else entry.get("updated")
+    return day or (None if atom else feeds.feed_date(updated))
 
 
 def _text(value: object, detail: object) -> str | None:
