@@ -30,7 +30,7 @@ import httpx
 
 from digest.config import load_config
 from digest.models import Status, Subscriber
-from digest.scheduled import send_due
+from digest.schedule.due import send_due
 from digest.store import Store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"

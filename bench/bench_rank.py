@@ -23,9 +23,9 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-from digest.merge import merge_papers
 from digest.models import Paper
 from digest.parse import parse_bytes
+from digest.parse.merge import merge_papers
 from digest.rank import Ranker, RankSettings, Reader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

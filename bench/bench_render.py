@@ -22,10 +22,10 @@ from pathlib import Path
 from digest.config import DkimConfig
 from digest.models import Edition, Email, Links, Paper, RankedPaper, Subscriber
 from digest.parse import parse_bytes
-from digest.rank_explain import trend_reason
+from digest.rank.explain import trend_reason
 from digest.render import SHIPPED_TEMPLATES, RenderSettings, make_environment, render_email
-from digest.render_edition import EditionRenderer
-from digest.signing import DkimSigner
+from digest.render.dkim import DkimSigner
+from digest.render.edition import EditionRenderer
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"

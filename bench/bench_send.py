@@ -34,12 +34,12 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-from digest.compose import Composer, EditionRequest
 from digest.config import load_config
+from digest.config.sources import parse_source_spec
 from digest.fetch import read_local
 from digest.models import Email, Status, Subscriber
 from digest.parse import parse_bytes
-from digest.sources import parse_source_spec
+from digest.pipeline.compose import Composer, EditionRequest
 from digest.store import History, Store
 
 REPO = Path(__file__).resolve().parent.parent

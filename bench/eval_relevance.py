@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from digest.merge import merge_papers
 from digest.models import Paper, title_key
 from digest.parse import parse_bytes
+from digest.parse.merge import merge_papers
 from digest.rank import Ranker, RankSettings, Reader
-from digest.relevance import Topic
+from digest.rank.relevance import Topic
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 MONTHS = [FIXTURES / "hf-daily-2024-06.json.gz", FIXTURES / "hf-daily-2025-11.json.gz"]

@@ -1,5 +1,8 @@
 """When an edition is made, and when each reader gets it (PRODUCT §10).
 
+A digest runs at its ``schedule``, a cron expression in the digest's own timezone
+(APScheduler 3.x triggers, :func:`make_trigger`).
+
 An edition is made once, at a scheduled run of its digest (the cron expression in the digest's
 timezone): the papers are fetched and ranked then, so every reader of an edition sees the same
 papers. It is delivered in per-timezone windows: each reader gets it the first time their own
@@ -15,13 +18,33 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config import DigestConfig
+from apscheduler.triggers.cron import CronTrigger
+
+from digest.config import Config, DigestConfig
 from digest.models import Subscriber
-from digest.schedule import make_trigger
 
 #: How far back :func:`latest_run` looks for a scheduled run, widening step by step so that
 #: a cron expression that fires every minute costs as little as a weekly one.
 _LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32))
+
+
+def make_trigger(digest: DigestConfig) -> CronTrigger:
+    return CronTrigger.from_crontab(digest.schedule, timezone=digest.zone)
+
+
+def next_run(digest: DigestConfig, now: datetime) -> datetime:
+    """The first scheduled run strictly after ``now``, in the digest's timezone."""
+    # APScheduler answers "at or after"; in UTC, so that an hour a DST change repeats keeps
+    # its fold (in local time, the repeated 01:30 would be found again and again)
+    after = now.astimezone(UTC) + timedelta(microseconds=1)
+    fire: datetime | None = make_trigger(digest).get_next_fire_time(None, after)
+    if fire is None:  # a cron expression always fires again; guard for the type checker
+        raise ValueError(f"schedule {digest.schedule!r} never fires")
+    return fire
+
+
+def next_runs(config: Config, now: datetime) -> tuple[tuple[DigestConfig, datetime], ...]:
+    return tuple((d, next_run(d, now)) for d in config.digests)
 
 
 @dataclass(frozen=True, slots=True)

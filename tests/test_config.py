@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_config
+from digest.config.sources import SourceSpec, parse_source_spec
 from digest.errors import ConfigError
-from digest.sources import SourceSpec, parse_source_spec
 
 REPO = Path(__file__).parent.parent
 GOOD = """\

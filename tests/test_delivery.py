@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from digest.delivery import Outcome, RetryPolicy, deliver_all
 from digest.models import DeliveryStatus, Email
-from digest.store import Store
-from digest.store.files import AtomicJSONStorage
-from digest.store.ledger import EditionLedger
-from digest.transport import (
+from digest.send import Outcome, RetryPolicy, deliver_all
+from digest.send.transport import (
     AmbiguousFailure,
     OutboxTransport,
     PermanentFailure,
     TemporaryFailure,
 )
+from digest.store import Store
+from digest.store.files import AtomicJSONStorage
+from digest.store.ledger import EditionLedger
 
 EDITION = "daily/2025-11-26"
 NO_WAIT = RetryPolicy(retries=2, backoff_seconds=0)

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from digest import USER_AGENT
+from digest.config.sources import SourceSpec
 from digest.errors import FetchError
 from digest.fetch import fetch_hf_pages, fetch_source, hf_days, hf_period_param, make_client
-from digest.fetch_http import Session, fetch_url
-from digest.fetch_policy import FetchPolicy
-from digest.sources import SourceSpec
+from digest.fetch.http import Session, fetch_url
+from digest.fetch.policy import FetchPolicy
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
 NO_WAIT = FetchPolicy(sleep=lambda _seconds: None)

@@ -23,16 +23,16 @@ from http_feed import FeedServer, Reply, Route, Seen, serve
 from rich.console import Console
 
 from digest import USER_AGENT
-from digest.compose import EditionRequest
+from digest.cli.report import sources_table
 from digest.config import load_config
+from digest.config.sources import SourceSpec
 from digest.errors import FetchError
 from digest.fetch import EMPTY_DAY, fetch_source, make_client
-from digest.fetch_http import Session, fetch_url
-from digest.fetch_policy import FetchPolicy
+from digest.fetch.http import Session, fetch_url
+from digest.fetch.policy import FetchPolicy
 from digest.models import Subscriber
 from digest.pipeline import Collected, SendRequest, SendResult, collect_papers, send_edition
-from digest.report import sources_table
-from digest.sources import SourceSpec
+from digest.pipeline.compose import EditionRequest
 from digest.store import Store
 from digest.store.http_cache import HttpCache
 

@@ -12,11 +12,11 @@ from tinydb import TinyDB
 
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Paper, RunReport, Status, Subscriber
+from digest.send.suppression import SuppressionWatch
 from digest.store import Store
 from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
 from digest.store.ledger import INTERRUPTED, EditionLedger
-from digest.store.suppression import SuppressionWatch
 
 EDITION = "daily/2025-11-26"
 

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest import logs
-from digest.cli_context import AppContext
+from digest.cli.context import AppContext
 from digest.config import LogConfig
 from digest.logs import LineFormatter, Settings
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.merge import arxiv_id_in_url, arxiv_ids, merge_papers
 from digest.models import Paper, arxiv_id, title_id, title_key
+from digest.parse.merge import arxiv_id_in_url, arxiv_ids, merge_papers
 
 
 def paper(title: str = "Sparse Routing", id: str | None = None, **fields: Any) -> Paper:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from digest.merge import merge_papers
 from digest.models import Paper, arxiv_id, title_key
 from digest.parse import parse_bytes
+from digest.parse.merge import merge_papers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2025, 12, 1)

@@ -10,7 +10,7 @@ from email.policy import default
 
 import pytest
 
-from digest.mime import (
+from digest.render.mime import (
     EditionHeaders,
     encode_html,
     encode_text,

@@ -15,10 +15,10 @@ from conftest import SmtpServer
 from test_cli import run
 
 from digest.config import load_config
-from digest.delivery import RetryPolicy
 from digest.models import Status, Subscriber
-from digest.notices import CONFIRM, KNOWN, Notice, NoticeSender, build_notice
+from digest.send import RetryPolicy
 from digest.store import Store
+from digest.web.notices import CONFIRM, KNOWN, Notice, NoticeSender, build_notice
 
 NOW = datetime(2025, 11, 27, 9, 30, tzinfo=UTC)
 READER = Subscriber("zoë@example.org", "id-1")

@@ -28,12 +28,12 @@ from conftest import (
 )
 from test_cli import run
 
-from digest import checks
-from digest.audience import account
+from digest.cli import checks
+from digest.cli.audience import account
 from digest.config import Config, DigestConfig, load_config
+from digest.config.sources import SourceSpec
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
-from digest.scheduler import SchedulerLock
-from digest.sources import SourceSpec
+from digest.schedule.scheduler import SchedulerLock
 from digest.store import Store
 
 Run = Callable[..., tuple[int, str, str]]

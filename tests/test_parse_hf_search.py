@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from digest.config.sources import parse_source_spec
 from digest.errors import ParseError
 from digest.models import ParseResult
 from digest.parse import KINDS, hf_search, parse_bytes, sniff_kind
-from digest.sources import parse_source_spec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 API = (FIXTURES / "hf-search-api.json").read_bytes()

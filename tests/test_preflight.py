@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from digest.models import Email
-from digest.preflight import preflight
+from digest.send.preflight import preflight
 
 
 def message(

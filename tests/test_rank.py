@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import rank as rank_module
+import digest.rank as rank_module
 from digest.models import Paper
 from digest.rank import Ranker, RankSettings, Reader, rank
-from digest.rank_explain import trend_reason
-from digest.relevance import Topic, author_key, words
+from digest.rank.explain import trend_reason
+from digest.rank.relevance import Topic, author_key, words
 
 TODAY = date(2025, 11, 26)
 SETTINGS = RankSettings()
@@ -162,7 +162,7 @@ def test_title_counts_more_than_abstract() -> None:
 
 
 def test_relevance_is_a_share_between_zero_and_one() -> None:
-    from digest.relevance import PaperIndex
+    from digest.rank.relevance import PaperIndex
 
     scores = PaperIndex(EDITION).relevance([Topic.of("diffusion guidance"), Topic.of("zebra")])
     assert scores.shape == (2, len(EDITION))

@@ -25,7 +25,7 @@ from digest.render import (
     render_email,
     render_preview_html,
 )
-from digest.render_view import authors_line, make_paper_views, paper_links, paper_url, signals_line
+from digest.render.view import authors_line, make_paper_views, paper_links, paper_url, signals_line
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 GOLDEN = Path(__file__).parent / "golden"

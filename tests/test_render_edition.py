@@ -24,7 +24,7 @@ from test_render import (
 from digest.errors import RenderError
 from digest.models import Email, Links, Paper, RankedPaper, Subscriber
 from digest.render import RenderSettings, make_environment, render_email
-from digest.render_edition import EditionRenderer
+from digest.render.edition import EditionRenderer
 
 TRICKY_REASONS = (
     'matches "diffusion" & <transformers> · it\'s new',

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
+from digest.cli.report import deliveries_table, make_console, papers_table, sources_table
 from digest.models import Delivery, DeliveryStatus, Paper, RunReport, SourceReport
-from digest.report import deliveries_table, make_console, papers_table, sources_table
 
 NOW = datetime(2025, 11, 26, 7, tzinfo=UTC)
 

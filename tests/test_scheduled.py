@@ -1,4 +1,4 @@
-"""What the schedule says is due, done once (digest.scheduled), with an injected clock: a real
+"""What the schedule says is due, done once (digest.schedule.due), with an injected clock: a real
 TinyDB store in tmp, the papers served by a local HTTP server (so fetches can be counted),
 and aiosmtpd as the relay (so every message can be counted)."""
 
@@ -15,7 +15,7 @@ from conftest import CONFIG_TEMPLATE, WEEKLY_DIGEST, Feed, SmtpServer
 
 from digest.config import Config, load_config
 from digest.models import DeliveryStatus, RunReport, Subscriber
-from digest.scheduled import DueResult, send_due
+from digest.schedule.due import DueResult, send_due
 from digest.store import Store
 
 ENV = {"DIGEST_SECRET": "test-secret"}

@@ -14,7 +14,7 @@ from conftest import Feed, SmtpServer
 from test_scheduled import RUN, add_readers, make_config
 
 from digest.errors import StoreError
-from digest.scheduler import Scheduler, SchedulerLock
+from digest.schedule.scheduler import Scheduler, SchedulerLock
 from digest.store import Store
 
 

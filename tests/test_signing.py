@@ -17,8 +17,8 @@ from digest.config import DkimConfig
 from digest.errors import ConfigError
 from digest.models import Email
 from digest.render import make_environment
-from digest.render_edition import EditionRenderer
-from digest.signing import DkimSigner
+from digest.render.dkim import DkimSigner
+from digest.render.edition import EditionRenderer
 
 SELECTOR, DOMAIN = "s2024", "example.org"
 DnsFunc = Callable[..., bytes]

@@ -15,8 +15,8 @@ from conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, TlsServer
 from digest.config import SmtpConfig
 from digest.errors import SendError
 from digest.models import Email
-from digest.smtp import RateLimiter, SmtpPool, classify
-from digest.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure
+from digest.send.smtp import RateLimiter, SmtpPool, classify
+from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure
 
 
 def email(to: str, sender: str = "bounce@example.org") -> Email:

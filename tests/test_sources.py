@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from digest.config import load_config
+from digest.config.sources import SourceSpec, parse_source_spec
 from digest.errors import ConfigError
 from digest.parse.options import ParseOptions
-from digest.sources import SourceSpec, parse_source_spec
 
 CONFIG = """\
 sender: {{from: "Papers <papers@lab.example>", postal_address: "1 Road"}}

@@ -10,8 +10,8 @@ import pytest
 
 from digest.models import Choices, Status, Subscriber
 from digest.store import Store
-from digest.store import subscriptions as rules
-from digest.store.subscriptions import Request
+from digest.subscribers import rules
+from digest.subscribers.rules import Request
 
 NOW = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
 ASKED = Choices(("daily",), ("diffusion models",), "weekly", "Europe/Paris")

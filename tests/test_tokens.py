@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.errors import InputError
-from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
+from digest.links import PREFERENCES, UNSUBSCRIBE, make_token, read_token
 
 
 def test_token_reads_back_without_carrying_the_address() -> None:

@@ -17,15 +17,15 @@ import pytest
 from conftest import WEEKLY_DIGEST
 from starlette.testclient import TestClient
 
-from digest.compose import recipients
 from digest.config import Config, load_config
 from digest.errors import ConfigError
+from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
 from digest.models import Choices, Status, Subscriber
-from digest.notices import NoticeSender
+from digest.pipeline.compose import recipients
+from digest.send.transport import OutboxTransport
 from digest.store import Store
-from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
-from digest.transport import OutboxTransport
 from digest.web import create_app
+from digest.web.notices import NoticeSender
 from digest.web.security import CSRF_COOKIE, RedactTokens
 
 SECRET = "test-secret-" + "x" * 20

@@ -40,10 +40,10 @@ from typing import Any
 import httpx
 from conftest import SAMPLE, Script, free_port, running
 
+from digest.links import UNSUBSCRIBE, make_token
 from digest.models import DeliveryStatus, Status, Subscriber
+from digest.send.suppression import SuppressionWatch
 from digest.store import Store
-from digest.store.suppression import SuppressionWatch
-from digest.tokens import UNSUBSCRIBE, make_token
 
 SECRET = "test-secret-" + "c" * 24
 EDITION = "daily/2025-11-26"

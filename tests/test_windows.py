@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.config import DigestConfig
+from digest.config.sources import SourceSpec
 from digest.models import Subscriber
-from digest.schedule import next_run
-from digest.sources import SourceSpec
-from digest.windows import ScheduledRun, latest_run, local_window, run_on
+from digest.windows import ScheduledRun, latest_run, local_window, next_run, run_on
 
 
 def digest(schedule: str, timezone: str, *, local_time: bool = True) -> DigestConfig:

@@ -34,10 +34,10 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store import subscriptions
 from digest.store.files import Transaction
 from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
+from digest.subscribers import rules
 
 #: A version of the main file: (inode, mtime in ns, size); see :meth:`Store.version`.
 FileVersion = tuple[int, int, int]
@@ -172,17 +172,17 @@ class Store:
             doc = _by_id(_rows(db.table("subscribers")), sub_id)
         return records.subscriber(doc) if doc else None
 
-    # the readers' own actions (rules in subscriptions.py) ----------------------------------
+    # the readers' own actions (rules in digest.subscribers.rules) ---------------------------
 
     def request_subscription(
         self, email: str, choices: Choices, *, now: datetime, consent: str
-    ) -> tuple[Subscriber, subscriptions.Request]:
+    ) -> tuple[Subscriber, rules.Request]:
         """Record a subscribe request for ``email``; what it found decides the email to send."""
         with self._db() as db:
             table = db.table("subscribers")
             doc = table.get(Query().key == records.key(email))
             current = records.subscriber(doc) if doc else None
-            sub, outcome = subscriptions.request(current, email, choices, now=now, consent=consent)
+            sub, outcome = rules.request(current, email, choices, now=now, consent=consent)
             if sub != current:
                 table.upsert(records.subscriber_doc(sub), Query().key == records.key(email))
         return sub, outcome
@@ -190,32 +190,26 @@ class Store:
     def confirm_subscription(self, sub_id: str, *, now: datetime) -> tuple[Subscriber, bool] | None:
         """Apply a confirmed request: the record, and whether anything changed (None: no
         such subscriber, e.g. a pending address that expired)."""
-        return self._change(sub_id, lambda sub: subscriptions.confirm(sub, now=now))
+        return self._change(sub_id, lambda sub: rules.confirm(sub, now=now))
 
     def unsubscribe(
         self, sub_id: str, digest: str | None, known_digests: Sequence[str]
     ) -> tuple[Subscriber, bool] | None:
         """Leave ``digest`` (None: every digest); durable when this returns."""
-        return self._change(
-            sub_id, lambda sub: subscriptions.unsubscribe(sub, digest, known_digests)
-        )
+        return self._change(sub_id, lambda sub: rules.unsubscribe(sub, digest, known_digests))
 
     def update_preferences(
         self, sub_id: str, choices: Choices, *, paused: bool
     ) -> tuple[Subscriber, bool] | None:
         return self._change(
-            sub_id, lambda sub: subscriptions.update_preferences(sub, choices, paused=paused)
+            sub_id, lambda sub: rules.update_preferences(sub, choices, paused=paused)
         )
 
     def expire_pending(self, before: datetime) -> int:
         """Forget pending addresses asked for before ``before``; how many were forgotten."""
         with self._db() as db:
             table = db.table("subscribers")
-            gone = [
-                d["key"]
-                for d in _rows(table)
-                if subscriptions.expired(records.subscriber(d), before)
-            ]
+            gone = [d["key"] for d in _rows(table) if rules.expired(records.subscriber(d), before)]
             if gone:
                 keys = set(gone)
                 table.remove(lambda doc: doc["key"] in keys)

@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.compose import DEV_SECRET, require_secret
 from digest.config import Config
 from digest.errors import DigestError
-from digest.notices import NoticeSender
+from digest.pipeline.compose import DEV_SECRET, require_secret
 from digest.store import Store
 from digest.web import archive, manage, subscribe
+from digest.web.notices import NoticeSender
 from digest.web.security import SecurityHeaders
 from digest.web.site import PageError, Site, site_of
 from digest.web.static import static_file

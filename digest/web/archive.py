@@ -8,7 +8,7 @@ GET /archive/{digest}/{YYYY-MM-DD}  one edition: all its papers, in trending ord
 An edition is what a real send recorded (the store's ``editions``), ranked for no one in
 particular: nothing is hidden as already shown, so the first ``size`` papers are what the
 email led with for a reader new to the digest. The emails' "view in browser" link is the
-edition page (:func:`digest.compose.make_links`).
+edition page (:func:`digest.pipeline.compose.make_links`).
 
 Index pages and feeds take a bounded number of editions, all in one read of the store: the
 work beyond that read does not grow with the years of editions the store holds.
@@ -31,10 +31,10 @@ from starlette.routing import Route
 from digest.config import DigestConfig
 from digest.models import Edition, Paper, RankedPaper
 from digest.rank import RankSettings, Reader, rank
-from digest.render_template import render_template
-from digest.render_view import PaperView, clean, long_date, make_paper_views
-from digest.schedule import next_run
+from digest.render.template import render_template
+from digest.render.view import PaperView, clean, long_date, make_paper_views
 from digest.web.site import Site, site_of
+from digest.windows import next_run
 
 PAGE_EDITIONS = 60  # editions of one digest on an index page; older ones are a link away
 FEED_EDITIONS = 30  # entries in a feed

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.errors import InputError
+from digest.links import PREFERENCES, UNSUBSCRIBE, make_token, read_token
 from digest.models import SUPPRESSED, Status, Subscriber
-from digest.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
 from digest.web.forms import FormResult, read_preferences
 from digest.web.site import BAD_LINK, PageError, Site, expired_form, site_of
 

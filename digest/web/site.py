@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.compose import template_env
 from digest.config import Config, DigestConfig
-from digest.notices import NoticeSender, preferences_url, site_name
-from digest.render_template import render_template
+from digest.pipeline.compose import template_env
+from digest.render.template import render_template
 from digest.store import Store
+from digest.web.notices import NoticeSender, preferences_url, site_name
 from digest.web.security import CSRF_FIELD, Csrf, SlidingWindow
 
 BAD_LINK = (

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.errors import InputError
+from digest.links import ExpiredLink, read_confirm_token
 from digest.models import Status, Subscriber
-from digest.notices import build_notice, notice_for
-from digest.store.subscriptions import Request as Found
-from digest.tokens import ExpiredLink, read_confirm_token
+from digest.subscribers.rules import Request as Found
 from digest.web.forms import FormResult, is_bot, read_subscribe
+from digest.web.notices import build_notice, notice_for
 from digest.web.security import client_address
 from digest.web.site import BAD_LINK, PageError, Site, expired_form, site_of
 

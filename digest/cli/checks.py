@@ -1,0 +1,158 @@
+"""What an operator gets wrong that the config loader cannot refuse (``digest check``).
+
+Each check returns one warning line, or None. They read files but change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from digest.config import Config, DigestConfig
+from digest.errors import ConfigError
+from digest.models import Status, Subscriber
+from digest.render.dkim import DkimSigner
+from digest.windows import latest_run, next_run
+
+
+def secret(config: Config) -> str | None:
+    if config.smtp.host and not config.secret:
+        return (
+            "DIGEST_SECRET is not set: a send by SMTP refuses to start without it (the "
+            "unsubscribe links must be signed); set it to the output of: openssl rand -hex 32"
+        )
+    return None
+
+
+def base_url(config: Config) -> str | None:
+    if not config.base_url.startswith("https://"):
+        return (
+            f"base_url {config.base_url} is not https: mailbox providers require "
+            "an https one-click unsubscribe link (RFC 8058)"
+        )
+    return None
+
+
+def dkim_key(config: Config) -> str | None:
+    """The DKIM key file is there, readable and an RSA private key (a send would fail)."""
+    dkim = config.sender.dkim
+    if dkim is None:
+        return None
+    try:
+        DkimSigner.from_config(dkim)
+    except ConfigError as exc:
+        return f"sender.dkim: {exc}"
+    return None
+
+
+def store_writable(config: Config) -> str | None:
+    """The store's folder (or the nearest one that exists, which the store would create
+    folders in) must take new files: every write replaces the file with a new one."""
+    path = config.store_path
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"store {path} cannot be read and written by this user"
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"store {path} is not writable: cannot create files in {folder}"
+    return None
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def weekly_readers(config: Config, subscribers: Sequence[Subscriber]) -> str | None:
+    """Confirmed weekly readers whom no digest reaches: weekly readers skip the daily
+    digests, so without a digest of a longer period they get nothing."""
+    stranded = [
+        s
+        for s in subscribers
+        if s.status == Status.CONFIRMED
+        and s.cadence == "weekly"
+        and not any(d.period != "day" and s.wants(d.name) for d in config.digests)
+    ]
+    if not stranded:
+        return None
+    sample = ", ".join(s.email for s in stranded[:3]) + (", …" if len(stranded) > 3 else "")
+    return (
+        f"{len(stranded)} weekly reader(s) get nothing ({sample}): none of their digests has "
+        "period: week; add a weekly digest, or make them daily"
+    )
+
+
+def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
+    """Digests whose last scheduled run left no record although they ran before: nothing is
+    running the schedule ("it stopped running weeks ago")."""
+    found = []
+    for digest in config.digests:
+        # only scheduled runs show that something runs the schedule (not sends by hand)
+        mine = [r for r in runs if r["digest"] == digest.name and r.get("scheduled_at")]
+        run = latest_run(digest, now)
+        if (
+            not mine
+            or run is None
+            or now - run.at < timedelta(hours=config.scheduler.catch_up_hours)
+        ):
+            continue
+        if any(r["edition_date"] == run.edition_date.isoformat() for r in mine):
+            continue
+        last = max(str(r["started_at"]) for r in mine)[:16].replace("T", " ")
+        found.append(
+            f"digest {digest.name}: its run of {run.at:%a %d %b %H:%M %Z} left no record (the "
+            f"last scheduled run started {last} UTC): is digest serve, or digest-send.timer, "
+            "running?"
+        )
+    return found
+
+
+def dst_hour(config: Config) -> list[str]:
+    """Schedules that fire between 01:00 and 03:00 in a zone with daylight saving time: on the
+    night the clocks change, that time is skipped or happens twice."""
+    found = []
+    for digest in config.digests:
+        zone = digest.zone
+        year = datetime.now(UTC).year
+        winter, summer = (datetime(year, month, 15, tzinfo=zone) for month in (1, 7))
+        if winter.utcoffset() == summer.utcoffset():
+            continue
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        hours = {_local_hour(digest, start + timedelta(days=d)) for d in range(0, 14, 1)}
+        if hours & {1, 2}:
+            found.append(
+                f"digest {digest.name}: '{digest.schedule}' fires between 01:00 and 03:00 "
+                f"{digest.timezone}, the hour daylight saving time skips or repeats: on those "
+                "nights the run comes an hour late, or once for two (it is never sent twice); "
+                "pick another hour to avoid it"
+            )
+    return found
+
+
+def _local_hour(digest: DigestConfig, after: datetime) -> int:
+    return next_run(digest, after).astimezone(digest.zone).hour
+
+
+#: The checks that need only the config, in the order they are printed.
+CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
+    secret,
+    base_url,
+    dkim_key,
+    store_writable,
+)
+
+
+def warnings(
+    config: Config,
+    subscribers: Sequence[Subscriber],
+    runs: Sequence[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> list[str]:
+    found = [check(config) for check in CONFIG_CHECKS]
+    found.append(weekly_readers(config, subscribers))
+    found += dst_hour(config)
+    found += stalled(config, runs, now or datetime.now(UTC))
+    return [w for w in found if w]

@@ -1,0 +1,233 @@
+"""Compose: one email per reader, the half of the pipeline where rank and render meet.
+
+For each reader: leave out what they were already shown, rank the rest, and render the
+email with their own signed links. :mod:`digest.pipeline` calls this for a send, the CLI for
+a preview.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import jinja2
+
+from digest.config import Config, DigestConfig
+from digest.config.sources import SourceSpec
+from digest.errors import ConfigError, InputError
+from digest.links import PREFERENCES, UNSUBSCRIBE, make_token
+from digest.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Email,
+    Links,
+    Paper,
+    Status,
+    Subscriber,
+)
+from digest.rank import Ranker, Ranking, RankSettings, Reader, rank
+from digest.render import (
+    SHIPPED_TEMPLATES,
+    RenderSettings,
+    make_environment,
+    render_preview_html,
+)
+from digest.render.dkim import DkimSigner
+from digest.render.edition import EditionRenderer
+from digest.store import History, Store
+from digest.store.ledger import INTERRUPTED, LedgerEntry
+
+DEV_SECRET = "insecure-development-secret"
+
+
+def require_secret(config: Config, why: str) -> str:
+    """``DIGEST_SECRET``, or a ConfigError saying ``why`` it is needed and how to make one."""
+    if not config.secret:
+        raise ConfigError(
+            f"DIGEST_SECRET is not set: {why}",
+            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
+        )
+    return config.secret
+
+
+ALREADY_DELIVERED = "already delivered in an earlier run"
+RANK_BLOCK = 512  # readers ranked together: one matrix product per block
+
+
+@dataclass(frozen=True, slots=True)
+class EditionRequest:
+    """Which edition a command works on, and from which sources."""
+
+    digest: DigestConfig
+    edition_date: date
+    now: datetime
+    sources: tuple[SourceSpec, ...]
+
+    @property
+    def edition(self) -> Edition:
+        return Edition(self.digest.name, self.edition_date, self.digest.title)
+
+
+def rank_settings(digest: DigestConfig, size: int | None = None) -> RankSettings:
+    """The digest's ranking settings from ``schedules.yaml`` (``size``: the digest's)."""
+    return RankSettings(
+        size=size or digest.size,
+        half_life_days=digest.half_life_days,
+        topic_mode=digest.topic_mode,
+        min_relevance=digest.min_relevance,
+    )
+
+
+def rank_for(
+    target: EditionRequest, papers: Sequence[Paper], reader: Reader, *, size: int | None = None
+) -> Ranking:
+    """What one reader's email of this edition would show (``size``: the digest's)."""
+    settings = rank_settings(target.digest, size)
+    return rank(papers, reader, today=target.edition_date, settings=settings)
+
+
+def preview_html(
+    config: Config, store: Store, target: EditionRequest, papers: Sequence[Paper], address: str
+) -> str:
+    """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
+    sub = _test_recipient(store, address)
+    # what earlier editions showed: this edition's own email may already have gone out
+    shown = store.shown_papers(sub.email, [p.id for p in papers], besides=target.edition.key)
+    ranking = rank_for(target, papers, Reader.of(sub, shown))
+    if not ranking.papers:
+        raise InputError(
+            f"nothing to preview for {address} in {target.edition.key}: {ranking.why_empty}"
+        )
+    edition = target.edition
+    links = make_links(config, config.secret or DEV_SECRET, sub, edition)
+    settings = render_settings(config, target.digest)
+    return render_preview_html(
+        edition, sub, ranking.papers, links, settings, datetime.now(UTC), template_env(config)
+    )
+
+
+def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -> Links:
+    unsub = make_token(secret, UNSUBSCRIBE, sub.id, edition.digest)
+    prefs = make_token(secret, PREFERENCES, sub.id, edition.digest)
+    mailto = config.sender.unsubscribe_mailto
+    return Links(
+        unsubscribe_url=f"{config.base_url}/unsubscribe/{unsub}",
+        unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe" if mailto else None,
+        preferences_url=f"{config.base_url}/preferences/{prefs}",
+        archive_url=f"{config.base_url}/archive/{edition.digest}/{edition.date.isoformat()}",
+    )
+
+
+def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
+    return RenderSettings(
+        from_address=config.sender.from_address,
+        envelope_from=config.sender.envelope_from or "",
+        reply_to=config.sender.reply_to,
+        postal_address=config.sender.postal_address,
+        list_id=f"{digest.name}.{config.sender.domain}",
+        base_url=config.base_url,
+    )
+
+
+def template_env(config: Config) -> jinja2.Environment:
+    dirs = [d for d in (config.templates, SHIPPED_TEMPLATES) if d is not None]
+    return make_environment(dirs)
+
+
+def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:
+    """Confirmed subscribers of the digest, or the ``--to`` addresses for a test send."""
+    if to:
+        return tuple(_test_recipient(store, address) for address in to)
+    return tuple(s for s in store.list_subscribers() if _receives(s, digest))
+
+
+def _receives(sub: Subscriber, digest: DigestConfig) -> bool:
+    """Confirmed, not paused, subscribed to this digest, and (weekly readers) not a daily
+    digest."""
+    if sub.status != Status.CONFIRMED or sub.paused or not sub.wants(digest.name):
+        return False
+    return not (sub.cadence == "weekly" and digest.period == "day")
+
+
+def _test_recipient(store: Store, address: str) -> Subscriber:
+    known = store.get_subscriber(address)
+    if known is not None:
+        return known
+    return Subscriber(email=address, id="test-" + hashlib.sha256(address.encode()).hexdigest()[:12])
+
+
+class Composer:
+    """Composes one edition's emails: indexes the edition's papers once, ranks readers a
+    block at a time (each leaving out what they were shown), and renders each reader's email
+    with their own signed links."""
+
+    def __init__(
+        self,
+        target: EditionRequest,
+        papers: Sequence[Paper],
+        *,
+        config: Config,
+        secret: str,
+        signer: DkimSigner | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.target, self.config, self.secret = target, config, secret
+        self.edition = target.edition
+        self.papers = tuple(papers)
+        self._ranker = Ranker(
+            self.papers, today=target.edition_date, settings=rank_settings(target.digest)
+        )
+        self._renderer = EditionRenderer(
+            self.edition,
+            render_settings(config, target.digest),
+            template_env(config),
+            now or datetime.now(UTC),
+            signer=signer,
+        )
+
+    def compose(self, sub: Subscriber, history: History) -> Email | Delivery:
+        """The reader's email, or why they get none this time."""
+        return next(self.compose_all([sub], history))
+
+    def compose_all(
+        self, subs: Iterable[Subscriber], history: History
+    ) -> Iterator[Email | Delivery]:
+        """Lazily, one item per subscriber: readers are ranked a block at a time and nothing
+        is rendered before it is needed."""
+        subs = iter(subs)
+        while block := list(itertools.islice(subs, RANK_BLOCK)):
+            earlier = [history.earlier_delivery(s.email) for s in block]
+            readers = [
+                Reader.of(s, history.shown_to(s.email))
+                for s, e in zip(block, earlier, strict=True)
+                if e is None
+            ]
+            rankings = iter(self._ranker.rank(readers))
+            for sub, settled in zip(block, earlier, strict=True):
+                if settled is not None:
+                    yield _settled(self.edition, sub, settled)
+                else:
+                    yield self._email(sub, next(rankings))
+
+    def _email(self, sub: Subscriber, ranking: Ranking) -> Email | Delivery:
+        if not ranking.papers:
+            status = DeliveryStatus.SKIPPED
+            return Delivery(self.edition.key, sub.email, status, "", ranking.why_empty)
+        links = make_links(self.config, self.secret, sub, self.edition)
+        return self._renderer.render(sub, ranking.papers, links)
+
+
+def _settled(edition: Edition, sub: Subscriber, earlier: LedgerEntry) -> Delivery:
+    """How a reader this edition already reached (or may have reached) is reported."""
+    if earlier.status == DeliveryStatus.UNKNOWN:
+        status, reason = DeliveryStatus.UNKNOWN, earlier.reason or INTERRUPTED
+    elif earlier.status == DeliveryStatus.SENT:
+        status, reason = DeliveryStatus.SKIPPED, ALREADY_DELIVERED
+    else:
+        status = DeliveryStatus.SKIPPED
+        reason = f"already {earlier.status.value} in an earlier run: {earlier.reason}"
+    return Delivery(edition.key, sub.email, status, earlier.message_id, reason)

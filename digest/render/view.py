@@ -1,0 +1,304 @@
+"""The view model of an email: each ranked paper as the display strings a template shows.
+
+Templates hold layout only; everything that decides *what* a reader sees (trimming,
+wrapping, link fallbacks, "et al.", plurals) happens here, in plain Python that tests can read.
+Scraped text goes in as plain text: control characters are removed and whitespace collapsed,
+and the HTML template autoescapes it.
+
+A paper's view has two halves: what any reader sees of it (:func:`make_paper_view`, cached per
+edition by :mod:`digest.render.edition`) and what depends on the reader, its number and reason
+(:meth:`PaperView.ranked_as`). The reader-level strings (subject, intro, notice) are small
+functions of their own for the same reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from digest.errors import RenderError
+from digest.models import Edition, Links, Paper, RankedPaper, Subscriber, collapse_whitespace
+
+TEXT_WIDTH = 72  # columns of the plain-text part
+TEXT_INDENT = 4  # email.txt.j2 starts a paper's lines 4 columns in ...
+REASON_INDENT = 11  # ... and the reason 11 ("    Why:   ")
+MAX_AUTHORS = 3
+SUBJECT_TITLE_CHARS = 80
+PREHEADER_CHARS = 100
+# U+E000 and U+E001 are the slot marks of the fast path (digest.render.pattern): scraped text
+# never carries them into a template.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ue000\ue001]")
+_ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?|[a-z-]+(\.[A-Z]{2})?/\d{7}(v\d+)?")
+_ABSOLUTE = re.compile(r"https?://[^/?#]", re.IGNORECASE)  # a scheme we link to, and a host
+_URI_UNSAFE = re.compile(r"[^\x21-\x7e]|[<>]")  # header URIs: printable ASCII, no brackets
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """One paper as an email shows it; every string is display-ready, every URL absolute."""
+
+    number: int
+    id: str
+    title: str
+    url: str | None
+    authors: str
+    signals: str
+    blurb: str
+    reason: str
+    links: tuple[LinkView, ...]  # arXiv, PDF, Code
+    text_number: str  # the plain-text part's copies: "1.  ", then wrapped and indented
+    text_title: str
+    text_blurb: str
+    text_reason: str
+    text_links: tuple[LinkView, ...]  # the paper page first when it is not already a link
+
+    def ranked_as(self, number: int, reason: str) -> PaperView:
+        """This paper shown as a reader's ``number``-th, for ``reason``."""
+        why = clean(reason)
+        return dataclasses.replace(
+            self,
+            number=number,
+            reason=why,
+            text_number=text_number(number),
+            text_reason=text_reason(why),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailView:
+    """Everything an email template may use: its fields are the template's variables."""
+
+    subject: str
+    digest_title: str
+    date_long: str
+    preheader: str
+    intro: str  # "3 papers picked for you today."
+    recipient: str
+    home_url: str
+    postal_address: str
+    links: Links
+    papers: tuple[PaperView, ...]
+    dropped: int = 0  # papers left out to keep the HTML under its size budget
+    notice: str = ""  # "2 more papers did not fit in this email.", or nothing
+
+    def context(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def keeping(self, count: int) -> EmailView:
+        """The same email with only its first ``count`` papers."""
+        dropped = self.dropped + len(self.papers) - count
+        return dataclasses.replace(
+            self,
+            papers=self.papers[:count],
+            intro=intro_line(count),
+            dropped=dropped,
+            notice=notice_line(dropped),
+        )
+
+
+def make_email_view(
+    edition: Edition,
+    subscriber: Subscriber,
+    ranked: Sequence[RankedPaper],
+    links: Links,
+    *,
+    home_url: str,
+    postal_address: str,
+    abstract_chars: int,
+) -> EmailView:
+    """What ``subscriber`` is shown of ``edition``; RenderError if it cannot be shown."""
+    check_reader(edition, subscriber, ranked, links)
+    papers = make_paper_views(ranked, abstract_chars)
+    return EmailView(
+        subject=subject_line(edition, papers[0].title),
+        digest_title=clean(edition.title),
+        date_long=long_date(edition.date),
+        preheader=preheader_line(p.title for p in papers[:3]),
+        intro=intro_line(len(papers)),
+        recipient=subscriber.email,
+        home_url=home_url,
+        postal_address=clean(postal_address),
+        links=links,
+        papers=papers,
+    )
+
+
+def check_reader(
+    edition: Edition, subscriber: Subscriber, ranked: Sequence[RankedPaper], links: Links
+) -> None:
+    """RenderError unless there is something to show, an address and absolute links."""
+    if not ranked:
+        raise RenderError(f"edition {edition.key} has no papers for {subscriber.email}")
+    if has_control(subscriber.email) or "@" not in subscriber.email:
+        raise RenderError(f"not an email address: {subscriber.email!r}")
+    for url in (links.unsubscribe_url, links.preferences_url, links.archive_url):
+        if not is_absolute(url) or _URI_UNSAFE.search(url):
+            raise RenderError(f"email links must be absolute ASCII http(s) URLs, got {url!r}")
+    mailto = links.unsubscribe_mailto
+    if mailto is not None and (not mailto.startswith("mailto:") or _URI_UNSAFE.search(mailto)):
+        raise RenderError(f"unsubscribe_mailto must be a mailto: URI, got {mailto!r}")
+
+
+def subject_line(edition: Edition, top_title: str) -> str:
+    """``"Daily Papers — Tue 11 Jun: <the top paper's title>"``."""
+    day = edition.date
+    top = shorten(top_title, SUBJECT_TITLE_CHARS)
+    return f"{clean(edition.title)} — {day:%a} {day.day} {day:%b}: {top}"
+
+
+def long_date(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B} {day.year}"
+
+
+def preheader_line(titles: Iterable[str]) -> str:
+    """The inbox preview line: the first titles, cut to what a client shows."""
+    return shorten(" · ".join(titles), PREHEADER_CHARS)
+
+
+def intro_line(count: int) -> str:
+    return f"{count} paper{'s' if count != 1 else ''} picked for you today."
+
+
+def notice_line(dropped: int) -> str:
+    if not dropped:
+        return ""
+    return f"{dropped} more paper{'s' if dropped != 1 else ''} did not fit in this email."
+
+
+def make_paper_views(ranked: Sequence[RankedPaper], abstract_chars: int) -> tuple[PaperView, ...]:
+    """The view of each ranked paper, numbered from 1 in rank order."""
+    return tuple(
+        make_paper_view(r.paper, abstract_chars).ranked_as(n, r.reason)
+        for n, r in enumerate(ranked, start=1)
+    )
+
+
+def make_paper_view(paper: Paper, abstract_chars: int) -> PaperView:
+    """What every reader sees of ``paper``; its number and reason are left blank."""
+    title, url, links = clean(paper.title) or "(untitled)", paper_url(paper), paper_links(paper)
+    blurb = shorten(clean(paper.ai_summary or paper.abstract), abstract_chars)
+    extra = () if url is None or url in {link.url for link in links} else (LinkView("Paper", url),)
+    return PaperView(
+        number=0,
+        id=paper.id,
+        title=title,
+        url=url,
+        authors=authors_line(paper),
+        signals=signals_line(paper),
+        blurb=blurb,
+        reason="",
+        links=links,
+        text_number="",
+        text_title=_wrap(title, TEXT_INDENT),
+        text_blurb=_wrap(blurb, TEXT_INDENT),
+        text_reason="",
+        text_links=extra + links,
+    )
+
+
+def text_number(number: int) -> str:
+    return f"{number}.".ljust(TEXT_INDENT)
+
+
+def text_reason(reason: str) -> str:
+    """A cleaned reason wrapped for the text part; most fit on one line and skip textwrap."""
+    if len(reason) <= TEXT_WIDTH - REASON_INDENT:
+        return reason
+    return _wrap(reason, REASON_INDENT)
+
+
+def clean(text: str | None) -> str:
+    """Plain one-line text: control and bidi-override characters gone, whitespace collapsed."""
+    return collapse_whitespace(_CONTROL.sub(" ", text or ""))
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, ending in "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    head = cut.rpartition(" ")[0] or cut
+    return head.rstrip(" ,;:.-—·") + "…"
+
+
+def is_absolute(url: str | None) -> bool:
+    """An http(s) URL with a host and no control characters (checked once per reader for
+    each link, so a regular expression rather than urlsplit)."""
+    if not url:
+        return False
+    return _ABSOLUTE.match(url) is not None and not has_control(url)
+
+
+def is_arxiv_id(paper_id: str) -> bool:
+    return _ARXIV_ID.fullmatch(paper_id) is not None
+
+
+def paper_url(paper: Paper) -> str | None:
+    """Where the title links: the paper page, else the PDF, else the arXiv abstract."""
+    return _first_absolute(paper.url, paper.pdf_url, _arxiv_url(paper, "abs"))
+
+
+def paper_links(paper: Paper) -> tuple[LinkView, ...]:
+    """The arXiv, PDF and code links a paper has, absolute URLs only."""
+    candidates = (
+        ("arXiv", _arxiv_url(paper, "abs")),
+        ("PDF", _first_absolute(paper.pdf_url, _arxiv_url(paper, "pdf"))),
+        ("Code", _first_absolute(paper.github_url)),
+    )
+    return tuple(LinkView(label, url) for label, url in candidates if url)
+
+
+def _arxiv_url(paper: Paper, kind: str) -> str | None:
+    return f"https://arxiv.org/{kind}/{paper.id}" if is_arxiv_id(paper.id) else None
+
+
+def _first_absolute(*urls: str | None) -> str | None:
+    return next((url for url in urls if is_absolute(url)), None)
+
+
+def authors_line(paper: Paper) -> str:
+    """``"A. One, B. Two, C. Three et al. · 12 authors"``, ``"7 authors"`` or ``""``."""
+    names = [name for name in (clean(a) for a in paper.authors) if name]
+    count = paper.author_count if paper.author_count is not None else len(names)
+    shown = ", ".join(names[:MAX_AUTHORS])
+    if count <= len(names[:MAX_AUTHORS]):
+        return shown
+    tally = f"{count:,} author{'s' if count != 1 else ''}"
+    return f"{shown} et al. · {tally}" if shown else tally
+
+
+def signals_line(paper: Paper) -> str:
+    """``"42 upvotes · 3 comments · ★ 58"``, leaving out the signals that are unknown."""
+    parts = []
+    if paper.upvotes is not None:
+        parts.append(_plural(paper.upvotes, "upvote"))
+    if paper.comments is not None:
+        parts.append(_plural(paper.comments, "comment"))
+    if paper.github_stars is not None:
+        parts.append(f"★ {paper.github_stars:,}")
+    return " · ".join(parts)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _wrap(text: str, indent: int) -> str:
+    """``text`` wrapped to end by column TEXT_WIDTH when printed from column ``indent``."""
+    lines = textwrap.wrap(text, TEXT_WIDTH - indent, break_long_words=False, break_on_hyphens=False)
+    return ("\n" + " " * indent).join(lines)

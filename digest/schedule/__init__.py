@@ -1,0 +1,1 @@
+"""The schedule: what is due now (``due``), and the scheduler inside ``digest serve``."""

@@ -1,0 +1,188 @@
+"""Deliver: hand each composed email to a transport exactly once, through the ledger.
+
+Emails arrive lazily (each is ranked and rendered as it is taken), so memory stays flat at
+any number of subscribers: a bounded queue feeds ``transport.concurrency`` workers, and the
+producer waits whenever the senders are behind. Per delivery:
+
+1. check the address is not suppressed *now* (an unsubscribe during the run counts);
+2. record ``sending`` durably (ledger journal), then run the SMTP transaction;
+3. record the outcome durably: ``sent``, ``failed`` (5xx: a hard bounce unless it was a
+   policy refusal), ``unknown`` (the connection dropped during DATA: maybe delivered, never
+   resent automatically) or ``deferred`` (a temporary failure: retried here with
+   exponential backoff and jitter, the same Message-ID each time, and by the next run).
+
+A killed run leaves ``sending`` records that the next run reports as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from digest.models import Delivery, DeliveryStatus, Email
+from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure, Transport
+
+
+class Ledger(Protocol):
+    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None: ...
+
+    async def finish(
+        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 3  # attempts after the first
+    backoff_seconds: float = 2.0  # before the first retry; doubled for each next one
+    jitter: float = 0.5  # each wait is scaled by a random factor in [1 - jitter, 1 + jitter]
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0 = the first)."""
+        scale = 1 + self.jitter * (2 * random.random() - 1)
+        return self.backoff_seconds * 2.0**attempt * scale
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a delivery run did, in the order deliveries finished."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    bounced: list[str] = field(default_factory=list)  # addresses that hard-bounced
+
+    @property
+    def sent(self) -> list[str]:
+        return [d.email for d in self.deliveries if d.status == DeliveryStatus.SENT]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    email: Email
+    attempt: int = 0
+
+
+NoSkip: Callable[[str], str | None] = lambda address: None  # noqa: E731
+
+
+async def deliver_all(
+    emails: Iterable[Email],
+    transport: Transport,
+    *,
+    edition: str,
+    ledger: Ledger | None,
+    policy: RetryPolicy = RetryPolicy(),
+    skip_reason: Callable[[str], str | None] = NoSkip,
+    progress: Callable[[Delivery], None] | None = None,
+) -> Outcome:
+    """Send every email once. Without a ledger (a dry run or ``--to``) nothing is recorded.
+
+    ``skip_reason(address)`` is asked just before each send: a reason means "do not send"
+    (e.g. the reader unsubscribed a moment ago)."""
+    run = _Run(transport, edition, ledger, policy, skip_reason, progress)
+    await transport.open()
+    workers = [asyncio.create_task(run.work()) for _ in range(max(1, transport.concurrency))]
+    try:
+        try:
+            for email in emails:
+                await run.queue.put(_Job(email))
+        finally:
+            await run.drain()  # what is in flight finishes (and is recorded) whatever happens
+    finally:
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await transport.close()
+    return run.outcome
+
+
+class _Run:
+    """The state of one ``deliver_all``: the queue, the retries waiting, the outcome."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        edition: str,
+        ledger: Ledger | None,
+        policy: RetryPolicy,
+        skip_reason: Callable[[str], str | None],
+        progress: Callable[[Delivery], None] | None,
+    ) -> None:
+        self.transport, self.edition, self.ledger, self.policy = transport, edition, ledger, policy
+        self.skip_reason, self.progress = skip_reason, progress
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=2 * max(1, transport.concurrency))
+        self.retrying: set[asyncio.Task[None]] = set()
+        self.outcome = Outcome()
+
+    async def drain(self) -> None:
+        """Wait for the queue and for every retry scheduled meanwhile."""
+        await self.queue.join()
+        while self.retrying:
+            await asyncio.gather(*self.retrying)
+            await self.queue.join()
+
+    async def work(self) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await self.handle(job)
+            finally:
+                self.queue.task_done()
+
+    async def handle(self, job: _Job) -> None:
+        email = job.email
+        if job.attempt == 0 and (reason := self.skip_reason(email.recipient)):
+            self.done(email, DeliveryStatus.SKIPPED, reason)
+            return
+        if self.ledger is not None:
+            await self.ledger.claim(email.recipient, email.message_id, email.paper_ids)
+        status, reason, bounce = await self.attempt(job)
+        if status == DeliveryStatus.DEFERRED and job.attempt < self.policy.retries:
+            wait = self.policy.delay(job.attempt)
+            reason = f"{reason}; retrying in {wait:.1f}s"
+            await self.record(email, status, reason, bounce)
+            self.retry_later(_Job(email, job.attempt + 1), wait)
+            return
+        if status == DeliveryStatus.DEFERRED and job.attempt:
+            reason = f"{reason} (after {job.attempt + 1} attempts)"
+        await self.record(email, status, reason, bounce)
+        if bounce:
+            self.outcome.bounced.append(email.recipient)
+        self.done(email, status, reason)
+
+    async def attempt(self, job: _Job) -> tuple[DeliveryStatus, str, bool]:
+        """One SMTP transaction, classified; never raises for a single bad delivery."""
+        try:
+            return DeliveryStatus.SENT, await self.transport.deliver(job.email), False
+        except PermanentFailure as exc:
+            return DeliveryStatus.FAILED, str(exc), exc.bounce
+        except AmbiguousFailure as exc:
+            return DeliveryStatus.UNKNOWN, str(exc), False
+        except TemporaryFailure as exc:
+            return DeliveryStatus.DEFERRED, str(exc), False
+        except Exception as exc:  # a bug must not take everyone else's delivery down
+            return DeliveryStatus.UNKNOWN, f"unexpected error: {exc!r}", False
+
+    async def record(self, email: Email, status: DeliveryStatus, reason: str, bounce: bool) -> None:
+        if self.ledger is not None:
+            await self.ledger.finish(email.recipient, status, reason, bounce=bounce)
+
+    def retry_later(self, job: _Job, wait: float) -> None:
+        async def requeue() -> None:
+            await asyncio.sleep(wait)
+            await self.queue.put(job)
+
+        task = asyncio.create_task(requeue())
+        self.retrying.add(task)
+        task.add_done_callback(self.retrying.discard)
+
+    def done(self, email: Email, status: DeliveryStatus, reason: str) -> None:
+        delivery = Delivery(
+            self.edition, email.recipient, status, email.message_id, reason, datetime.now(UTC)
+        )
+        self.outcome.deliveries.append(delivery)
+        if self.progress is not None:
+            self.progress(delivery)
