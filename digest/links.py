@@ -3,6 +3,9 @@
 Tokens carry the subscriber's id and the digest name, never the address. Unsubscribe and
 preferences tokens never expire (RFC 8058, CAN-SPAM): they are checked by signature only.
 Confirmation tokens carry their time and expire (``web.confirm_hours``).
+
+They are signed with ``DIGEST_SECRET``; without it, only emails that go no further than this
+machine (an outbox folder, a local web app) are signed with the public :data:`DEV_SECRET`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,31 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from digest.errors import InputError
+from digest.config import Config
+from digest.errors import ConfigError, InputError
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 CONFIRM = "confirm"
+DEV_SECRET = "insecure-development-secret"
+
+
+def require_secret(config: Config, why: str) -> str:
+    """``DIGEST_SECRET``, or a ConfigError saying ``why`` it is needed and how to make one."""
+    if not config.secret:
+        raise ConfigError(
+            f"DIGEST_SECRET is not set: {why}",
+            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
+        )
+    return config.secret
+
+
+def signing_secret(config: Config, *, real: bool) -> str:
+    """The secret for links in emails; ``real`` emails (through SMTP) must not use the public
+    development one."""
+    if config.secret or real:
+        return require_secret(config, "unsubscribe links in real emails must be signed")
+    return DEV_SECRET
 
 
 class ExpiredLink(InputError):

@@ -292,3 +292,21 @@ class RunReport:
             return False
         sources_ok = all(s.ok for s in self.sources)
         return sources_ok and not any(d.status == DeliveryStatus.FAILED for d in self.deliveries)
+
+
+# Sources and their parsers ------------------------------------------------------------------
+
+#: The kinds of source a parser reads, in sniffing order (digest.parse holds one module each).
+PARSE_KINDS = ("arxiv-rss", "arxiv-api", "feed", "hf-daily", "hf-page", "hf-search", "text")
+#: arXiv RSS announce types, in the order a feed lists them.
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross", "absonly")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """A source's settings that change what its parser keeps."""
+
+    announce: tuple[str, ...] = ()  # arxiv-rss: announce types kept; empty means new + cross
+
+
+NO_OPTIONS = ParseOptions()

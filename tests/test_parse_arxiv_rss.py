@@ -12,9 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, title_id
+from digest.models import NO_OPTIONS, Paper, ParseOptions, ParseResult, title_id
 from digest.parse import parse_bytes, sniff_kind
-from digest.parse.options import NO_OPTIONS, ParseOptions
 from digest.parse.syndication import split_names
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,7 +10,7 @@ import pytest
 from digest.config import load_config
 from digest.config.sources import SourceSpec, parse_source_spec
 from digest.errors import ConfigError
-from digest.parse.options import ParseOptions
+from digest.models import ParseOptions
 
 CONFIG = """\
 sender: {{from: "Papers <papers@lab.example>", postal_address: "1 Road"}}

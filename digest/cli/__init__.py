@@ -34,8 +34,9 @@ from digest.cli.subscribers import subscribers
 from digest.config import Config
 from digest.errors import DigestError
 from digest.fetch import make_client
+from digest.links import DEV_SECRET, require_secret
 from digest.pipeline import SendRequest, SendResult, collect_edition, send_edition
-from digest.pipeline.compose import DEV_SECRET, preview_html, require_secret
+from digest.pipeline.compose import preview_html
 from digest.schedule.due import send_due
 from digest.schedule.scheduler import Scheduler
 from digest.store import Store

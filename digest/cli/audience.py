@@ -24,7 +24,7 @@ from typing import Any
 
 from digest.config import DigestConfig
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
-from digest.store.documents import key
+from digest.subscribers import address_key
 from digest.windows import ScheduledRun, reader_zone, run_on
 
 Run = Mapping[str, Any]  # a run document (see digest.store.documents.run_doc)
@@ -83,12 +83,12 @@ def account(
     readers = tuple(s for s in subscribers if s.wants(digest.name))
     scheduled = run_on(digest, day)
     counts = Counter(d.status.value for d in ledger)
-    settled = {key(d.email) for d in ledger}
+    settled = {address_key(d.email) for d in ledger}
     missed = [_from_ledger(d) for d in ledger if d.status != DeliveryStatus.SENT]
     problems = _latest_problems(mine, settled)
     missed += problems.values()
     known = settled | problems.keys()
-    passed_by = (s for s in readers if key(s.email) not in known)
+    passed_by = (s for s in readers if address_key(s.email) not in known)
     missed += [_why_not(s, digest, mine, scheduled, now) for s in passed_by]
     if not (mine or ledger or any(m.status == "due" for m in missed)):
         return None
@@ -117,7 +117,7 @@ def _latest_problems(runs: Sequence[Run], settled: set[str]) -> dict[str, Miss]:
     found: dict[str, Miss] = {}
     for run in runs:
         for problem in run.get("problems", ()):
-            address = key(problem["email"])
+            address = address_key(problem["email"])
             if address not in settled:
                 found[address] = Miss(problem["email"], problem["status"], problem["reason"])
     return found

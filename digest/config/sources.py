@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import ConfigError
-from digest.parse import KINDS
-from digest.parse.arxiv_rss import ANNOUNCE_TYPES
-from digest.parse.options import ParseOptions
+from digest.models import ANNOUNCE_TYPES, PARSE_KINDS, ParseOptions
 
-SOURCE_KINDS = ("auto", *KINDS)
+SOURCE_KINDS = ("auto", *PARSE_KINDS)
 PERIODS = ("day", "week", "month")
 HF_DAILY_API = "https://huggingface.co/api/daily_papers"
 ARXIV_RSS = "https://rss.arxiv.org/rss/"

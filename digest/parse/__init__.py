@@ -13,10 +13,9 @@ from datetime import date
 from typing import Protocol
 
 from digest.errors import ParseError
-from digest.models import ParseResult
+from digest.models import NO_OPTIONS, ParseOptions, ParseResult
 from digest.parse import arxiv_api, arxiv_rss, feed, hf_daily, hf_page, hf_search
 from digest.parse import text as text_capture
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
 
 class _Kind(Protocol):
@@ -39,6 +38,7 @@ _KINDS: dict[str, _Kind] = {
     "text": text_capture,
 }
 KINDS: tuple[str, ...] = tuple(_KINDS)
+
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 

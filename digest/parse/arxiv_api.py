@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, title_id
+from digest.models import NO_OPTIONS, Paper, ParseOptions, ParseResult, title_id
 from digest.parse import syndication as feeds
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
 _QUERY_TITLE = re.compile(r"<title\b[^>]*>\s*arxiv query:", re.IGNORECASE)
 _ERROR_ID = re.compile(r"^https?://(?:export\.)?arxiv\.org/api/errors", re.IGNORECASE)

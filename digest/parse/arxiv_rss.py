@@ -17,11 +17,17 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.models import (
+    ANNOUNCE_TYPES,
+    NO_OPTIONS,
+    Paper,
+    ParseOptions,
+    ParseResult,
+    collapse_whitespace,
+    title_id,
+)
 from digest.parse import syndication as feeds
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
-ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross", "absonly")
 DEFAULT_ANNOUNCE = ("new", "cross")
 
 _PREAMBLE = re.compile(

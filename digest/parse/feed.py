@@ -19,9 +19,15 @@ from bs4 import BeautifulSoup
 from bs4.builder import ParserRejectedMarkup
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.models import (
+    NO_OPTIONS,
+    Paper,
+    ParseOptions,
+    ParseResult,
+    collapse_whitespace,
+    title_id,
+)
 from digest.parse import syndication as feeds
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
 _JSON_FEED_VERSION = re.compile(r"https?://jsonfeed\.org/version/1(?:\.\d+)?/?")
 _BLOCKS = ("p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre")

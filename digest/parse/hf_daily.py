@@ -14,8 +14,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, arxiv_id, collapse_whitespace, title_id
-from digest.parse.options import NO_OPTIONS, ParseOptions
+from digest.models import (
+    NO_OPTIONS,
+    Paper,
+    ParseOptions,
+    ParseResult,
+    arxiv_id,
+    collapse_whitespace,
+    title_id,
+)
 
 _WRAPPER_KEYS = ("searchResults", "dailyPapers")
 

@@ -24,9 +24,16 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHT
 from bs4.exceptions import ParserRejectedMarkup
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, arxiv_id, collapse_whitespace, title_id
+from digest.models import (
+    NO_OPTIONS,
+    Paper,
+    ParseOptions,
+    ParseResult,
+    arxiv_id,
+    collapse_whitespace,
+    title_id,
+)
 from digest.parse import hf_daily
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
 HF_PAPERS = "https://huggingface.co/papers/"
 _ISLAND = 'div[data-target="DailyPapers"]'

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from digest.models import ParseResult
+from digest.models import NO_OPTIONS, ParseOptions, ParseResult
 from digest.parse import hf_daily, hf_page
-from digest.parse.options import NO_OPTIONS, ParseOptions
 
 
 def looks_like(text: str) -> bool:

@@ -21,9 +21,15 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from digest.errors import ParseError
-from digest.models import Paper, ParseResult, collapse_whitespace, title_id
+from digest.models import (
+    NO_OPTIONS,
+    Paper,
+    ParseOptions,
+    ParseResult,
+    collapse_whitespace,
+    title_id,
+)
 from digest.parse.dates import Stamp, resolve
-from digest.parse.options import NO_OPTIONS, ParseOptions
 from digest.parse.text_lines import Problems, Token, quote, read_tokens
 from digest.parse.text_shape import join_lines, line_shape, title_by_contrast, title_like
 from digest.parse.text_wrap import unwrap

@@ -26,6 +26,7 @@ from digest.config.sources import SourceSpec
 from digest.errors import FetchError, ParseError
 from digest.fetch import fetch_source
 from digest.fetch.http import PageCache
+from digest.links import signing_secret
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -39,11 +40,9 @@ from digest.models import (
 from digest.parse.merge import merge_papers
 from digest.pipeline.compose import (
     ALREADY_DELIVERED,
-    DEV_SECRET,
     Composer,
     EditionRequest,
     recipients,
-    require_secret,
 )
 from digest.render.dkim import DkimSigner
 from digest.send import NoSkip, Outcome, RetryPolicy, deliver_all
@@ -210,12 +209,6 @@ def choose_transport(config: Config, request: SendRequest, edition: Edition) -> 
     return SmtpPool(config.smtp)
 
 
-def signing_secret(config: Config, transport: Transport) -> str:
-    if config.secret or isinstance(transport, SmtpPool):
-        return require_secret(config, "unsubscribe links in real emails must be signed")
-    return DEV_SECRET
-
-
 def send_edition(
     config: Config,
     store: Store,
@@ -299,7 +292,7 @@ def _composer(
         target,
         collected.papers,
         config=config,
-        secret=signing_secret(config, transport),
+        secret=signing_secret(config, real=isinstance(transport, SmtpPool)),
         signer=DkimSigner.from_config(dkim) if dkim else None,
     )
 

@@ -13,12 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import jinja2
-
 from digest.config import Config, DigestConfig
 from digest.config.sources import SourceSpec
-from digest.errors import ConfigError, InputError
-from digest.links import PREFERENCES, UNSUBSCRIBE, make_token
+from digest.errors import InputError
+from digest.links import DEV_SECRET, PREFERENCES, UNSUBSCRIBE, make_token
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -30,29 +28,12 @@ from digest.models import (
     Subscriber,
 )
 from digest.rank import Ranker, Ranking, RankSettings, Reader, rank
-from digest.render import (
-    SHIPPED_TEMPLATES,
-    RenderSettings,
-    make_environment,
-    render_preview_html,
-)
+from digest.render import RenderSettings, render_preview_html
 from digest.render.dkim import DkimSigner
 from digest.render.edition import EditionRenderer
+from digest.render.template import template_env
 from digest.store import History, Store
 from digest.store.ledger import INTERRUPTED, LedgerEntry
-
-DEV_SECRET = "insecure-development-secret"
-
-
-def require_secret(config: Config, why: str) -> str:
-    """``DIGEST_SECRET``, or a ConfigError saying ``why`` it is needed and how to make one."""
-    if not config.secret:
-        raise ConfigError(
-            f"DIGEST_SECRET is not set: {why}",
-            hint="set it to a long random string, e.g. the output of: openssl rand -hex 32",
-        )
-    return config.secret
-
 
 ALREADY_DELIVERED = "already delivered in an earlier run"
 RANK_BLOCK = 512  # readers ranked together: one matrix product per block
@@ -131,11 +112,6 @@ def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
         list_id=f"{digest.name}.{config.sender.domain}",
         base_url=config.base_url,
     )
-
-
-def template_env(config: Config) -> jinja2.Environment:
-    dirs = [d for d in (config.templates, SHIPPED_TEMPLATES) if d is not None]
-    return make_environment(dirs)
 
 
 def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:

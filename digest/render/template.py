@@ -18,6 +18,7 @@ from typing import Any
 import css_inline
 import jinja2
 
+from digest.config import Config
 from digest.errors import RenderError
 
 # A wheel carries templates/ as the digest.templates package; in a checkout it sits at the top
@@ -53,6 +54,12 @@ def make_environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def template_env(config: Config) -> jinja2.Environment:
+    """The operator's ``templates:`` folder, if any, in front of the shipped templates."""
+    dirs = [d for d in (config.templates, SHIPPED_TEMPLATES) if d is not None]
+    return make_environment(dirs)
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ from digest.models import Edition, Paper, RunReport
 from digest.pipeline import NO_NEW_PAPERS, SendRequest, SendResult, send_edition
 from digest.pipeline.compose import EditionRequest, recipients
 from digest.store import Store
-from digest.store.documents import key
+from digest.subscribers import address_key
 from digest.windows import ScheduledRun, latest_run
 
 
@@ -68,8 +68,10 @@ def send_due(
         if late > timedelta(hours=config.scheduler.catch_up_hours):
             return _missed(config, store, run, now, late)
     subs = recipients(store, digest, ())
-    delivered = frozenset(key(d.email) for d in store.deliveries(edition.key))
-    windows = {key(s.email): run.window(s) for s in subs if key(s.email) not in delivered}
+    delivered = frozenset(address_key(d.email) for d in store.deliveries(edition.key))
+    windows = {
+        address_key(s.email): run.window(s) for s in subs if address_key(s.email) not in delivered
+    }
     due = frozenset(k for k, window in windows.items() if window <= now)
     later = min((w for w in windows.values() if w > now), default=None)
     if made is not None and (not made or not due):  # an empty day, or nobody due yet
@@ -77,7 +79,7 @@ def send_due(
     request = SendRequest(
         EditionRequest(digest, run.edition_date, now, digest.sources),
         papers=made or None,
-        only=lambda sub: key(sub.email) in due,
+        only=lambda sub: address_key(sub.email) in due,
         stop=stop,
         scheduled_at=run.at,
     )

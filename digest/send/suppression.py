@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
 
-from digest.store.documents import key
+from digest.subscribers import address_key
 
 _REASON = "suppressed (unsubscribed, bounced or complained) since the run started"
 
@@ -49,4 +49,4 @@ class SuppressionWatch:
             version = self._store.version()
             if version != self._version:
                 self._version, self._keys = version, self._store.suppressed()
-        return _REASON if key(address) in self._keys else None
+        return _REASON if address_key(address) in self._keys else None

@@ -37,7 +37,7 @@ from digest.store import documents as records
 from digest.store.files import Transaction
 from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger, LedgerEntry, legacy_entry
-from digest.subscribers import rules
+from digest.subscribers import address_key, rules
 
 #: A version of the main file: (inode, mtime in ns, size); see :meth:`Store.version`.
 FileVersion = tuple[int, int, int]
@@ -63,10 +63,10 @@ class History:
 
     def earlier_delivery(self, email: str) -> LedgerEntry | None:
         """This edition's earlier delivery to ``email`` that forbids sending it again."""
-        return self.earlier.get(records.key(email))
+        return self.earlier.get(address_key(email))
 
     def shown_to(self, email: str) -> frozenset[str]:
-        return self.shown.get(records.key(email), frozenset())
+        return self.shown.get(address_key(email), frozenset())
 
 
 class Store:
@@ -115,7 +115,7 @@ class Store:
 
     def get_subscriber(self, email: str) -> Subscriber | None:
         with self._db() as db:
-            doc = db.table("subscribers").get(Query().key == records.key(email))
+            doc = db.table("subscribers").get(Query().key == address_key(email))
         return records.subscriber(doc) if doc else None
 
     def list_subscribers(self) -> tuple[Subscriber, ...]:
@@ -141,7 +141,7 @@ class Store:
             inserts: list[dict[str, Any]] = []
             updates: dict[str, dict[str, Any]] = {}
             for sub in subs:
-                doc = by_key.get(records.key(sub.email))
+                doc = by_key.get(address_key(sub.email))
                 stored, outcome = _merge_subscriber(sub, doc, resubscribe)
                 results.append((stored, outcome))
                 if outcome == "suppressed":
@@ -162,9 +162,9 @@ class Store:
     def set_status(self, email: str, status: Status) -> Subscriber | None:
         with self._db() as db:
             table = db.table("subscribers")
-            if not table.update({"status": status.value}, Query().key == records.key(email)):
+            if not table.update({"status": status.value}, Query().key == address_key(email)):
                 return None
-            doc = table.get(Query().key == records.key(email))
+            doc = table.get(Query().key == address_key(email))
         return records.subscriber(doc) if doc else None
 
     def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None:
@@ -180,11 +180,11 @@ class Store:
         """Record a subscribe request for ``email``; what it found decides the email to send."""
         with self._db() as db:
             table = db.table("subscribers")
-            doc = table.get(Query().key == records.key(email))
+            doc = table.get(Query().key == address_key(email))
             current = records.subscriber(doc) if doc else None
             sub, outcome = rules.request(current, email, choices, now=now, consent=consent)
             if sub != current:
-                table.upsert(records.subscriber_doc(sub), Query().key == records.key(email))
+                table.upsert(records.subscriber_doc(sub), Query().key == address_key(email))
         return sub, outcome
 
     def confirm_subscription(self, sub_id: str, *, now: datetime) -> tuple[Subscriber, bool] | None:
@@ -325,7 +325,7 @@ class Store:
     ) -> frozenset[str]:
         """Which of ``candidates`` editions other than ``besides`` (an edition key) already
         showed this address (sent, or maybe sent)."""
-        return self._shown(frozenset(candidates), besides).get(records.key(email), frozenset())
+        return self._shown(frozenset(candidates), besides).get(address_key(email), frozenset())
 
     def _shown(
         self, candidates: frozenset[str], besides: str | None = None
@@ -440,8 +440,8 @@ def _merge_subscriber(
 def _count_bounces(
     table: Table, bounced: Iterable[str], delivered: Iterable[str], limit: int
 ) -> tuple[str, ...]:
-    bounced_keys = {records.key(e) for e in bounced}
-    delivered_keys = {records.key(e) for e in delivered}
+    bounced_keys = {address_key(e) for e in bounced}
+    delivered_keys = {address_key(e) for e in delivered}
     suppressed: list[str] = []
     changed: dict[str, dict[str, Any]] = {}
     for doc in _rows(table):

@@ -9,15 +9,12 @@ from datetime import date, datetime
 from typing import Any
 
 from digest.models import Choices, DeliveryStatus, Edition, RunReport, Status, Subscriber
-
-
-def key(email: str) -> str:
-    return email.strip().casefold()
+from digest.subscribers import address_key
 
 
 def subscriber_doc(sub: Subscriber) -> dict[str, Any]:
     return {
-        "key": key(sub.email),
+        "key": address_key(sub.email),
         "email": sub.email,
         "id": sub.id,
         "status": sub.status.value,

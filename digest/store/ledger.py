@@ -23,9 +23,9 @@ from typing import Any
 
 from digest.errors import StoreError
 from digest.models import Delivery, DeliveryStatus
-from digest.store.documents import key as address_key
 from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
+from digest.subscribers import address_key
 
 TABLE = "deliveries"
 _STATUS = {s.value: s for s in DeliveryStatus}

@@ -45,6 +45,11 @@ class ImportRow:
     subscriber: Subscriber
 
 
+def address_key(email: str) -> str:
+    """What makes two addresses one reader: the store's key for a subscriber."""
+    return email.strip().casefold()
+
+
 def normalise_address(text: str) -> str:
     """The normalised address, or an InputError saying what is wrong with it."""
     try:

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from digest.config import Config
 from digest.errors import DigestError
-from digest.pipeline.compose import DEV_SECRET, require_secret
+from digest.links import DEV_SECRET, require_secret
 from digest.store import Store
 from digest.web import archive, manage, subscribe
 from digest.web.notices import NoticeSender

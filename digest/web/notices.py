@@ -22,11 +22,9 @@ import jinja2
 
 from digest.config import Config
 from digest.errors import SendError
-from digest.links import PREFERENCES, make_confirm_token, make_token
+from digest.links import PREFERENCES, make_confirm_token, make_token, signing_secret
 from digest.models import Email, Subscriber
-from digest.pipeline import signing_secret
-from digest.pipeline.compose import template_env
-from digest.render.template import inline_css, render_template
+from digest.render.template import inline_css, render_template, template_env
 from digest.send import RetryPolicy
 from digest.send.smtp import SmtpPool
 from digest.send.transport import OutboxTransport, TemporaryFailure, Transport
@@ -75,7 +73,7 @@ def notice_for(config: Config, secret: str, sub: Subscriber, found: Request) -> 
 def invite(config: Config, store: Store, sub: Subscriber) -> str:
     """``digest subscribers add --pending``: record the request and send its email now.
     Returns what happened, for the operator."""
-    secret = signing_secret(config, notice_transport(config))
+    secret = signing_secret(config, real=isinstance(notice_transport(config), SmtpPool))
     now = datetime.now(UTC)
     stored, found = store.request_subscription(
         sub.email, sub.choices, now=now, consent="invited by the operator"

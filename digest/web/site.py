@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.config import Config, DigestConfig
-from digest.pipeline.compose import template_env
-from digest.render.template import render_template
+from digest.render.template import render_template, template_env
 from digest.store import Store
 from digest.web.notices import NoticeSender, preferences_url, site_name
 from digest.web.security import CSRF_FIELD, Csrf, SlidingWindow
