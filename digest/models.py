@@ -129,9 +129,23 @@ class Status(StrEnum):
 
 SUPPRESSED = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
 
-# How a reader's topics act: "filter" keeps only the papers that match them, "boost" keeps the
-# whole edition and moves the matching papers up.
-TOPIC_MODES = ("boost", "filter")
+
+class TopicMode(StrEnum):
+    """How a reader's topics act: ``filter`` keeps only the papers that match them, ``boost``
+    keeps the whole edition and moves the matching papers up."""
+
+    BOOST = "boost"
+    FILTER = "filter"
+
+
+TOPIC_MODES = tuple(mode.value for mode in TopicMode)  # ("boost", "filter")
+
+
+class Cadence(StrEnum):
+    """How often a reader gets a digest: every edition, or only the weekly digests."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +157,7 @@ class Choices:
 
     digests: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
-    cadence: str = "daily"
+    cadence: str = Cadence.DAILY
     timezone: str | None = None
     authors: tuple[str, ...] = ()
     topic_mode: str | None = None
@@ -162,7 +176,7 @@ class Subscriber:
     status: Status = Status.CONFIRMED
     digests: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
-    cadence: str = "daily"
+    cadence: str = Cadence.DAILY
     timezone: str | None = None
     created_at: datetime | None = None
     paused: bool = False
