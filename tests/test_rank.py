@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import digest.rank as rank_module
 from digest.models import Paper
 from digest.rank import Ranker, RankSettings, Reader, rank
 from digest.rank.explain import trend_reason
@@ -313,11 +312,12 @@ def _readers(rng: random.Random, count: int) -> list[Reader]:
     ]
 
 
-def test_many_readers_at_once_rank_as_each_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rank_module, "BLOCK", 7)  # several blocks, a short last one
+def test_many_readers_at_once_rank_as_each_alone() -> None:
     readers = _readers(random.Random(3), 40)
-    ranker = Ranker(EDITION, today=TODAY, settings=SETTINGS)
-    together = [(r.papers, r.why_empty) for r in ranker.rank(readers)]
+    ranker = Ranker(EDITION, today=TODAY, settings=SETTINGS, block=7)
+    rankings = ranker.rank(readers)
+    assert len({id(r._block) for r in rankings}) == 6  # five blocks of 7, a short last one
+    together = [(r.papers, r.why_empty) for r in rankings]
     alone = [
         (rank(EDITION, reader, today=TODAY, settings=SETTINGS).papers, "") for reader in readers
     ]

@@ -80,9 +80,17 @@ class Reader:
 class Ranker:
     """An edition's papers, indexed once, ranked for any number of readers."""
 
-    def __init__(self, papers: Sequence[Paper], *, today: date, settings: RankSettings) -> None:
+    def __init__(
+        self,
+        papers: Sequence[Paper],
+        *,
+        today: date,
+        settings: RankSettings,
+        block: int = BLOCK,
+    ) -> None:
         self.papers = tuple(papers)
         self.settings = settings
+        self.block = block  # readers per matrix product
         self.index = PaperIndex(self.papers)
         self.trending = trending_parts(self.papers, today, settings.half_life_days)
         order = sorted(
@@ -99,8 +107,8 @@ class Ranker:
     def rank(self, readers: Sequence[Reader], size: int | None = None) -> list[Ranking]:
         """Each reader's ranking, in the order given."""
         out: list[Ranking] = []
-        for start in range(0, len(readers), BLOCK):
-            block = _Block(self, readers[start : start + BLOCK], size or self.settings.size)
+        for start in range(0, len(readers), self.block):
+            block = _Block(self, readers[start : start + self.block], size or self.settings.size)
             out.extend(Ranking(block, row) for row in range(len(block.readers)))
         return out
 
