@@ -9,20 +9,26 @@
 - Conditional GET: the validators and body of a URL's last 200 come from a :class:`PageCache`;
   the request asks "changed since?", and a 304 reuses the saved body.
 
-Redirects are httpx's, within the client's limit (``fetch.make_client`` sets it from the
-policy). How long to wait and how often to try is :mod:`digest.fetch.policy`'s.
+- Bodies decoded by us (:mod:`digest.fetch.encoding`), a bounded piece at a time, so the cap
+  holds for what a compressed answer becomes, not only for what it weighs on the wire.
+
+Redirects are followed here (a redirect's body is never read), within the client's limit
+(``fetch.make_client`` sets it from the policy). How long to wait and how often to try is
+:mod:`digest.fetch.policy`'s.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
 from digest.errors import FetchError
+from digest.fetch.encoding import ACCEPT_ENCODING, BodyDecoder, EncodingRefused
 from digest.fetch.policy import (
     DEFAULT_POLICY,
     RETRY_STATUSES,
@@ -108,7 +114,7 @@ class Session:
         the server says it has not changed. Raises :class:`FetchError` naming the URL."""
         target = _with_params(url, params)
         cached = self.cache.load(target) if self.cache is not None else None
-        headers = _conditional(cached)
+        headers = {"Accept-Encoding": ACCEPT_ENCODING, **_conditional(cached)}
         last = _Retry("no answer yet")
         for attempt in range(1, self.policy.attempts + 1):
             if self.remaining() <= 0:
@@ -130,15 +136,7 @@ class Session:
         seconds = max(0.001, min(self.policy.timeout, self.remaining()))
         timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
         try:
-            with self.client.stream(
-                "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-            ) as response:
-                return self._answer(url, response)
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(
-                f"cannot fetch {url}: too many redirects (more than {self.client.max_redirects})",
-                hint="the server redirects in a loop; give the final URL",
-            ) from exc
+            return self._follow(url, headers, timeout)
         except httpx.TimeoutException as exc:
             return _Retry(f"timed out ({type(exc).__name__})")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -147,6 +145,24 @@ class Session:
             return _Retry(_describe(exc))
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch {url}: {_describe(exc)}") from exc
+
+    def _follow(
+        self, url: str, headers: Mapping[str, str], timeout: httpx.Timeout
+    ) -> _Answer | _Retry:
+        """GET ``url``, following redirects ourselves: httpx would read (and decode, without
+        a bound) the body of every redirect; here a redirect's body is never read."""
+        target = httpx.URL(url)
+        for _hop in range(self.client.max_redirects + 1):
+            with self.client.stream(
+                "GET", target, headers=headers, timeout=timeout, follow_redirects=False
+            ) as response:
+                if not response.has_redirect_location:
+                    return self._answer(url, response)
+                target = _redirect_target(response)
+        raise FetchError(
+            f"cannot fetch {url}: too many redirects (more than {self.client.max_redirects})",
+            hint="the server redirects in a loop; give the final URL",
+        )
 
     def _answer(self, url: str, response: httpx.Response) -> _Answer | _Retry:
         status = response.status_code
@@ -158,18 +174,34 @@ class Session:
         raise FetchError(f"cannot fetch {url}: {_status_line(response)}", hint=_status_hint(status))
 
     def _read(self, url: str, response: httpx.Response) -> bytes:
-        """The body, read no further than the size cap, nor past the budget."""
+        """The body, decoded by us a bounded piece at a time (:mod:`digest.fetch.encoding`),
+        read no further than the size cap, nor past the budget."""
         cap = self.policy.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_big(url, f"it announces {int(declared)} bytes", cap)
+        coding = "" if response.is_stream_consumed else response.headers.get("content-encoding", "")
+        try:
+            decoder = BodyDecoder(coding)
+        except EncodingRefused as exc:
+            raise FetchError(
+                f"cannot fetch {url}: {exc}",
+                hint="the server compresses in a way we do not decode; ask its operator",
+            ) from exc
         body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > cap:
-                raise _too_big(url, f"reading stopped at {len(body)} bytes", cap)
-            if self.remaining() <= 0:
-                raise self.out_of_time(url, f"reading the body, {len(body)} bytes in")
+        try:
+            for chunk in _raw(response):
+                for piece in decoder.decode(chunk):
+                    body += piece
+                    if len(body) > cap:
+                        raise _too_big(url, f"reading stopped at {len(body)} bytes", cap)
+                if self.remaining() <= 0:
+                    raise self.out_of_time(url, f"reading the body, {len(body)} bytes in")
+        except zlib.error as exc:
+            raise FetchError(
+                f"cannot fetch {url}: the body is not valid {decoder.coding} ({exc})",
+                hint="the server sent a corrupt answer; try again later",
+            ) from exc
         return bytes(body)
 
     def _settle(self, url: str, answer: _Answer, cached: CachedPage | None) -> bytes:
@@ -218,6 +250,23 @@ def _conditional(cached: CachedPage | None) -> dict[str, str]:
         return {}
     headers = {"If-None-Match": cached.etag, "If-Modified-Since": cached.last_modified}
     return {name: value for name, value in headers.items() if value}
+
+
+def _raw(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it came, in pieces; an answer made in memory (``httpx.MockTransport``) was
+    read, and decoded, when it was made."""
+    if response.is_stream_consumed:
+        yield response.content
+    else:
+        yield from response.iter_raw()
+
+
+def _redirect_target(response: httpx.Response) -> httpx.URL:
+    """Where a redirect points, relative to the URL that answered it."""
+    try:
+        return response.url.join(response.headers["location"])
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(f"invalid redirect location: {exc}") from exc
 
 
 def _too_big(url: str, what: str, cap: int) -> FetchError:
