@@ -7,6 +7,10 @@ and skips it; every good row is kept.
 
 Author names can hold a comma ("Smith, J."), so a list of authors is split on ``;`` (or new
 lines) when it has any, else on commas; the export writes ``;`` between names.
+
+The export is opened in spreadsheets, and its values come partly from a public form: a cell
+that starts with ``= + - @``, a tab or a CR is written with a ``'`` in front (OWASP's advice
+against CSV formula injection), and the import takes that quote off again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -37,6 +42,9 @@ CSV_COLUMNS = (
 )
 CADENCES = ("daily", "weekly")
 _NAME_SEPARATORS = re.compile(r"[;\n]")
+# A cell a spreadsheet would run as a formula, after any quotes :func:`write_csv` put before it.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +54,30 @@ class ImportRow:
 
 
 def address_key(email: str) -> str:
-    """What makes two addresses one reader: the store's key for a subscriber."""
-    return email.strip().casefold()
+    """What makes two addresses one reader: the store's key for a subscriber.
+
+    The domain is lower-cased; of the local part only ASCII letters are (mailbox names are
+    the receiving server's to compare, and ``straße`` is not ``strasse``). For an ASCII
+    address this is what ``casefold()`` gave, so existing keys stay as they were."""
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return _ascii_lower(domain)
+    return f"{_ascii_lower(local)}@{domain.lower()}"
+
+
+def _ascii_lower(text: str) -> str:
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+def ascii_address(email: str) -> str | None:
+    """``email`` with its domain in IDNA form (``xn--…``), for mail servers and headers
+    without SMTPUTF8; None when the local part is not ASCII (only SMTPUTF8 can carry it)."""
+    if email.isascii():
+        return email
+    try:
+        return validate_email(email, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        return None
 
 
 def normalise_address(text: str) -> str:
@@ -180,11 +210,24 @@ def parse_timezone(value: str | None) -> str | None:
         return None
     try:
         ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a long name
         raise InputError(
             f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)"
         ) from None
     return value.strip()
+
+
+def decode_csv(data: bytes, source: str) -> str:
+    """The text of a CSV file: UTF-8 (with or without a BOM), or UTF-16 with its BOM."""
+    bom, encoding = next(((b, e) for b, e in _BOMS if data.startswith(b)), (b"", "utf-8"))
+    try:
+        return data[len(bom) :].decode(encoding)
+    except UnicodeDecodeError as exc:
+        at = len(bom) + exc.start
+        raise InputError(
+            f"{source} is not {encoding.upper()} text: byte {at} is {data[at : at + 1]!r}",
+            hint="save the CSV as UTF-8 (or UTF-16 with a byte order mark)",
+        ) from None
 
 
 def read_csv(
@@ -206,16 +249,45 @@ def read_csv(
     reader.fieldnames = header
     rows: list[ImportRow] = []
     errors: list[str] = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in _records(reader, errors):
         try:
-            values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+            values = {k: _cell(v) for k, v in record.items() if k is not None}
             sub = make_subscriber(values.pop("email", ""), known_digests=known_digests, **values)
         except InputError as exc:
             errors.append(f"line {line}: {exc}")
             continue
         rows.append(ImportRow(line, sub))
     return tuple(rows), tuple(errors)
+
+
+def _records(
+    reader: csv.DictReader[str], errors: list[str]
+) -> Iterable[tuple[int, dict[str | Any, str | Any]]]:
+    """(line, row) for each row; a row the csv module refuses (a field over its size limit)
+    is an error for that line, and reading goes on with the next one."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(f"line {start}: {exc}")
+            continue
+        yield reader.line_num, record
+
+
+def _cell(value: str | None) -> str:
+    """A cell as :func:`write_csv` meant it: the quote before a formula-like value taken off."""
+    text = value or ""
+    if _FORMULA.match(text):
+        text = text[1:] if text.startswith("'") else text
+    return text.strip()
+
+
+def _safe_cell(value: str) -> str:
+    """``value``, with a ``'`` in front when a spreadsheet would run it as a formula."""
+    return "'" + value if _FORMULA.match(value) else value
 
 
 def write_csv(subs: Iterable[Subscriber]) -> str:
@@ -225,7 +297,8 @@ def write_csv(subs: Iterable[Subscriber]) -> str:
     writer.writerow(CSV_COLUMNS)
     for s in subs:
         writer.writerow(
-            [
+            _safe_cell(cell)
+            for cell in (
                 s.email,
                 ", ".join(s.topics),
                 ", ".join(s.digests),
@@ -235,6 +308,6 @@ def write_csv(subs: Iterable[Subscriber]) -> str:
                 join_authors(s.authors),
                 s.topic_mode or "",
                 "" if s.min_relevance is None else str(s.min_relevance),
-            ]
+            )
         )
     return out.getvalue()
