@@ -3,42 +3,56 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 from conftest import FIXTURES, SAMPLE
 from conftest import run_cli as run
 
 from digest.cli import cli
 
-COMMANDS = [
-    ["parse"],
-    ["fetch"],
-    ["rank"],
-    ["send"],
-    ["preview"],
-    ["check"],
-    ["history"],
-    ["serve"],
-    ["subscribers"],
-    ["subscribers", "add"],
-    ["subscribers", "remove"],
-    ["subscribers", "list"],
-    ["subscribers", "import"],
-    ["subscribers", "export"],
-]
+
+def walk(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The path of every command under ``command``, groups included, through nested groups."""
+    yield path
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from walk(sub, (*path, name))
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
-def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run([*command, "--help"], capsys)
+def command_at(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
+COMMANDS = list(walk(cli))
+
+
+def test_the_walk_finds_nested_commands() -> None:
+    assert ("subscribers", "import") in COMMANDS and ("send",) in COMMANDS
+    assert len(COMMANDS) == len(set(COMMANDS)) >= 15
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "digest")
+def test_every_command_has_help(path: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*path, "--help"], capsys)
     assert code == 0
-    assert "Usage: digest" in out
-    summary = cli
-    for name in command:
-        summary = summary.commands[name]  # type: ignore[attr-defined]
-    assert summary.help and summary.help.strip()[0].isupper()
+    assert out.startswith(f"Usage: digest {' '.join(path)}".rstrip())
+    command = command_at(path)
+    summary = (command.help or "").strip()
+    assert summary and (summary[0].isupper() or not path)  # the root's starts with digest:
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help and param.help.strip(), f"{param.opts[0]} has no help"
+        elif isinstance(param, click.Argument):  # click gives arguments no help of their own
+            name = param.human_readable_name
+            assert re.search(rf"\b{name}\b", summary), f"the help never mentions {name}"
 
 
 def test_parse_json_prints_every_field(capsys: pytest.CaptureFixture[str]) -> None:

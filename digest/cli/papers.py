@@ -33,7 +33,8 @@ from digest.subscribers import split_list
 )
 @click.option("--json", "as_json", is_flag=True, help="Print papers as a JSON array.")
 def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
-    """Parse saved pages or feeds offline and print their papers (no merging across files)."""
+    """Parse FILES (saved pages or feeds) offline and print their papers (no merging across
+    files)."""
     today = datetime.now(UTC).date()
     papers: list[Paper] = []
     for file in files:

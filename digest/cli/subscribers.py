@@ -77,7 +77,7 @@ def add_cmd(
     min_relevance: float | None,
     pending: bool,
 ) -> None:
-    """Add a confirmed subscriber (the operator vouches for the address), or with
+    """Add EMAIL as a confirmed subscriber (the operator vouches for the address), or with
     --pending send them the confirmation email."""
     if pending and min_relevance is not None:
         raise click.UsageError(
@@ -115,7 +115,7 @@ def add_cmd(
 @click.argument("email")
 @click.pass_context
 def remove_cmd(ctx: click.Context, email: str) -> None:
-    """Unsubscribe an address (kept as suppressed, so it is never mailed again)."""
+    """Unsubscribe EMAIL (kept as suppressed, so it is never mailed again)."""
     store, _ = _store_and_digests(ctx)
     if store.set_status(email, Status.UNSUBSCRIBED) is None:
         raise InputError(f"{email} is not a subscriber")
@@ -154,9 +154,9 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
 def import_cmd(ctx: click.Context, csv_file: Path) -> None:
-    """Import a CSV with a header row (email; optional topics, digests, cadence, timezone,
-    status, authors, topic_mode, min_relevance). Bad rows are reported by line number and
-    skipped; suppressed addresses stay suppressed."""
+    """Import CSV_FILE, a CSV with a header row (email; optional topics, digests, cadence,
+    timezone, status, authors, topic_mode, min_relevance). Bad rows are reported by line
+    number and skipped; suppressed addresses stay suppressed."""
     store, known = _store_and_digests(ctx)
     text = csv_file.read_text(encoding="utf-8-sig")
     rows, errors = read_csv(text, known_digests=known)
