@@ -161,9 +161,14 @@ def test_edition_headers_refuse_control_characters() -> None:
         headers(list_id="daily.example.org>\r\nBcc: x@y.example")
 
 
-def test_a_non_ascii_recipient_is_encoded_not_sent_raw() -> None:
-    raw = message(to="zoë@example.org")
-    assert raw.split(b"\r\n\r\n", 1)[0].isascii()
+def test_an_address_is_never_rfc2047_encoded() -> None:
+    """RFC 2047 §5: an IDN domain goes in IDNA form, a non-ASCII local part as UTF-8."""
+    head = message(to="zoë@example.org").split(b"\r\n\r\n", 1)[0]
+    assert head.split(b"\r\n")[1] == "To: zoë@example.org".encode()
+    head = message(to="ada@bücher.example").split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and b"\r\nTo: ada@xn--bcher-kva.example\r\n" in head
+    sender = headers(from_address="Zoë Papers <papers@bücher.example>").from_
+    assert sender == b"From: =?utf-8?q?Zo=C3=AB_Papers?= <papers@xn--bcher-kva.example>\r\n"
 
 
 def test_the_boundary_is_reproducible_and_never_in_a_body() -> None:

@@ -15,6 +15,12 @@ multipart/alternative, text first, with CRLF line ends:
 
 No value can start a header of its own: controls in a Subject become spaces, and addresses
 or URIs holding them are refused with ValueError.
+
+An address is never RFC 2047-encoded (RFC 2047 §5 allows encoded words in a display name,
+not in an address): an IDN domain goes in its IDNA form (``xn--…``), which every relay
+takes, and an address whose local part is not ASCII goes as raw UTF-8 (RFC 6532), which
+only a relay offering SMTPUTF8 takes (:mod:`digest.send.smtp` fails that one delivery
+otherwise). Either way each folded line starts with a space.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import BaseHeader
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr, parseaddr
+
+from digest.subscribers import ascii_address
 
 MAX_LINE = 998  # octets a line may hold, CRLF aside (RFC 5322 §2.1.1)
 FOLD_AT = 990  # where fold_html breaks a line, with room to spare
@@ -59,8 +67,8 @@ def make_edition_headers(
 ) -> EditionHeaders:
     """The shared headers; ValueError if an address or the list id holds a control character."""
     return EditionHeaders(
-        from_=_folded("From", from_address),
-        reply_to=_folded("Reply-To", reply_to) if reply_to else b"",
+        from_=address_header("From", from_address),
+        reply_to=address_header("Reply-To", reply_to) if reply_to else b"",
         date=_folded("Date", format_datetime(date)),
         list_id=_folded("List-Id", f"{_PHRASE_SPECIALS.sub('', list_name)} <{list_id}>"),
         tail=(
@@ -91,7 +99,7 @@ def make_message(
     return b"".join(
         (
             headers.from_,
-            _to_header(to),
+            address_header("To", to),
             headers.reply_to,
             subject_header(subject),
             headers.date,
@@ -268,10 +276,27 @@ def _part_headers(subtype: bytes, cte: bytes) -> bytes:
     )
 
 
-def _to_header(address: str) -> bytes:
-    if address.isascii():
-        return b"To: " + _ascii_value(address) + b"\r\n"
-    return _folded("To", address)
+def address_header(name: str, value: str) -> bytes:
+    """An address header (``To: ada@example.org``, ``From: Name <a@b.example>``) ending CRLF.
+
+    ASCII is folded by the stdlib as it always was; otherwise the display name (if any) is
+    RFC 2047-encoded and the address is never: IDNA domain, or raw UTF-8 when the local part
+    is not ASCII. The address goes on a line of its own when the first would be too long."""
+    if value.isascii():
+        return _folded(name, value)
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} holds a control character: {value!r}")
+    display, address = parseaddr(value) if "<" in value else ("", value.strip())
+    if not address:
+        raise ValueError(f"{name} holds no address: {value!r}")
+    address = ascii_address(address) or address
+    if not display:
+        return f"{name}: {address}\r\n".encode()
+    phrase = formataddr((display, "x@x"), charset="utf-8").removesuffix(" <x@x>")
+    line = f"{name}: {phrase} <{address}>"
+    if len(line.encode()) > 78:
+        line = f"{name}: {phrase}\r\n <{address}>"
+    return f"{line}\r\n".encode()
 
 
 def _ascii_value(value: str) -> bytes:

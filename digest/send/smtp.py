@@ -42,6 +42,7 @@ from digest.config import SmtpConfig
 from digest.errors import SendError
 from digest.models import Email
 from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure
+from digest.subscribers import ascii_address
 
 SLOW_DOWN_SECONDS = 5.0  # pause after a 421: long enough to matter, short next to a run
 
@@ -267,13 +268,13 @@ class SmtpPool:
         client = conn.client
         reused = conn.transactions > 0
         conn.transactions += 1
-        options, encoding = self._envelope_options(client, email)
+        options, encoding, sender, recipient = self._envelope(client, email)
         step = "MAIL"
         try:
             async with asyncio.timeout(self._deadline):
-                await client.mail(email.envelope_from, options=options, encoding=encoding)
+                await client.mail(sender, options=options, encoding=encoding)
                 step = "RCPT"
-                await client.rcpt(email.recipient, encoding=encoding)
+                await client.rcpt(recipient, encoding=encoding)
                 step = "DATA"
                 reply = await client.data(email.raw)
         except aiosmtplib.SMTPResponseException as exc:
@@ -293,17 +294,23 @@ class SmtpPool:
             raise
         return f"{reply.code} {reply.message}"
 
-    def _envelope_options(
+    def _envelope(
         self, client: aiosmtplib.SMTP, email: Email
-    ) -> tuple[list[str] | None, str]:
-        """MAIL parameters and address encoding: SMTPUTF8 for an internationalised address
-        (RFC 6531), which a client may only use when the server offers it."""
-        if email.envelope_from.isascii() and email.recipient.isascii():
-            return None, "ascii"
-        if not client.supports_extension("smtputf8"):
-            reason = f"{email.recipient} needs SMTPUTF8, which {self.where} does not offer"
+    ) -> tuple[list[str] | None, str, str, str]:
+        """MAIL parameters, address encoding, sender and recipient. An internationalised
+        address goes as it is with SMTPUTF8 (RFC 6531) when the server offers it; else with
+        its domain in IDNA form, which needs an ASCII local part and ASCII headers."""
+        sender, recipient = email.envelope_from, email.recipient
+        if sender.isascii() and recipient.isascii():
+            return None, "ascii", sender, recipient
+        if client.supports_extension("smtputf8"):
+            return ["SMTPUTF8"], "utf-8", sender, recipient
+        ascii_sender, ascii_recipient = ascii_address(sender), ascii_address(recipient)
+        headers = email.raw.partition(b"\r\n\r\n")[0]
+        if ascii_sender is None or ascii_recipient is None or not headers.isascii():
+            reason = f"{recipient} needs SMTPUTF8, which {self.where} does not offer"
             raise PermanentFailure(reason, code=553, bounce=False)
-        return ["SMTPUTF8"], "utf-8"
+        return None, "ascii", ascii_sender, ascii_recipient
 
     async def _refused(
         self, client: aiosmtplib.SMTP, step: str, exc: aiosmtplib.SMTPResponseException

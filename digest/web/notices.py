@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid, parseaddr
 
 import jinja2
@@ -29,6 +29,7 @@ from digest.send import RetryPolicy
 from digest.send.smtp import SmtpPool
 from digest.send.transport import OutboxTransport, TemporaryFailure, Transport
 from digest.store import Store
+from digest.subscribers import ascii_address
 from digest.subscribers.rules import Request
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,12 @@ def build_notice(
     env = env or template_env(config)
     text = render_template(env, f"notice-{notice.kind}.txt.j2", context)
     html = inline_css(render_template(env, f"notice-{notice.kind}.html.j2", context))
-    msg = EmailMessage(policy=SMTP)
+    # The address in its IDNA form (the stdlib RFC 2047-encodes an IDN domain and folds it
+    # badly); a local part that is not ASCII goes as raw UTF-8, for SMTPUTF8 relays only.
+    to = ascii_address(notice.subscriber.email)
+    msg = EmailMessage(policy=SMTP if to else SMTPUTF8)
     msg["From"] = config.sender.from_address
-    msg["To"] = notice.subscriber.email
+    msg["To"] = to or notice.subscriber.email
     if config.sender.reply_to:
         msg["Reply-To"] = config.sender.reply_to
     msg["Subject"] = SUBJECTS[notice.kind].format(site=site)
