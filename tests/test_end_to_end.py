@@ -24,7 +24,7 @@ def digest(
     config: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Runs the installed command line as an operator would."""
-    full_env = {**os.environ, "DIGEST_SECRET": "test-secret", **(env or {})}
+    full_env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "digest", "--config", str(config), *args],
         capture_output=True,

@@ -27,7 +27,7 @@ def command(config: Path, *args: str) -> list[str]:
 
 
 def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
     return subprocess.run(
         command(config, *args), capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -52,7 +52,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
     relay = smtp_server.script
     relay.sleep = dict.fromkeys(READERS, 0.05)  # like a real relay, answers DATA after 50 ms
     config = with_readers(config_file, smtp_server.port, tmp_path)
-    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
     sender = subprocess.Popen(command(config, *SEND), env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(relay.recipients) < 30 and time.monotonic() < deadline:
@@ -115,7 +115,7 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_for_the_next_run
     relay = smtp_server.script
     relay.sleep = dict.fromkeys(READERS, 0.05)
     config = with_readers(config_file, smtp_server.port, tmp_path)
-    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
     sender = subprocess.Popen(
         command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -79,7 +79,7 @@ def test_subscribers_add_pending_sends_the_confirmation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = config_file(smtp_host=smtp_server.host, smtp_port=smtp_server.port)
-    monkeypatch.setenv("DIGEST_SECRET", "s" * 32)
+    monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789abcdefghijkl")
     code, out, err = run(
         ["--config", str(path), "subscribers", "add", "ann@example.org", "--pending"], capsys
     )

@@ -44,7 +44,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     """Runs ``digest ARGS`` in-process with a clean DIGEST_* environment and a secret set."""
     for name in ("DIGEST_SMTP_USER", "DIGEST_SMTP_PASSWORD", "DIGEST_STORE", "DIGEST_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DIGEST_SECRET", "test-secret")
+    monkeypatch.setenv("DIGEST_SECRET", "test-secret-0123456789abcdefghijkl")
 
     def invoke(*args: str) -> tuple[int, str, str]:
         return run(list(args), capsys)

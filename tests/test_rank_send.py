@@ -26,7 +26,7 @@ def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "digest", "--config", str(config), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "DIGEST_SECRET": "test-secret"},
+        env={**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"},
         timeout=120,
         check=False,
     )

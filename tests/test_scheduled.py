@@ -18,7 +18,7 @@ from digest.models import DeliveryStatus, RunReport, Subscriber
 from digest.schedule.due import DueResult, send_due
 from digest.store import Store
 
-ENV = {"DIGEST_SECRET": "test-secret"}
+ENV = {"DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
 
 #: Tuesday 24 November 2026, 07:00 in London (GMT): the daily digest's scheduled run.
 RUN = datetime(2026, 11, 24, 7, tzinfo=UTC)

@@ -82,7 +82,7 @@ def env(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[dict[str, str]]:
     environment = {
         **os.environ,
         "DIGEST_CONFIG": str(config),
-        "DIGEST_SECRET": "serve-test-secret",
+        "DIGEST_SECRET": "serve-test-secret-0123456789abcdefgh",
         "DIGEST_TEST_PORT": str(port),
     }
     for reader in ("ada@example.org", "grace@example.org"):

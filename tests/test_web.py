@@ -28,7 +28,7 @@ from digest.web import create_app
 from digest.web.notices import NoticeSender
 from digest.web.security import CSRF_COOKIE, RedactTokens
 
-SECRET = "test-secret-" + "x" * 20
+SECRET = "test-secret-0123456789abcdefghij"
 BASE = "https://papers.example.org"
 TWO_DIGESTS = (
     WEEKLY_DIGEST

@@ -45,7 +45,7 @@ from digest.models import DeliveryStatus, Status, Subscriber
 from digest.send.suppression import SuppressionWatch
 from digest.store import Store
 
-SECRET = "test-secret-" + "c" * 24
+SECRET = "test-secret-0123456789abcdefghijklmn"
 EDITION = "daily/2025-11-26"
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
 CONNECTIONS = 4
