@@ -8,8 +8,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from digest.errors import StoreError
 from digest.models import Choices, DeliveryStatus, Edition, RunReport, Status, Subscriber
 from digest.subscribers import address_key
+
+_RESTORE = "restore the store from a backup, or correct that record by hand"
 
 
 def subscriber_doc(sub: Subscriber) -> dict[str, Any]:
@@ -35,6 +38,14 @@ def subscriber_doc(sub: Subscriber) -> dict[str, Any]:
 
 
 def subscriber(doc: dict[str, Any]) -> Subscriber:
+    """The subscriber a row holds; StoreError naming it if the row is damaged."""
+    try:
+        return _subscriber(doc)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise damaged("subscribers", doc, exc) from exc
+
+
+def _subscriber(doc: dict[str, Any]) -> Subscriber:
     requested = doc.get("requested")
     return Subscriber(
         email=doc["email"],
@@ -127,4 +138,20 @@ def run_doc(report: RunReport) -> dict[str, Any]:
 
 
 def edition(doc: dict[str, Any]) -> Edition:
-    return Edition(doc["digest"], date.fromisoformat(doc["date"]), doc.get("title", doc["digest"]))
+    """The edition a row holds; StoreError naming it if the row is damaged."""
+    try:
+        return Edition(
+            doc["digest"], date.fromisoformat(doc["date"]), doc.get("title", doc["digest"])
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise damaged("editions", doc, exc) from exc
+
+
+def damaged(table: str, doc: Any, exc: Exception) -> StoreError:
+    """One line naming the table, the record (its key or id) and what is wrong with it."""
+    who = next((doc[f] for f in ("key", "id") if isinstance(doc, dict) and doc.get(f)), "?")
+    if isinstance(exc, KeyError):
+        what = f"has no {exc.args[0]!r} field"
+    else:
+        what = f"has a bad value: {exc}"
+    return StoreError(f"store table {table!r}: record {who!r} {what}", hint=_RESTORE)

@@ -6,7 +6,9 @@ O(1), and records from concurrent senders are written and fsynced together ("gro
 so 30 connections in flight cost one fsync, not 30.
 
 A process killed mid-write can leave a torn last line; :func:`read_journal` skips it (its
-record was never acknowledged, so nothing depended on it).
+record was never acknowledged, so nothing depended on it), and :meth:`Journal.open` cuts it
+off before appending. A write that fails (a full disk) is cut off the same way, back to the
+last whole record, so that later appends never follow half a line.
 """
 
 from __future__ import annotations
@@ -19,22 +21,32 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import StoreError
+from digest.store.files import Write, create, make_folder, write_all
 
 
 class Journal:
-    """Appends records to ``path``; each ``append`` returns once its record is on disk."""
+    """Appends records to ``path``; each ``append`` returns once its record is on disk.
 
-    def __init__(self, path: Path) -> None:
+    ``write`` (os.write's shape) is the seam a test uses to fail a write on purpose."""
+
+    def __init__(self, path: Path, *, write: Write = os.write) -> None:
         self.path = path
+        self._write_bytes = write
         self._fd: int | None = None
+        self._end = 0  # where the last whole record ends
+        self._torn = False  # a failed write could not be cut off: append no more
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            make_folder(self.path.parent)
+            self._fd = create(self.path, os.O_RDWR | os.O_APPEND)
+            self._end = _last_record_end(self._fd)
+            if os.fstat(self._fd).st_size > self._end:
+                os.ftruncate(self._fd, self._end)  # a torn line left by a killed run
         except OSError as exc:
+            self.close()
             raise StoreError(f"cannot open ledger journal {self.path}: {exc.strerror}") from exc
 
     async def append(self, record: dict[str, Any]) -> None:
@@ -52,26 +64,57 @@ class Journal:
             try:
                 await asyncio.to_thread(self._write, b"".join(line for line, _ in batch))
             except OSError as exc:
-                error = StoreError(f"cannot write ledger journal {self.path}: {exc.strerror}")
+                error = StoreError(
+                    f"cannot write ledger journal {self.path}: {exc.strerror or exc}",
+                    hint="free space (or fix permissions) there, then run again",
+                )
                 for _, done in batch:
-                    done.set_exception(error)
+                    if not done.done():
+                        done.set_exception(error)
                 continue
             for _, done in batch:
-                done.set_result(None)
+                if not done.done():
+                    done.set_result(None)
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
             raise OSError(9, "journal is not open")
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fsync(self._fd)
+        if self._torn:
+            raise OSError(5, "an earlier write failed and could not be undone")
+        try:
+            write_all(self._fd, data, self._write_bytes)
+            os.fsync(self._fd)
+        except OSError:
+            self._cut()
+            raise
+        self._end += len(data)
+
+    def _cut(self) -> None:
+        """Back to the last whole record after a failed write (truncating frees space, so
+        it works on a full disk)."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._end)
+            os.fsync(self._fd)
+        except OSError:
+            self._torn = True
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _last_record_end(fd: int) -> int:
+    """The offset just after the file's last newline (0 if it has none)."""
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - 65536)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
 
 
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
