@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +66,9 @@ class _Job:
     attempt: int = 0
 
 
+#: Seconds that deliveries in flight get to finish after a stop (SIGTERM) or a failure.
+STOP_GRACE_SECONDS = 5.0
+
 NoSkip: Callable[[str], str | None] = lambda address: None  # noqa: E731
 
 
@@ -77,25 +81,35 @@ async def deliver_all(
     policy: RetryPolicy = RetryPolicy(),
     skip_reason: Callable[[str], str | None] = NoSkip,
     progress: Callable[[Delivery], None] | None = None,
+    stop: threading.Event | None = None,
+    grace: float = STOP_GRACE_SECONDS,
 ) -> Outcome:
     """Send every email once. Without a ledger (a dry run or ``--to``) nothing is recorded.
 
     ``skip_reason(address)`` is asked just before each send: a reason means "do not send"
-    (e.g. the reader unsubscribed a moment ago)."""
+    (e.g. the reader unsubscribed a moment ago). Once ``stop`` is set (SIGTERM) no email
+    is taken any more and what is in flight has ``grace`` seconds to finish; one still in
+    flight then is abandoned (its ``sending`` record makes it ``unknown``). An error from
+    the ledger (a full disk) stops the run the same way and is raised: nothing may be sent
+    that cannot be recorded."""
     run = _Run(transport, edition, ledger, policy, skip_reason, progress)
     await transport.open()
     workers = [asyncio.create_task(run.work()) for _ in range(max(1, transport.concurrency))]
+    watcher = asyncio.create_task(run.watch(stop)) if stop is not None else None
     try:
         try:
             for email in emails:
-                await run.queue.put(_Job(email))
+                if not await run.put(_Job(email)):
+                    break
         finally:
-            await run.drain()  # what is in flight finishes (and is recorded) whatever happens
+            await run.settle(grace)  # what is in flight finishes (and is recorded) if it can
     finally:
-        for worker in workers:
-            worker.cancel()
+        for task in [*workers, *run.retrying, *([watcher] if watcher else [])]:
+            task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await transport.close()
+    if run.failure is not None:
+        raise run.failure
     return run.outcome
 
 
@@ -116,6 +130,54 @@ class _Run:
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=2 * max(1, transport.concurrency))
         self.retrying: set[asyncio.Task[None]] = set()
         self.outcome = Outcome()
+        self.failure: Exception | None = None  # the first error that stopped the run
+        self.halt = asyncio.Event()  # set on stop or failure: take no more emails
+
+    async def watch(self, stop: threading.Event) -> None:
+        """Turn the (signal handler's) thread event into :attr:`halt`."""
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        self.halt.set()
+
+    async def put(self, job: _Job) -> bool:
+        """Queue ``job`` once a worker has room; False (not queued) if the run halts first."""
+        if self.halt.is_set():
+            self.leave(job)
+            return False
+        if not self.queue.full():
+            self.queue.put_nowait(job)
+            return True
+        put = asyncio.create_task(self.queue.put(job))
+        halted = asyncio.create_task(self.halt.wait())
+        await asyncio.wait({put, halted}, return_when=asyncio.FIRST_COMPLETED)
+        halted.cancel()
+        if put.done():
+            return True
+        put.cancel()
+        self.leave(job)
+        return False
+
+    def leave(self, job: _Job) -> None:
+        """A job not queued because of a stop: reported as left (if ``skip_reason`` says
+        why), so the run says it stopped early."""
+        reason = self.skip_reason(job.email.recipient) if job.attempt == 0 else None
+        if reason and self.failure is None:
+            self.done(job.email, DeliveryStatus.SKIPPED, reason)
+
+    async def settle(self, grace: float) -> None:
+        """:meth:`drain`; once the run halts, for ``grace`` seconds more at most."""
+        drained = asyncio.create_task(self.drain())
+        halted = asyncio.create_task(self.halt.wait())
+        await asyncio.wait({drained, halted}, return_when=asyncio.FIRST_COMPLETED)
+        halted.cancel()
+        if not drained.done():
+            await asyncio.wait({drained}, timeout=grace)
+            drained.cancel()
+
+    def fail(self, exc: Exception) -> None:
+        if self.failure is None:
+            self.failure = exc
+        self.halt.set()
 
     async def drain(self) -> None:
         """Wait for the queue and for every retry scheduled meanwhile."""
@@ -125,10 +187,15 @@ class _Run:
             await self.queue.join()
 
     async def work(self) -> None:
+        """Handle jobs until cancelled; after a failure, take the rest off the queue unsent
+        (a worker that died would leave the producer waiting for room forever)."""
         while True:
             job = await self.queue.get()
             try:
-                await self.handle(job)
+                if self.failure is None:
+                    await self.handle(job)
+            except Exception as exc:  # the ledger cannot record: no more sends
+                self.fail(exc)
             finally:
                 self.queue.task_done()
 
@@ -173,7 +240,7 @@ class _Run:
     def retry_later(self, job: _Job, wait: float) -> None:
         async def requeue() -> None:
             await asyncio.sleep(wait)
-            await self.queue.put(job)
+            await self.put(job)
 
         task = asyncio.create_task(requeue())
         self.retrying.add(task)

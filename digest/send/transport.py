@@ -11,6 +11,8 @@ raises one of three failures, classified by what they mean for a resend:
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Protocol
@@ -54,24 +56,35 @@ class Transport(Protocol):
 
 
 class OutboxTransport:
-    """Writes each message as ``<folder>/<recipient>.eml`` instead of sending it."""
+    """Writes each message as ``<folder>/<recipient>.eml`` instead of sending it.
+
+    Files are ``0600`` and a folder made here ``0700`` whatever the umask: a message holds
+    the reader's never-expiring unsubscribe and preferences links. Two recipients never
+    share a file: see :func:`outbox_path`; a name already written in this run for another
+    address (a case-insensitive file system) is refused, never overwritten."""
 
     concurrency = 1
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.description = f"outbox {folder}"
+        self._written: dict[str, str] = {}  # file name, case-folded -> recipient
 
     async def open(self) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            _make_folder(self.folder)
         except OSError as exc:
             raise SendError(f"cannot create outbox folder {self.folder}: {exc.strerror}") from exc
 
     async def deliver(self, email: Email) -> str:
         path = outbox_path(self.folder, email.recipient)
+        other = self._written.setdefault(path.name.casefold(), email.recipient)
+        if other != email.recipient:
+            raise PermanentFailure(
+                f"{path} was already written for {other} in this run", bounce=False
+            )
         try:
-            path.write_bytes(email.raw)
+            _write_private(path, email.raw)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
         return f"written to {path}"
@@ -81,5 +94,39 @@ class OutboxTransport:
 
 
 def outbox_path(folder: Path, recipient: str) -> Path:
-    """The .eml file name for a recipient: the address with unsafe characters replaced."""
-    return folder / (re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient) + ".eml")
+    """The .eml file name for a recipient: the address itself when it is made of safe
+    characters only; otherwise the address with unsafe characters replaced, then ``~`` and a
+    short hash of the exact address (``josé@`` and ``josè@`` must not share ``jos_@``). A
+    safe address has no ``~``, so the two kinds of name never meet."""
+    safe = _UNSAFE.sub("_", recipient)
+    if safe != recipient or not recipient:
+        digest = hashlib.sha256(recipient.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        safe = f"{safe[:150]}~{digest}"
+    return folder / f"{safe}.eml"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+def _make_folder(folder: Path) -> None:
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(level, 0o700)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file of the same reader, made under another umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
