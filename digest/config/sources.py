@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,17 @@ from digest.errors import ConfigError
 from digest.models import ANNOUNCE_TYPES, PARSE_KINDS, ParseOptions
 
 SOURCE_KINDS = ("auto", *PARSE_KINDS)
-PERIODS = ("day", "week", "month")
+
+
+class Period(StrEnum):
+    """How many days of papers an edition covers."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+PERIODS = tuple(period.value for period in Period)
 HF_DAILY_API = "https://huggingface.co/api/daily_papers"
 ARXIV_RSS = "https://rss.arxiv.org/rss/"
 QUERY_KINDS = ("hf-search", "arxiv-api")
