@@ -231,7 +231,7 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler:
     from digest.web.security import RedactTokens
 
     config = app.config(service=True)
-    local = is_local_url(config.base_url)
+    local = config.is_local  # by the host alone (config.is_local_url)
     if not config.secret and local:
         click.echo(
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}, "
@@ -262,11 +262,6 @@ def _start_scheduling(config: Config) -> Scheduler:
     scheduler = Scheduler(config)
     scheduler.claim()
     return scheduler
-
-
-def is_local_url(url: str) -> bool:
-    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-    return host in ("localhost", "127.0.0.1", "[::1]")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
