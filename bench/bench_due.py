@@ -31,7 +31,7 @@ import httpx
 from digest.config import load_config
 from digest.models import Status, Subscriber
 from digest.schedule.due import send_due
-from digest.store import Store
+from digest.store import TinyStore
 
 SAMPLE = Path(__file__).resolve().parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"
 #: Zones east of UTC whose 07:00 has passed at a 07:00 UTC run: everyone is in a later window.
@@ -64,7 +64,7 @@ def main() -> None:
         now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
         config_path = write_config(folder, f"{now.minute} {now.hour} * * *")
         config = load_config(config_path, {})
-        store = Store(config.store_path)
+        store = TinyStore(config.store_path)
         subs = [
             Subscriber(
                 email=f"reader{i:06}@example.org",

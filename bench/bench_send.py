@@ -40,7 +40,7 @@ from digest.fetch import read_local
 from digest.models import Email, Status, Subscriber
 from digest.parse import parse_bytes
 from digest.pipeline.compose import Composer, EditionRequest
-from digest.store import History, Store
+from digest.store import History, TinyStore
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"  # a real HF day, 31 papers
@@ -222,7 +222,7 @@ def main() -> None:
         )
         subs = make_subscribers(args.subscribers)
         started = time.perf_counter()
-        Store(folder / "store.json").save_subscribers(subs)
+        TinyStore(folder / "store.json").save_subscribers(subs)
         print(f"setup: {len(subs):,} subscribers stored in {time.perf_counter() - started:.1f} s")
         time.sleep(0.5)  # the sink is listening by now
 

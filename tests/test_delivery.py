@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from file_events import files_opened
 
 from digest.models import DeliveryStatus, Email
 from digest.send import Outcome, RetryPolicy, deliver_all
@@ -17,8 +18,7 @@ from digest.send.transport import (
     PermanentFailure,
     TemporaryFailure,
 )
-from digest.store import Store
-from digest.store.files import AtomicJSONStorage
+from digest.store import TinyStore
 from digest.store.ledger import EditionLedger
 
 EDITION = "daily/2025-11-26"
@@ -163,18 +163,12 @@ def test_emails_are_taken_lazily_and_a_compose_error_still_records_what_was_in_f
     assert {e.status for e in recorded.values()} == {DeliveryStatus.SENT}
 
 
-def test_ledger_writes_never_rewrite_a_database_file(
-    ledger: EditionLedger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ledger_writes_never_rewrite_a_database_file(ledger: EditionLedger) -> None:
     """O(1) per delivery: a run appends to the journal; no JSON file is rewritten."""
-    writes: list[str] = []
-    original = AtomicJSONStorage.write
-    monkeypatch.setattr(
-        AtomicJSONStorage, "write", lambda self, data: writes.append(str(self.path))
-    )
-    run([email(f"r{n}@example.org") for n in range(300)], Scripted(concurrency=16), ledger)
-    assert writes == []
-    monkeypatch.setattr(AtomicJSONStorage, "write", original)
+    with files_opened() as opened:
+        run([email(f"r{n}@example.org") for n in range(300)], Scripted(concurrency=16), ledger)
+    writes = [str(f.path) for f in opened if f.writing]
+    assert writes == []  # the journal was opened before: appends open nothing
     lines = ledger.journal_path.read_text().splitlines()
     assert len(lines) == 600  # sending + sent, per delivery
 
@@ -190,11 +184,9 @@ def test_unwritable_outbox_defers_instead_of_crashing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "a@example.org.eml").mkdir()  # a folder where the file should go
-    store = Store(tmp_path / "s.json")
-    book = store.ledger(EDITION)
-    book.open()
-    outcome = run([email("a@example.org")], OutboxTransport(out), book)
-    book.close()
+    store = TinyStore(tmp_path / "s.json")
+    with store.sending(EDITION) as book:
+        outcome = run([email("a@example.org")], OutboxTransport(out), book)
     assert outcome.deliveries[0].status == DeliveryStatus.DEFERRED
     assert "cannot write" in outcome.deliveries[0].reason
     assert store.deliveries(EDITION)[0].status == DeliveryStatus.DEFERRED

@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import SAMPLE, SmtpServer
 
 from digest.models import DeliveryStatus, Status
-from digest.store import Store
+from digest.store import TinyStore
 
 EDITION = "daily/2025-11-26"
 READERS = [f"reader{n:03}@example.org" for n in range(120)]
@@ -64,7 +64,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
 
     rerun = run(config, *SEND)
     assert rerun.returncode == 0, rerun.stderr
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     ledger = {d.email: d.status for d in store.deliveries(EDITION)}
     unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
     got = Counter(relay.recipients)
@@ -100,7 +100,7 @@ def test_hard_bounces_suppress_the_address_for_later_editions(
         assert sent.returncode == 1  # a failed delivery makes the run fail
         assert "failed" in sent.stdout
     assert "suppressed gone@example.org: too many hard bounces" in sent.stderr
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     assert store.get_subscriber("gone@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
     assert store.get_subscriber("policy@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
     relay.messages.clear()
@@ -129,7 +129,7 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_for_the_next_run
     assert 30 <= stopped_at < len(READERS), "the stop must land mid-run"
     assert "stopped by shutdown" in out and "Traceback" not in err
 
-    ledger = {d.email: d.status for d in Store(tmp_path / "store.json").deliveries(EDITION)}
+    ledger = {d.email: d.status for d in TinyStore(tmp_path / "store.json").deliveries(EDITION)}
     assert set(ledger.values()) == {DeliveryStatus.SENT}, "in flight finished: none unknown"
     assert set(ledger) == set(relay.recipients)
 

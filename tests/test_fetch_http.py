@@ -31,9 +31,10 @@ from digest.fetch import EMPTY_DAY, fetch_source, make_client
 from digest.fetch.http import Session, fetch_url
 from digest.fetch.policy import FetchPolicy
 from digest.models import Subscriber
-from digest.pipeline import Collected, SendRequest, SendResult, collect_papers, send_edition
+from digest.pipeline import SendRequest, SendResult, send_edition
+from digest.pipeline.collect import Collected, collect_papers
 from digest.pipeline.compose import EditionRequest
-from digest.store import Store
+from digest.store import TinyStore
 from digest.store.http_cache import HttpCache
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
@@ -552,7 +553,7 @@ def test_fetch_command_reads_the_cache_a_send_saved(
 ) -> None:
     server = start(validating("ETag", "if-none-match", '"day"', SLICE))
     config = config_file()
-    cache = Store(load_config(config, {}).store_path).http_cache()
+    cache = TinyStore(load_config(config, {}).store_path).http_cache()
     url = server.url + "/day.json"
     get(url, policy(), cache)  # as a send would have
     (entry,) = cache.folder.iterdir()
@@ -568,7 +569,7 @@ def test_a_send_saves_validators_and_a_dry_run_does_not(
 ) -> None:
     server = start(validating("ETag", "if-none-match", '"day"', SLICE))
     config = load_config(config_file(), {})
-    store = Store(config.store_path)
+    store = TinyStore(config.store_path)
     store.save_subscriber(Subscriber(email="ada@example.org", id="ada"))
     spec = SourceSpec("auto", "auto", server.url + "/day.json")
     target = EditionRequest(config.digest(None), MONDAY.date(), MONDAY, (spec,))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.store import Store
+from digest.store import TinyStore
 from digest.store.http_cache import CachedPage, HttpCache
 
 URL = "https://huggingface.co/api/daily_papers?date=2025-11-25&limit=100&p=0"
@@ -117,7 +117,7 @@ def test_old_entries_are_pruned_when_the_cache_is_written(tmp_path: Path) -> Non
 
 
 def test_the_store_keeps_its_cache_next_to_its_file(tmp_path: Path) -> None:
-    store = Store(tmp_path / "digest.json")
+    store = TinyStore(tmp_path / "digest.json")
     cache = store.http_cache()
     assert cache.folder == tmp_path / "digest.http-cache"
     assert (cache.read_only, store.http_cache(read_only=True).read_only) == (False, True)

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from file_events import Opened, files_opened
 from tinydb import TinyDB
 
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Paper, RunReport, Status, Subscriber
+from digest.send import Ledger
 from digest.send.suppression import SuppressionWatch
-from digest.store import Store
-from digest.store.files import AtomicJSONStorage
+from digest.store import Store, TinyStore
 from digest.store.journal import Journal, read_journal
 from digest.store.ledger import INTERRUPTED, EditionLedger
 
@@ -51,18 +52,25 @@ def test_a_torn_last_line_is_skipped_a_damaged_middle_is_an_error(tmp_path: Path
         list(read_journal(path))
 
 
-def claim_and_finish(book: EditionLedger, *steps: tuple[str, DeliveryStatus | None]) -> None:
-    async def go() -> None:
-        for address, status in steps:
-            if status is None:
-                await book.claim(address, f"<{address}>", ("p1", "p2"))
-            else:
-                bounce = status == DeliveryStatus.FAILED
-                await book.finish(address, status, "reply", bounce=bounce)
+async def _steps(book: Ledger, steps: tuple[tuple[str, DeliveryStatus | None], ...]) -> None:
+    for address, status in steps:
+        if status is None:
+            await book.claim(address, f"<{address}>", ("p1", "p2"))
+        else:
+            bounce = status == DeliveryStatus.FAILED
+            await book.finish(address, status, "reply", bounce=bounce)
 
+
+def claim_and_finish(book: EditionLedger, *steps: tuple[str, DeliveryStatus | None]) -> None:
     book.open()
-    asyncio.run(go())
+    asyncio.run(_steps(book, steps))
     book.close()
+
+
+def record(store: Store, edition: str, *steps: tuple[str, DeliveryStatus | None]) -> None:
+    """A send's ledger writes, through the store (as the pipeline makes them)."""
+    with store.sending(edition) as book:
+        asyncio.run(_steps(book, steps))
 
 
 def test_fold_settles_an_interrupted_run(tmp_path: Path) -> None:
@@ -103,14 +111,13 @@ def test_attempts_and_bounces_are_counted(tmp_path: Path) -> None:
 
 
 def test_history_forbids_a_second_send_and_remembers_what_was_shown(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     yesterday = Edition("daily", date(2025, 11, 25), "Daily Papers")
     store.save_edition(yesterday, [paper("p1"), paper("p2")])
-    claim_and_finish(
-        store.ledger(yesterday.key), ("A@example.org", None), ("A@example.org", DeliveryStatus.SENT)
-    )
-    claim_and_finish(
-        store.ledger(EDITION),
+    record(store, yesterday.key, ("A@example.org", None), ("A@example.org", DeliveryStatus.SENT))
+    record(
+        store,
+        EDITION,
         ("a@example.org", None),
         ("a@example.org", DeliveryStatus.SENT),
         ("b@example.org", None),
@@ -146,14 +153,16 @@ def test_old_single_file_deliveries_move_to_the_ledger_once(tmp_path: Path) -> N
         "updated_at": "2025-11-26T07:00:00+00:00",
     }
     path.write_text(json.dumps({"deliveries": {"1": row}}))
-    store = Store(path)
-    assert store.ledger(EDITION).load()["a@example.org"].status == DeliveryStatus.SENT
+    store = TinyStore(path)
+    assert {d.email: d.status for d in store.deliveries(EDITION)} == {
+        "a@example.org": DeliveryStatus.SENT
+    }
     assert "deliveries" not in json.loads(path.read_text())
     assert [d.email for d in store.deliveries(EDITION)] == ["a@example.org"]
 
 
 def test_hard_bounces_suppress_an_address_at_the_limit(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     for address in ("a@example.org", "b@example.org"):
         store.save_subscriber(Subscriber(email=address, id=""))
     assert store.record_bounces(["a@example.org", "b@example.org"], [], limit=2) == ()
@@ -164,7 +173,7 @@ def test_hard_bounces_suppress_an_address_at_the_limit(tmp_path: Path) -> None:
 
 
 def test_suppression_is_reloaded_when_the_store_changes(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     store.save_subscriber(Subscriber(email="a@example.org", id=""))
     now = [0.0]
     watch = SuppressionWatch(store, every=5.0, clock=lambda: now[0])
@@ -184,7 +193,7 @@ def test_a_watch_started_with_since_reads_nothing_until_the_store_changes() -> N
             self.reads += 1
             return frozenset({"gone@example.org"})
 
-        def version(self) -> tuple[int, int, int]:
+        def change_token(self) -> tuple[int, int, int]:
             return self.stamp
 
     source, now = Source(), [0.0]
@@ -196,21 +205,21 @@ def test_a_watch_started_with_since_reads_nothing_until_the_store_changes() -> N
     assert watch("gone@example.org") is not None and source.reads == 1
 
 
-def test_one_operation_is_one_read_and_one_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = Store(tmp_path / "s.json")
+def test_one_operation_is_one_read_and_one_write(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
     store.save_subscribers([Subscriber(email=f"r{n}@example.org", id="") for n in range(50)])
-    calls: list[str] = []
-    for name in ("read", "write"):
-        original = getattr(AtomicJSONStorage, name)
-        monkeypatch.setattr(
-            AtomicJSONStorage,
-            name,
-            lambda self, *a, _o=original, _n=name: (calls.append(_n), _o(self, *a))[1],
-        )
     report = RunReport("daily", date(2025, 11, 26), datetime.now(UTC), datetime.now(UTC), False)
-    store.finish_run(report, bounced=["r1@example.org"], delivered=["r2@example.org"], limit=1)
+    with files_opened() as opened:
+        store.finish_run(report, bounced=["r1@example.org"], delivered=["r2@example.org"], limit=1)
+    calls = [_call(f) for f in opened if f.path.parent == tmp_path and _call(f)]
     assert calls == ["read", "write"]  # bounces and the run report: one transaction
     assert store.get_subscriber("r1@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
     assert len(store.runs()) == 1
+
+
+def _call(opened: Opened) -> str:
+    """What opening the store's file (or its temp file) was: a read or a write."""
+    name = opened.path.name
+    if name == "s.json":
+        return "write" if opened.writing else "read"
+    return "write" if name.startswith(".s.json.") and name.endswith(".tmp") else ""

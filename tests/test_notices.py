@@ -17,7 +17,7 @@ from test_cli import run
 from digest.config import load_config
 from digest.models import Status, Subscriber
 from digest.send import RetryPolicy
-from digest.store import Store
+from digest.store import TinyStore
 from digest.web.notices import CONFIRM, KNOWN, Notice, NoticeSender, build_notice
 
 NOW = datetime(2025, 11, 27, 9, 30, tzinfo=UTC)
@@ -85,7 +85,7 @@ def test_subscribers_add_pending_sends_the_confirmation(
     )
     assert code == 0, err
     assert "confirmation sent (pending)" in out
-    sub = Store(load_config(path).store_path).get_subscriber("ann@example.org")
+    sub = TinyStore(load_config(path).store_path).get_subscriber("ann@example.org")
     assert sub is not None and sub.status == Status.PENDING
     (_, rcpts, content) = smtp_server.script.messages[0]
     assert rcpts == ["ann@example.org"] and b"/confirm/" in content

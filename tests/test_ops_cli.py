@@ -33,8 +33,8 @@ from digest.cli.audience import account
 from digest.config import Config, DigestConfig, load_config
 from digest.config.sources import SourceSpec
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
-from digest.schedule.scheduler import SchedulerLock
-from digest.store import Store
+from digest.store import RunRecord, TinyStore
+from digest.store.migrations import run_record
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -338,7 +338,7 @@ def sent_editions(
     assert (
         cli("--config", str(config), "subscribers", "import", str(tmp_path / "readers.csv"))[0] == 0
     )
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     paused = store.get_subscriber("paused@example.org")
     assert paused is not None
     store.update_preferences(paused.id, paused.choices, paused=True)
@@ -464,7 +464,8 @@ def reader(email: str, timezone: str | None = None, **kw: Any) -> Subscriber:
     return Subscriber(email, id=email, timezone=timezone, created_at=joined, **kw)
 
 
-def scheduled_run(**kw: Any) -> dict[str, Any]:
+def scheduled_run(**kw: Any) -> RunRecord:
+    """A run as a store written before runs said ``missed`` recorded it."""
     doc = {
         "digest": "daily",
         "edition_date": "2025-11-26",
@@ -474,7 +475,7 @@ def scheduled_run(**kw: Any) -> dict[str, Any]:
         "scheduled_at": "2025-11-26T07:00:00+00:00",
         "problems": [],
     }
-    return doc | kw
+    return run_record(doc | kw)
 
 
 def test_readers_whose_window_is_ahead_are_due_in_their_timezone() -> None:
@@ -547,14 +548,15 @@ def _config(tmp_path: Path, schedule: str, timezone: str) -> Config:
     return load_config(path, {})
 
 
-def _run(edition_date: str, started: str) -> dict[str, Any]:
-    return {
+def _run(edition_date: str, started: str) -> RunRecord:
+    doc = {
         "digest": "daily",
         "edition_date": edition_date,
         "started_at": started,
         "scheduled_at": started,
         "note": "",
     }
+    return run_record(doc)
 
 
 def test_a_schedule_nobody_runs_any_more_is_a_warning(tmp_path: Path) -> None:
@@ -597,15 +599,11 @@ def test_check_says_whether_a_scheduler_runs_this_store(
     config = config_file()
     _, out, _ = cli("--config", str(config), "check")
     assert "scheduler: none runs this store's schedule" in out
-    lock = SchedulerLock(tmp_path / "store.json")
-    lock.acquire()
-    try:
+    with TinyStore(tmp_path / "store.json").exclusive("scheduler"):
         held = subprocess.run(
             [sys.executable, "-m", "digest", "--config", str(config), "check"],
             capture_output=True,
             text=True,
             check=False,
         )
-    finally:
-        lock.release()
     assert f"scheduler: digest serve (pid {os.getpid()}) runs" in held.stdout

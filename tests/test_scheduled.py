@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,7 @@ from conftest import CONFIG_TEMPLATE, WEEKLY_DIGEST, Feed, SmtpServer
 from digest.config import Config, load_config
 from digest.models import DeliveryStatus, RunReport, Subscriber
 from digest.schedule.due import DueResult, send_due
-from digest.store import Store
+from digest.store import Store, TinyStore
 
 ENV = {"DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
 
@@ -50,7 +50,7 @@ def make_config(tmp_path: Path, feed: Feed, smtp: SmtpServer, extra: str = "") -
 
 
 def add_readers(config: Config, readers: Mapping[str, str | None], **choices: object) -> Store:
-    store = Store(config.store_path)
+    store = TinyStore(config.store_path)
     for n, (email, zone) in enumerate(readers.items()):
         sub = Subscriber(email=email, id=f"r{n}-{email[:3]}", timezone=zone, **choices)  # type: ignore[arg-type]
         store.save_subscriber(sub)
@@ -100,9 +100,9 @@ def test_one_edition_reaches_each_reader_at_their_own_seven_oclock(
     subjects = {m[2].split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0] for m in relay.messages}
     assert len(subjects) == 1
     assert len(relay.recipients) == len(set(relay.recipients)) == 4
-    reports = [r for r in store.runs("daily") if r["edition_date"] == "2026-11-24"]
-    assert [r["counts"] for r in reports] == [{"sent": 2}, {"sent": 1}, {"sent": 1}]
-    assert {r["scheduled_at"] for r in reports} == {RUN.isoformat()}
+    reports = [r for r in store.runs("daily") if r.edition_date == date(2026, 11, 24)]
+    assert [r.counts for r in reports] == [{"sent": 2}, {"sent": 1}, {"sent": 1}]
+    assert {r.scheduled_at for r in reports} == {RUN}
 
 
 def test_a_run_missed_while_asleep_is_made_once_on_waking(
@@ -139,7 +139,8 @@ def test_a_run_found_too_late_is_recorded_once_as_missed_and_sends_nothing(
     again = due(config, store, client, woke + timedelta(minutes=15))
     assert (again.action, again.ok) == ("nothing due", True)  # logged and recorded once
     runs = store.runs("daily")
-    assert [r["ok"] for r in runs] == [True, False] and runs[1]["note"].startswith("missed:")
+    assert [r.ok for r in runs] == [True, False] and runs[1].note.startswith("missed:")
+    assert [r.missed for r in runs] == [False, True]
     assert (feed.fetches, smtp_server.script.recipients) == (1, ["london@example.org"])
     # Friday's run is made as usual
     friday = due(config, store, client, RUN + timedelta(days=3))
@@ -161,7 +162,7 @@ def test_an_empty_day_sends_nothing_and_says_so_once(
         at = datetime(2026, 11, 24, hour, tzinfo=UTC)
         assert due(config, store, client, at).action == "nothing due"
     assert feed.fetches == 1 and smtp_server.script.recipients == []
-    assert [r["note"] for r in store.runs("daily")] == ["no new papers"]
+    assert [(r.note, r.empty) for r in store.runs("daily")] == [("no new papers", True)]
 
 
 def test_an_edition_whose_sources_failed_is_tried_again(

@@ -14,8 +14,8 @@ from conftest import Feed, SmtpServer
 from test_scheduled import RUN, add_readers, make_config
 
 from digest.errors import StoreError
-from digest.schedule.scheduler import Scheduler, SchedulerLock
-from digest.store import Store
+from digest.schedule.scheduler import Scheduler
+from digest.store import TinyStore
 
 
 def test_jobs_make_up_a_missed_run_once_and_never_pile_up(
@@ -62,7 +62,7 @@ def test_a_run_that_finds_the_store_busy_tries_again_in_five_minutes(
     config = make_config(tmp_path, feed, smtp_server)
     add_readers(config, {"london@example.org": None})
     scheduler = Scheduler(config, clock=lambda: RUN)
-    with Store(config.store_path).exclusive("send-daily"):  # a manual digest send is running
+    with TinyStore(config.store_path).exclusive("send-daily"):  # a manual digest send is running
         assert scheduler.run("daily") is None
     retry = scheduler.jobs()["window:daily"]
     assert retry.trigger.run_date == RUN + timedelta(minutes=5)
@@ -82,16 +82,17 @@ def test_a_stopped_scheduler_starts_nothing(
     assert feed.fetches == 0
 
 
-def test_one_scheduler_per_store(tmp_path: Path) -> None:
-    store = tmp_path / "store.json"
-    first, second = SchedulerLock(store), SchedulerLock(store)
-    first.acquire()
+def test_one_scheduler_per_store(tmp_path: Path, feed: Feed, smtp_server: SmtpServer) -> None:
+    config = make_config(tmp_path, feed, smtp_server)
+    first = Scheduler(config, store=TinyStore(config.store_path))
+    second = Scheduler(config, store=TinyStore(config.store_path))
+    first.claim()
     with pytest.raises(StoreError) as refused:
-        second.acquire()
+        second.claim()
     message = str(refused.value)
-    assert "another digest serve" in message and str(store) in message
+    assert "another digest serve" in message and str(config.store_path) in message
     assert f"pid {os.getpid()}" in message
     assert "--no-scheduler" in (refused.value.hint or "")
-    first.release()
-    second.acquire()  # free again once the first has gone
-    second.release()
+    first.stop()
+    second.claim()  # free again once the first has gone
+    second.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from digest.errors import StoreError
 from digest.models import Status, Subscriber
-from digest.store import Store
+from digest.store import TinyStore
 
 
 def sub(email: str, **kw: object) -> Subscriber:
@@ -18,7 +18,7 @@ def sub(email: str, **kw: object) -> Subscriber:
 
 
 def test_subscriber_round_trip(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     stored, outcome = store.save_subscriber(sub("Ada@Example.org", topics=("diffusion",)))
     assert outcome == "added" and stored.id and stored.created_at
     again = store.get_subscriber("ada@example.org")
@@ -30,7 +30,7 @@ def test_subscriber_round_trip(tmp_path: Path) -> None:
 
 
 def test_suppressed_address_is_not_resubscribed(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     store.save_subscriber(sub("a@example.org"))
     store.set_status("a@example.org", Status.UNSUBSCRIBED)
     current, outcome = store.save_subscriber(sub("a@example.org"))
@@ -41,12 +41,12 @@ def test_corrupt_file_is_a_clear_error_and_is_left_alone(tmp_path: Path) -> None
     path = tmp_path / "s.json"
     path.write_text('{"subscribers": {"1": ')
     with pytest.raises(StoreError, match="is not valid JSON"):
-        Store(path).list_subscribers()
+        TinyStore(path).list_subscribers()
     assert path.read_text() == '{"subscribers": {"1": '
 
 
 def _add_many(path: str, prefix: str, count: int) -> None:
-    store = Store(Path(path))
+    store = TinyStore(Path(path))
     for n in range(count):
         store.save_subscriber(sub(f"{prefix}{n}@example.org"))
 
@@ -60,14 +60,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     for p in procs:
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
-    assert len(Store(path).list_subscribers()) == 75
+    assert len(TinyStore(path).list_subscribers()) == 75
     json.loads(path.read_text())
     assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_exclusive_refuses_a_second_holder(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
-    other = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
+    other = TinyStore(tmp_path / "s.json")
     with (
         store.exclusive("send-daily"),
         pytest.raises(StoreError, match="another process holds 'send-daily'"),

@@ -15,7 +15,7 @@ from conftest import run_cli as run
 
 from digest.errors import InputError
 from digest.models import Choices, Status, Subscriber
-from digest.store import Store
+from digest.store import TinyStore
 from digest.subscribers import (
     join_authors,
     make_subscriber,
@@ -34,7 +34,7 @@ ASKED = Choices(("daily",), ("diffusion",), "daily", None, ("Smith, J.", "Ada Lo
 
 
 def test_the_store_keeps_the_three_preferences(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     sub = Subscriber(
         "ada@example.org", "", authors=("Smith, J.",), topic_mode="boost", min_relevance=0.25
     )
@@ -55,7 +55,7 @@ def test_the_store_keeps_the_three_preferences(tmp_path: Path) -> None:
 
 
 def test_unset_preferences_are_stored_as_null(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     store.save_subscriber(Subscriber("ada@example.org", ""))
     doc = next(iter(json.loads(store.path.read_text())["subscribers"].values()))
     assert (doc["authors"], doc["topic_mode"], doc["min_relevance"]) == ([], None, None)
@@ -77,7 +77,7 @@ def test_a_document_written_before_the_preferences_loads_with_the_defaults(
     }
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"subscribers": {"1": old}}))
-    sub = Store(path).get_subscriber("ada@example.org")
+    sub = TinyStore(path).get_subscriber("ada@example.org")
     assert sub is not None and sub.topics == ("speech",)
     assert (sub.authors, sub.topic_mode, sub.min_relevance) == ((), None, None)
     assert sub.requested == Choices((), ("rl",), "weekly", None, (), None)
@@ -87,12 +87,12 @@ def test_a_whole_number_min_relevance_loads_as_a_float(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     doc = {"key": "a@example.org", "email": "a@example.org", "id": "x", "status": "confirmed"}
     path.write_text(json.dumps({"subscribers": {"1": {**doc, "min_relevance": 1}}}))
-    sub = Store(path).get_subscriber("a@example.org")
+    sub = TinyStore(path).get_subscriber("a@example.org")
     assert sub is not None and sub.min_relevance == 1.0 and isinstance(sub.min_relevance, float)
 
 
 def test_a_request_carries_authors_and_mode_to_the_confirmation(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     pending, _ = store.request_subscription("ada@example.org", ASKED, now=NOW, consent="web")
     assert pending.authors == () and pending.topic_mode is None  # not before confirming
     assert store.get_subscriber("ada@example.org") == pending  # `requested` survives the file
@@ -107,7 +107,7 @@ def test_a_request_carries_authors_and_mode_to_the_confirmation(tmp_path: Path) 
 
 
 def test_saving_the_form_keeps_the_operators_min_relevance(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.json")
+    store = TinyStore(tmp_path / "s.json")
     stored, _ = store.save_subscriber(
         Subscriber("ada@example.org", "", topic_mode="filter", topics=("x",), min_relevance=0.4)
     )
@@ -268,7 +268,7 @@ def test_add_refuses_bad_preferences_and_stores_nothing(
         ["--config", str(path), "subscribers", "add", "a@example.org", *options], capsys
     )
     assert got == code and message in err
-    assert Store(path.parent / "store.json").list_subscribers() == ()
+    assert TinyStore(path.parent / "store.json").list_subscribers() == ()
 
 
 def test_add_help_names_every_new_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.models import Choices, Status, Subscriber
-from digest.store import Store
+from digest.store import TinyStore
 from digest.subscribers import rules
 from digest.subscribers.rules import Request
 
@@ -114,7 +114,7 @@ def test_only_pending_addresses_past_their_window_expire() -> None:
 
 
 def test_subscribe_confirm_unsubscribe_round_trip_in_the_store(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     sub, found = store.request_subscription("ann@example.org", ASKED, now=NOW, consent="web 1.2")
     assert found == Request.NEW
     again, found = store.request_subscription("ANN@example.org", ASKED, now=NOW, consent="web")
@@ -135,7 +135,7 @@ def test_subscribe_confirm_unsubscribe_round_trip_in_the_store(tmp_path: Path) -
 
 
 def test_expire_pending_forgets_only_stale_requests(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     store.request_subscription("old@example.org", ASKED, now=NOW - timedelta(days=3), consent="")
     store.request_subscription("new@example.org", ASKED, now=NOW, consent="")
     store.save_subscriber(Subscriber("kept@example.org", ""))
@@ -144,7 +144,7 @@ def test_expire_pending_forgets_only_stale_requests(tmp_path: Path) -> None:
 
 
 def test_operator_update_keeps_consent_and_pause(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store.json")
+    store = TinyStore(tmp_path / "store.json")
     stored, _ = store.save_subscriber(
         Subscriber("ann@example.org", "", consent="web form", confirmed_at=NOW)
     )

@@ -21,9 +21,9 @@ from digest.config import Config, load_config
 from digest.errors import ConfigError
 from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
 from digest.models import Choices, Status, Subscriber
-from digest.pipeline.compose import recipients
+from digest.pipeline.readers import recipients
 from digest.send.transport import OutboxTransport
-from digest.store import Store
+from digest.store import Store, TinyStore
 from digest.web import create_app
 from digest.web.notices import NoticeSender
 from digest.web.security import CSRF_COOKIE, RedactTokens
@@ -101,7 +101,7 @@ def make_web(config_file: Callable[..., Path], tmp_path: Path) -> Iterator[Calla
     def make(per_client: int = 100, per_address: int = 10) -> Web:
         path = config_file(extra=TWO_DIGESTS.format(per_client=per_client, per_address=per_address))
         config = load_config(path, {"DIGEST_SECRET": SECRET})
-        store = Store(config.store_path)
+        store = TinyStore(config.store_path)
         outbox = tmp_path / "outbox"
         notices = NoticeSender(config, transport=lambda: OutboxTransport(outbox / "notices"))
         app = create_app(config, store=store, notices=notices)

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from digest.config import Config, load_config
 from digest.models import Edition, Paper
 from digest.parse import parse_bytes
-from digest.store import Store
+from digest.store import Store, TinyStore
 from digest.web import create_app
 from digest.web.archive import FEED_EDITIONS, PAGE_EDITIONS
 
@@ -59,7 +59,7 @@ class Archive:
 def archive(config_file: Callable[..., Path]) -> Archive:
     """An app over an empty store, with the daily (size 5) and a hostile-titled weekly digest."""
     config = load_config(config_file(extra=WEEKLY), {})
-    store = Store(config.store_path)
+    store = TinyStore(config.store_path)
     client = TestClient(create_app(config, store=store, allow_dev_secret=True), base_url=BASE)
     data = (FIXTURES / "hf-daily-2025-11-slice.json").read_bytes()
     papers = parse_bytes(data, kind="hf-daily", source="hf-daily", today=THURSDAY).papers

@@ -35,7 +35,7 @@ from playwright.sync_api import (
 
 from digest.config import load_config
 from digest.models import Status, Subscriber
-from digest.store import Store
+from digest.store import Store, TinyStore
 from digest.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it. No Playwright download.
@@ -95,7 +95,7 @@ def served(config_file: Callable[..., Path], smtp_server: SmtpServer) -> Iterato
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield Served(url, Store(config.store_path), smtp_server)
+        yield Served(url, TinyStore(config.store_path), smtp_server)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -43,7 +43,7 @@ from conftest import SAMPLE, Script, free_port, running
 from digest.links import UNSUBSCRIBE, make_token
 from digest.models import DeliveryStatus, Status, Subscriber
 from digest.send.suppression import SuppressionWatch
-from digest.store import Store
+from digest.store import TinyStore
 
 SECRET = "test-secret-0123456789abcdefghijklmn"
 EDITION = "daily/2025-11-26"
@@ -71,8 +71,8 @@ WRITER = """\
 import sys, time
 from pathlib import Path
 from digest.models import Subscriber
-from digest.store import Store
-store, stop = Store(Path(sys.argv[1])), Path(sys.argv[2])
+from digest.store import Store, TinyStore
+store, stop = TinyStore(Path(sys.argv[1])), Path(sys.argv[2])
 n = 0
 while not stop.exists() and n < 500:
     stored, outcome = store.save_subscriber(Subscriber(f"added{n:03}@example.com", ""))
@@ -266,7 +266,7 @@ def test_subscribes_and_unsubscribes_during_a_send_lose_nothing(
         )
         smtp = f"  timeout: {2 * HOLD_SECONDS:.0f}\n  connections: {CONNECTIONS}\n"
         config.write_text(text.replace("  timeout: 5\n", smtp))
-        store = Store(tmp_path / "store.json")
+        store = TinyStore(tmp_path / "store.json")
         store.save_subscribers(Subscriber(a, "") for a in READERS)
         ids = {s.email: s for s in store.list_subscribers()}
         env = {**os.environ, "DIGEST_SECRET": SECRET}
@@ -355,7 +355,7 @@ def test_subscribes_and_unsubscribes_during_a_send_lose_nothing(
     # the run: its ledger holds who was sent the edition, its report who was skipped, and
     # together they are exactly the readers confirmed at its start, each once
     runs = store.runs("daily")
-    assert [(r["edition_date"], r["ok"]) for r in runs] == [("2025-11-26", True)]
+    assert [(r.edition_date.isoformat(), r.ok) for r in runs] == [("2025-11-26", True)]
     at_start = sorted(set(READERS) - set(BEFORE))  # in the order the send takes them
     ledger = store.deliveries(EDITION)
     assert {d.status for d in ledger} == {DeliveryStatus.SENT}
@@ -367,7 +367,7 @@ def test_subscribes_and_unsubscribes_during_a_send_lose_nothing(
     assert sent | skipped == set(at_start)
     assert skipped <= set(DURING), "only readers who unsubscribed meanwhile are skipped"
     counts = {"sent": len(sent), "skipped": len(skipped)}
-    assert runs[0]["counts"] == {k: n for k, n in counts.items() if n}
+    assert runs[0].counts == {k: n for k, n in counts.items() if n}
 
     # the relay: each reader the ledger says was sent got one copy; nobody else got any
     got = Counter(to for to, _ in relay.received(editions=True))

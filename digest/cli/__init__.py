@@ -35,11 +35,12 @@ from digest.config import Config
 from digest.errors import DigestError
 from digest.fetch import make_client
 from digest.links import DEV_SECRET, require_secret
-from digest.pipeline import SendRequest, SendResult, collect_edition, send_edition
-from digest.pipeline.compose import preview_html
+from digest.pipeline import SendRequest, SendResult, send_edition
+from digest.pipeline.collect import collect_edition
+from digest.pipeline.readers import preview_html
 from digest.schedule.due import send_due
 from digest.schedule.scheduler import Scheduler
-from digest.store import Store
+from digest.store import make_store
 from digest.subscribers import normalise_address
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,7 +122,7 @@ def send_cmd(
         return
     config, target = app.target(digest_name, edition_date, sources)
     addresses = tuple(normalise_address(a) for a in to)
-    store = Store(config.store_path)
+    store = make_store(config)
     with stop_on_sigterm() as stop, make_client() as client, send_progress() as progress:
         request = SendRequest(
             target,
@@ -140,7 +141,7 @@ def send_cmd(
 def _send_due(app: AppContext, digest_name: str | None) -> None:
     config = app.config(service=True)
     digests = (config.digest(digest_name),) if digest_name else config.digests
-    store, now, ok = Store(config.store_path), datetime.now(UTC), True
+    store, now, ok = make_store(config), datetime.now(UTC), True
     with stop_on_sigterm() as stop, make_client() as client:
         for digest in digests:
             if stop.is_set():
@@ -205,8 +206,9 @@ def preview_cmd(
     config, target = app.target(digest_name, edition_date, sources)
     with make_client() as client:
         collected = collect_edition(target, client)
-    store = Store(config.store_path)
-    html = preview_html(config, store, target, collected.papers, subscriber or "reader@example.org")
+    store = make_store(config)
+    address = subscriber or "reader@example.org"
+    html = preview_html(config, store, target, collected.papers, address, datetime.now(UTC))
     path = out_file or config.outbox / f"preview-{target.digest.name}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

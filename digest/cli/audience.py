@@ -20,14 +20,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from digest.config import DigestConfig
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
+from digest.store import RunRecord
 from digest.subscribers import address_key
 from digest.windows import ScheduledRun, reader_zone, run_on
 
-Run = Mapping[str, Any]  # a run document (see digest.store.documents.run_doc)
+Run = RunRecord
 
 _LEDGER_WHY = {
     DeliveryStatus.UNKNOWN: "a run stopped while sending it: it may have arrived "
@@ -98,9 +98,8 @@ def account(
 
 def _runs_of(runs: Iterable[Run], digest: DigestConfig, day: date) -> tuple[Run, ...]:
     """The runs that worked on the edition, oldest first."""
-    edition = (digest.name, day.isoformat())
-    found = (r for r in runs if (r["digest"], r["edition_date"]) == edition)
-    return tuple(sorted(found, key=lambda r: str(r["started_at"])))
+    found = (r for r in runs if (r.digest, r.edition_date) == (digest.name, day))
+    return tuple(sorted(found, key=lambda r: r.started_at))
 
 
 def _from_ledger(delivery: Delivery) -> Miss:
@@ -116,7 +115,7 @@ def _latest_problems(runs: Sequence[Run], settled: set[str]) -> dict[str, Miss]:
     those the ledger knows are left to it."""
     found: dict[str, Miss] = {}
     for run in runs:
-        for problem in run.get("problems", ()):
+        for problem in run.problems:
             address = address_key(problem["email"])
             if address not in settled:
                 found[address] = Miss(problem["email"], problem["status"], problem["reason"])
@@ -145,7 +144,7 @@ def _why_not(
     if made is not None and joined is not None and joined > made:
         when = f"{_local(joined)}, after the edition was made at {_local(made)}"
         return Miss(sub.email, "joined later", f"subscribed {when}")
-    missed = [str(r.get("note")) for r in runs if str(r.get("note") or "").startswith("missed")]
+    missed = [r.note for r in runs if r.missed]
     if missed and len(missed) == len(runs):
         return Miss(sub.email, "missed", missed[-1])
     if not runs:
@@ -162,7 +161,7 @@ def _due(
 ) -> str | None:
     """Say when ``sub`` is due, while the edition still goes out in windows and theirs is ahead.
     Runs made by hand (no ``scheduled_at``) send to everyone at once: nobody is due then."""
-    windowed = not runs or any(r.get("scheduled_at") or r.get("window") for r in runs)
+    windowed = not runs or any(r.scheduled_at for r in runs)
     if scheduled is None or not windowed:
         return None
     window = scheduled.window(sub)
@@ -175,8 +174,8 @@ def _due(
 def _made_at(runs: Sequence[Run], scheduled: ScheduledRun | None) -> datetime | None:
     """When the edition was made: its first run that was not missed, else its schedule."""
     for run in runs:
-        if not str(run.get("note") or "").startswith("missed"):
-            return datetime.fromisoformat(str(run["started_at"]))
+        if not run.missed:
+            return run.started_at
     return scheduled.at if scheduled else None
 
 

@@ -6,15 +6,15 @@ Each check returns one warning line, or None. They read files but change nothing
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from digest.config import Config, DigestConfig
 from digest.errors import ConfigError
 from digest.models import Status, Subscriber
 from digest.render.dkim import DkimSigner
+from digest.store import RunRecord
 from digest.windows import latest_run, next_run
 
 
@@ -85,13 +85,13 @@ def weekly_readers(config: Config, subscribers: Sequence[Subscriber]) -> str | N
     )
 
 
-def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) -> list[str]:
+def stalled(config: Config, runs: Sequence[RunRecord], now: datetime) -> list[str]:
     """Digests whose last scheduled run left no record although they ran before: nothing is
     running the schedule ("it stopped running weeks ago")."""
     found = []
     for digest in config.digests:
         # only scheduled runs show that something runs the schedule (not sends by hand)
-        mine = [r for r in runs if r["digest"] == digest.name and r.get("scheduled_at")]
+        mine = [r for r in runs if r.digest == digest.name and r.scheduled_at]
         run = latest_run(digest, now)
         if (
             not mine
@@ -99,9 +99,9 @@ def stalled(config: Config, runs: Sequence[Mapping[str, Any]], now: datetime) ->
             or now - run.at < timedelta(hours=config.scheduler.catch_up_hours)
         ):
             continue
-        if any(r["edition_date"] == run.edition_date.isoformat() for r in mine):
+        if any(r.edition_date == run.edition_date for r in mine):
             continue
-        last = max(str(r["started_at"]) for r in mine)[:16].replace("T", " ")
+        last = f"{max(r.started_at for r in mine).astimezone(UTC):%Y-%m-%d %H:%M}"
         found.append(
             f"digest {digest.name}: its run of {run.at:%a %d %b %H:%M %Z} left no record (the "
             f"last scheduled run started {last} UTC): is digest serve, or digest-send.timer, "
@@ -148,7 +148,7 @@ CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
 def warnings(
     config: Config,
     subscribers: Sequence[Subscriber],
-    runs: Sequence[Mapping[str, Any]] = (),
+    runs: Sequence[RunRecord] = (),
     now: datetime | None = None,
 ) -> list[str]:
     found = [check(config) for check in CONFIG_CHECKS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,9 +20,9 @@ from digest.cli.context import AppContext
 from digest.cli.report import OK, make_console
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
-from digest.schedule.scheduler import SchedulerLock
 from digest.send.smtp import ProbeResult, probe
-from digest.store import Store
+from digest.store import RunRecord, Store, make_store
+from digest.store.migrations import run_json
 from digest.windows import next_runs
 
 #: Beyond this many readers, ``history --edition`` groups them by reason.
@@ -47,7 +47,7 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
         if smtp.host
         else f"smtp: not set, messages go to {config.outbox}"
     )
-    store = Store(config.store_path)
+    store = make_store(config)
     exists = config.store_path.exists()
     readers, runs = (store.list_subscribers(), store.runs()) if exists else ((), ())
     click.echo(_scheduler_line(config))
@@ -60,7 +60,7 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
 
 
 def _scheduler_line(config: Config) -> str:
-    holder = SchedulerLock(config.store_path).holder()
+    holder = make_store(config).holder("scheduler")
     if holder is None:
         return (
             "scheduler: none runs this store's schedule (start digest serve, or a timer "
@@ -122,16 +122,16 @@ def history_cmd(
 ) -> None:
     """Past runs, newest last, with per-source and per-delivery counts."""
     config = app.config()
-    store = Store(config.store_path)
+    store = make_store(config)
     if edition is not None:
         name, day = parse_edition(edition, digest_name)
         _show_edition(config, store, name, day, as_json)
         return
     if digest_name is not None:
         config.digest(digest_name)  # an unknown name is an error, not an empty history
-    runs = sorted(store.runs(digest_name), key=lambda r: str(r["started_at"]))[-limit:]
+    runs = sorted(store.runs(digest_name), key=lambda r: r.started_at)[-limit:]
     if as_json:
-        click.echo(json.dumps(runs, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([run_json(r) for r in runs], ensure_ascii=False, indent=2))
     elif not runs:
         click.echo("no runs yet")
     else:
@@ -187,7 +187,7 @@ def edition_header(found: EditionAccount) -> str:
     4 did not get it``."""
     if found.runs:
         started = ", ".join(
-            f"{_local(r['started_at'])} {'ok' if r['ok'] else 'FAILED'}" for r in found.runs[-5:]
+            f"{_local(r.started_at)} {'ok' if r.ok else 'FAILED'}" for r in found.runs[-5:]
         )
         runs = f"{len(found.runs)} run{'s' * (len(found.runs) != 1)} ({started})"
     elif found.scheduled is not None:
@@ -216,26 +216,25 @@ def missed_table(found: EditionAccount) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[dict[str, Any]]) -> Table:
+def runs_table(runs: Sequence[RunRecord]) -> Table:
     table = Table(title="Runs, newest last", title_justify="left")
     for col in ("started", "digest", "edition", "sources", "papers", *_COUNTED, "result", "note"):
         table.add_column(col, justify="right" if col in ("papers", *_COUNTED) else "left")
     for run in runs:
-        counts = run.get("counts", {})
         table.add_row(
-            _local(run["started_at"]),
-            run["digest"],
-            run["edition_date"],
-            _sources_cell(run.get("sources", ())),
-            str(sum(s.get("papers", 0) for s in run.get("sources", ()))),
-            *(str(counts.get(status, 0)) for status in _COUNTED),
-            OK if run["ok"] else Text("FAILED", style="red"),
-            run.get("note") or "",
+            _local(run.started_at),
+            run.digest,
+            run.edition_date.isoformat(),
+            _sources_cell(run.sources),
+            str(run.papers),
+            *(str(run.counts.get(status, 0)) for status in _COUNTED),
+            OK if run.ok else Text("FAILED", style="red"),
+            run.note,
         )
     return table
 
 
-def _sources_cell(sources: Sequence[dict[str, Any]]) -> str:
+def _sources_cell(sources: Sequence[Mapping[str, Any]]) -> str:
     """``1/1`` or ``1/2, failed: arxiv``."""
     ok = sum(bool(s.get("ok")) for s in sources)
     failed = [str(s.get("name")) for s in sources if not s.get("ok")]
@@ -255,6 +254,6 @@ def account_json(found: EditionAccount) -> dict[str, Any]:
     }
 
 
-def _local(instant: str) -> str:
-    """A stored ISO instant as this machine's local time, to the minute."""
-    return f"{datetime.fromisoformat(instant).astimezone():%Y-%m-%d %H:%M}"
+def _local(instant: datetime) -> str:
+    """An instant as this machine's local time, to the minute."""
+    return f"{instant.astimezone():%Y-%m-%d %H:%M}"

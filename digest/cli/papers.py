@@ -15,10 +15,11 @@ from digest.cli.report import make_console, papers_table, ranked_json, ranked_ta
 from digest.errors import InputError
 from digest.fetch import make_client, read_local
 from digest.models import Paper
-from digest.pipeline import collect_edition
+from digest.pipeline.collect import collect_edition
 from digest.pipeline.compose import rank_for, rank_settings
+from digest.pipeline.readers import already_shown
 from digest.rank import Reader
-from digest.store import Store
+from digest.store import Store, make_store
 from digest.subscribers import split_list
 
 
@@ -64,7 +65,7 @@ def fetch_cmd(
 ) -> None:
     """Fetch, parse and merge a digest's sources; writes nothing. Exits 1 if a source failed."""
     config, target = app.target(digest_name, edition_date, sources)
-    cache = Store(config.store_path).http_cache(read_only=True)  # reads what sends saved
+    cache = make_store(config).http_cache(read_only=True)  # reads what sends saved
     with make_client() as client:
         collected = collect_edition(target, client, cache)
     if as_json:
@@ -95,7 +96,7 @@ def rank_cmd(
 ) -> None:
     """Rank a digest's papers as one reader's email would show them (no writes)."""
     config, target = app.target(digest_name, edition_date, sources)
-    store = Store(config.store_path)
+    store = make_store(config)
     with make_client() as client:
         collected = collect_edition(target, client, store.http_cache(read_only=True))
     ids = [p.id for p in collected.papers]
@@ -124,9 +125,9 @@ def _reader(
         sub = store.get_subscriber(email)
         if sub is None:
             raise InputError(
-                f"no subscriber {email} in {store.path}", hint="see: digest subscribers list"
+                f"no subscriber {email} in {store.location}", hint="see: digest subscribers list"
             )
-        reader = Reader.of(sub, store.shown_papers(sub.email, ids, besides=edition))
+        reader = Reader.of(sub, already_shown(store, sub.email, ids, edition))
     if topics is not None:
         reader = replace(reader, topics=split_list(topics))
     return reader

@@ -15,14 +15,14 @@ from digest.cli.report import make_console, subscribers_table
 from digest.config import find_config_path, load_config
 from digest.errors import InputError
 from digest.models import TOPIC_MODES, Status
-from digest.store import Store
-from digest.subscribers import make_subscriber, read_csv, write_csv
+from digest.store import Store, make_store
+from digest.subscribers import decode_csv, make_subscriber, read_csv, write_csv
 from digest.web.notices import invite
 
 
 def _store_and_digests(ctx: click.Context) -> tuple[Store, tuple[str, ...]]:
     config = load_config(find_config_path(ctx.obj.config_path, os.environ))
-    return Store(config.store_path), tuple(d.name for d in config.digests)
+    return make_store(config), tuple(d.name for d in config.digests)
 
 
 @click.group()
@@ -85,7 +85,7 @@ def add_cmd(
             "can choose; set it once they have confirmed"
         )
     config = load_config(find_config_path(ctx.obj.config_path, os.environ))
-    store, known = Store(config.store_path), tuple(d.name for d in config.digests)
+    store, known = make_store(config), tuple(d.name for d in config.digests)
     sub = make_subscriber(
         email,
         topics=topics,
@@ -158,7 +158,7 @@ def import_cmd(ctx: click.Context, csv_file: Path) -> None:
     timezone, status, authors, topic_mode, min_relevance). Bad rows are reported by line
     number and skipped; suppressed addresses stay suppressed."""
     store, known = _store_and_digests(ctx)
-    text = csv_file.read_text(encoding="utf-8-sig")
+    text = decode_csv(csv_file.read_bytes(), str(csv_file))
     rows, errors = read_csv(text, known_digests=known)
     counts = {"added": 0, "updated": 0, "suppressed": 0}
     saved = store.save_subscribers(row.subscriber for row in rows)

@@ -1,30 +1,29 @@
 """The pipeline, top to bottom: the only place where the stages meet.
 
-collect_papers   fetch each source, parse it, merge what came back
+collect          fetch each source, parse it, merge what came back (collect.py)
+readers          who gets the edition, and what each was already shown (readers.py)
 compose          per reader: rank what they have not seen, render one email (compose.py)
 send_edition     deliver through the ledger (or write .eml files for a dry run), report
+
+A request's :class:`Mode` (a real send, a later delivery window, a dry run, a test send) is
+chosen once; the steps ask it what to do rather than testing flags of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 
-from digest import parse
-from digest.config import Config, DigestConfig
-from digest.config.sources import SourceSpec
-from digest.errors import FetchError, ParseError
-from digest.fetch import fetch_source
+from digest.config import Config
 from digest.fetch.http import PageCache
 from digest.links import signing_secret
 from digest.models import (
@@ -37,28 +36,18 @@ from digest.models import (
     SourceReport,
     Subscriber,
 )
-from digest.parse.merge import merge_papers
-from digest.pipeline.compose import (
-    ALREADY_DELIVERED,
-    Composer,
-    EditionRequest,
-    recipients,
-)
+from digest.pipeline import readers as shown
+from digest.pipeline.collect import Collected, collect_edition
+from digest.pipeline.compose import ALREADY_DELIVERED, Composer, EditionRequest
+from digest.pipeline.readers import recipients
 from digest.render.dkim import DkimSigner
-from digest.send import NoSkip, Outcome, RetryPolicy, deliver_all
+from digest.send import Ledger, NoSkip, Outcome, RetryPolicy, deliver_all
 from digest.send.preflight import preflight
 from digest.send.smtp import SmtpPool
 from digest.send.suppression import SuppressionWatch
 from digest.send.transport import OutboxTransport, Transport
-from digest.store import History, Store
-from digest.store.ledger import EditionLedger
-from digest.windows import latest_run
-
-
-@dataclass(frozen=True, slots=True)
-class Collected:
-    papers: tuple[Paper, ...]
-    sources: tuple[SourceReport, ...]
+from digest.store import Store
+from digest.store.protocol import NO_NEW_PAPERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,93 +100,6 @@ class SendResult:
 
 
 STOPPED = "left for the next run: shutting down"
-NO_NEW_PAPERS = "no new papers"  # the note of an honest empty day (digest.schedule.due reads it)
-
-
-def edition_moment(digest: DigestConfig, edition_date: date, now: datetime) -> datetime:
-    """The instant an edition is made at: now for today's edition, else the end of its day."""
-    if now.astimezone(digest.zone).date() == edition_date:
-        return now
-    return datetime.combine(edition_date, clock(23, 59, 59), digest.zone).astimezone(UTC)
-
-
-def collect_papers(
-    sources: Sequence[SourceSpec],
-    *,
-    period: str,
-    now: datetime,
-    today: date,
-    client: httpx.Client,
-    cache: PageCache | None = None,
-    since: datetime | None = None,
-) -> Collected:
-    """Fetch and parse every source; one failing source is reported, the others go on.
-    ``cache`` (None: none) lets fetching ask servers whether a page changed (conditional GET);
-    ``since`` is the previous scheduled run (a daily edition takes the days completed since)."""
-    papers: list[Paper] = []
-    reports: list[SourceReport] = []
-    for spec in sources:
-        started = time.monotonic()
-        try:
-            fetched = fetch_source(
-                spec, client=client, period=period, now=now, cache=cache, since=since
-            )
-            results = [
-                parse.parse_bytes(
-                    page,
-                    kind=spec.kind,
-                    source=_paper_source(spec),
-                    origin=fetched.origin,
-                    today=today,
-                    options=spec.options,
-                )
-                for page in fetched.pages
-            ]
-        except (FetchError, ParseError) as exc:
-            reports.append(
-                SourceReport(spec.label, spec.kind, False, 0, time.monotonic() - started, str(exc))
-            )
-            continue
-        found = [p for r in results for p in r.papers]
-        problems = tuple(msg for r in results for msg in r.problems)
-        papers.extend(found)
-        seconds = time.monotonic() - started
-        note = None if found or problems else fetched.empty_note  # e.g. a weekend's []
-        reports.append(
-            SourceReport(spec.label, spec.kind, True, len(found), seconds, None, problems, note)
-        )
-    return Collected(merge_papers(papers), tuple(reports))
-
-
-def collect_edition(
-    target: EditionRequest, client: httpx.Client, cache: PageCache | None = None
-) -> Collected:
-    """The papers of one edition, from its sources as of the edition's moment: for a daily
-    digest, the HF days completed since its previous scheduled run."""
-    digest = target.digest
-    moment = edition_moment(digest, target.edition_date, target.now)
-    return collect_papers(
-        target.sources,
-        period=digest.period,
-        now=moment,
-        today=target.edition_date,
-        client=client,
-        cache=cache,
-        since=previous_run(digest, target.edition_date, moment),
-    )
-
-
-def previous_run(digest: DigestConfig, edition_date: date, moment: datetime) -> datetime | None:
-    """The scheduled run before the one that makes this edition (None: none in 32 days)."""
-    run = latest_run(digest, moment)
-    if run is not None and run.edition_date == edition_date:  # this edition's own run
-        run = latest_run(digest, run.at - timedelta(seconds=1))
-    return run.at if run is not None else None
-
-
-def _paper_source(spec: SourceSpec) -> str:
-    """The name papers carry in ``sources``: empty for a sniffed file (the kind found)."""
-    return "" if spec.kind == "auto" and spec.name == "auto" else spec.name
 
 
 def choose_transport(config: Config, request: SendRequest, edition: Edition) -> Transport:
@@ -209,55 +111,101 @@ def choose_transport(config: Config, request: SendRequest, edition: Edition) -> 
     return SmtpPool(config.smtp)
 
 
+class Mode(StrEnum):
+    """What kind of send a request is, chosen once (:meth:`of`); each step asks the mode."""
+
+    SEND = "send"  # the real send: fetch, record the edition, deliver through the ledger
+    WINDOW = "window"  # a later delivery window of an edition already made (papers given)
+    DRY_RUN = "dry run"  # every message written as an .eml file; the store is not changed
+    TEST = "test send"  # --to: one copy to each address given; the ledger is not touched
+
+    @classmethod
+    def of(cls, request: SendRequest) -> Mode:
+        if request.dry_run:
+            return cls.DRY_RUN
+        if request.to:
+            return cls.TEST
+        return cls.SEND if request.papers is None else cls.WINDOW
+
+    @property
+    def writes(self) -> bool:
+        """Only a real send (or a later window of one) writes the store and the ledger."""
+        return self in (Mode.SEND, Mode.WINDOW)
+
+
 def send_edition(
     config: Config,
     store: Store,
     request: SendRequest,
     client: httpx.Client,
     progress: Progress | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SendResult:
     """The whole job: collect → compose → deliver → report. ``progress`` hears of each
-    subscriber as they are settled (sent, skipped, failed...)."""
-    started = datetime.now(UTC)
-    target, edition = request.target, request.target.edition
-    real = not (request.dry_run or request.to)  # only a real send writes the store
-    with store.exclusive(f"send-{edition.digest}") if real else nullcontext():
-        collected = _collect(request, client, store.http_cache(read_only=not real))
+    subscriber as they are settled (sent, skipped, failed...); ``clock`` tells the time."""
+    mode, started, edition = Mode.of(request), clock(), request.target.edition
+    with store.exclusive(f"send-{edition.digest}") if mode.writes else nullcontext():
+        collected = _collect(request, client, store.http_cache(read_only=not mode.writes))
         transport = choose_transport(config, request, edition)
-        composer = _composer(config, target, collected, transport)
-        ledger = _open_ledger(store, edition, collected, request) if real else None
-        since = store.version()  # recipients are read as of now
-        readers = recipients(store, target.digest, request.to) if collected.papers else ()
-        subs = readers if request.only is None else tuple(filter(request.only, readers))
-        if progress is not None:
-            progress.start(len(subs))
-        history = _history(store, request, collected)
-        stream = _Stream(composer.compose_all(subs, history), progress, request)
-        watch = SuppressionWatch(store, since=since) if real else NoSkip
-        skip = _unless_stopped(watch, request.stop)
-        outcome = _deliver(config, transport, stream, edition, ledger, skip, progress)
-        report = RunReport(
-            digest=edition.digest,
-            edition_date=edition.date,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            dry_run=request.dry_run,
-            sources=collected.sources,
-            deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
-            note=_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
-            scheduled_at=request.scheduled_at,
-        )
-        suppressed = (
-            store.finish_run(
-                report,
-                bounced=outcome.bounced,
-                delivered=outcome.sent,
-                limit=config.smtp.bounce_limit,
+        with store.sending(edition.key) if mode.writes else nullcontext() as ledger:
+            if mode is Mode.SEND and collected.papers:
+                store.save_edition(edition, collected.papers)
+            since = store.change_token()  # recipients are read as of now
+            readers = recipients(store, request.target.digest, request.to)
+            subs = _due(readers, request) if collected.papers else ()
+            if progress is not None:
+                progress.start(len(subs))
+            history = shown.history(
+                store,
+                edition.key,
+                collected.papers,
+                test=mode is Mode.TEST,
+                retry_unknown=request.retry_unknown,
             )
-            if real
-            else ()
-        )
+            composer = _composer(config, request.target, collected, transport)
+            stream = _Stream(composer.compose_all(subs, history), progress, request)
+            watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
+            skip = _unless_stopped(watch, request.stop)
+            outcome = _deliver(config, transport, stream, edition, ledger, skip, progress, request)
+        report = _report(request, collected, stream, outcome, started, clock(), readers, subs)
+        suppressed = _settle(config, store, report, outcome) if mode.writes else ()
     return SendResult(report, transport.description, tuple(stream.checks), suppressed)
+
+
+def _due(readers: Sequence[Subscriber], request: SendRequest) -> tuple[Subscriber, ...]:
+    """The readers this run sends to: all of them, or those whose window has come."""
+    return tuple(readers) if request.only is None else tuple(filter(request.only, readers))
+
+
+def _report(
+    request: SendRequest,
+    collected: Collected,
+    stream: _Stream,
+    outcome: Outcome,
+    started: datetime,
+    finished: datetime,
+    readers: Sequence[Subscriber],
+    subs: Sequence[Subscriber],
+) -> RunReport:
+    edition = request.target.edition
+    return RunReport(
+        digest=edition.digest,
+        edition_date=edition.date,
+        started_at=started,
+        finished_at=finished,
+        dry_run=request.dry_run,
+        sources=collected.sources,
+        deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
+        note=_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
+        scheduled_at=request.scheduled_at,
+    )
+
+
+def _settle(config: Config, store: Store, report: RunReport, outcome: Outcome) -> tuple[str, ...]:
+    """Record the run, and the hard bounces it met; the addresses suppressed now."""
+    return store.finish_run(
+        report, bounced=outcome.bounced, delivered=outcome.sent, limit=config.smtp.bounce_limit
+    )
 
 
 def _collect(request: SendRequest, client: httpx.Client, cache: PageCache) -> Collected:
@@ -297,54 +245,29 @@ def _composer(
     )
 
 
-def _open_ledger(
-    store: Store, edition: Edition, collected: Collected, request: SendRequest
-) -> EditionLedger:
-    """The edition's ledger, with what a killed run left settled (in flight → unknown)."""
-    ledger = store.ledger(edition.key)
-    ledger.fold()
-    if collected.papers and request.papers is None:  # a later window: already recorded
-        store.save_edition(edition, collected.papers)
-    return ledger
-
-
-def _history(store: Store, request: SendRequest, collected: Collected) -> History:
-    """What the ledger forbids or remembers; a test send (``--to``) ignores it."""
-    if request.to:
-        return History()
-    papers = (p.id for p in collected.papers)
-    edition = request.target.edition.key
-    return store.history(edition, papers, retry_unknown=request.retry_unknown)
-
-
 def _deliver(
     config: Config,
     transport: Transport,
     stream: Iterable[Email],
     edition: Edition,
-    ledger: EditionLedger | None,
+    ledger: Ledger | None,
     skip_reason: Callable[[str], str | None],
     progress: Progress | None,
+    request: SendRequest,
 ) -> Outcome:
     policy = RetryPolicy(retries=config.smtp.retries, backoff_seconds=config.smtp.retry_backoff)
-    if ledger is not None:
-        ledger.open()
-    try:
-        return asyncio.run(
-            deliver_all(
-                stream,
-                transport,
-                edition=edition.key,
-                ledger=ledger,
-                policy=policy,
-                skip_reason=skip_reason,
-                progress=progress.update if progress else None,
-            )
+    return asyncio.run(
+        deliver_all(
+            stream,
+            transport,
+            edition=edition.key,
+            ledger=ledger,
+            policy=policy,
+            skip_reason=skip_reason,
+            progress=progress.update if progress else None,
+            stop=request.stop,
         )
-    finally:
-        if ledger is not None:
-            ledger.close()
-            ledger.fold()
+    )
 
 
 class _Stream:

@@ -2,7 +2,8 @@
 
 For each reader: leave out what they were already shown, rank the rest, and render the
 email with their own signed links. :mod:`digest.pipeline` calls this for a send, the CLI for
-a preview.
+a preview. It reads no store: who the readers are and what they were shown is handed in
+(:mod:`digest.pipeline.readers`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from digest.render import RenderSettings, render_preview_html
 from digest.render.dkim import DkimSigner
 from digest.render.edition import EditionRenderer
 from digest.render.template import template_env
-from digest.store import History, Store
-from digest.store.ledger import INTERRUPTED, LedgerEntry
+from digest.store import History, LedgerEntry
+from digest.store.ledger import INTERRUPTED
 
 ALREADY_DELIVERED = "already delivered in an earlier run"
 RANK_BLOCK = 512  # readers ranked together: one matrix product per block
@@ -71,23 +72,25 @@ def rank_for(
     return rank(papers, reader, today=target.edition_date, settings=settings)
 
 
-def preview_html(
-    config: Config, store: Store, target: EditionRequest, papers: Sequence[Paper], address: str
+def preview_email(
+    config: Config,
+    target: EditionRequest,
+    papers: Sequence[Paper],
+    sub: Subscriber,
+    shown: frozenset[str],
+    now: datetime,
 ) -> str:
-    """The HTML part of the email ``address`` would get (any address: a stranger sees all)."""
-    sub = _test_recipient(store, address)
-    # what earlier editions showed: this edition's own email may already have gone out
-    shown = store.shown_papers(sub.email, [p.id for p in papers], besides=target.edition.key)
+    """The HTML part of the email ``sub`` would get, leaving out the papers in ``shown``."""
     ranking = rank_for(target, papers, Reader.of(sub, shown))
     if not ranking.papers:
         raise InputError(
-            f"nothing to preview for {address} in {target.edition.key}: {ranking.why_empty}"
+            f"nothing to preview for {sub.email} in {target.edition.key}: {ranking.why_empty}"
         )
     edition = target.edition
     links = make_links(config, config.secret or DEV_SECRET, sub, edition)
     settings = render_settings(config, target.digest)
     return render_preview_html(
-        edition, sub, ranking.papers, links, settings, datetime.now(UTC), template_env(config)
+        edition, sub, ranking.papers, links, settings, now, template_env(config)
     )
 
 
@@ -114,14 +117,7 @@ def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
     )
 
 
-def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:
-    """Confirmed subscribers of the digest, or the ``--to`` addresses for a test send."""
-    if to:
-        return tuple(_test_recipient(store, address) for address in to)
-    return tuple(s for s in store.list_subscribers() if _receives(s, digest))
-
-
-def _receives(sub: Subscriber, digest: DigestConfig) -> bool:
+def receives(sub: Subscriber, digest: DigestConfig) -> bool:
     """Confirmed, not paused, subscribed to this digest, and (weekly readers) not a daily
     digest."""
     if sub.status != Status.CONFIRMED or sub.paused or not sub.wants(digest.name):
@@ -129,10 +125,8 @@ def _receives(sub: Subscriber, digest: DigestConfig) -> bool:
     return not (sub.cadence == "weekly" and digest.period == "day")
 
 
-def _test_recipient(store: Store, address: str) -> Subscriber:
-    known = store.get_subscriber(address)
-    if known is not None:
-        return known
+def test_recipient(address: str) -> Subscriber:
+    """Who ``--to`` (or a preview) sends to when the address is no subscriber."""
     return Subscriber(email=address, id="test-" + hashlib.sha256(address.encode()).hexdigest()[:12])
 
 

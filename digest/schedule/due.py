@@ -24,8 +24,9 @@ import httpx
 
 from digest.config import Config, DigestConfig
 from digest.models import Edition, Paper, RunReport
-from digest.pipeline import NO_NEW_PAPERS, SendRequest, SendResult, send_edition
-from digest.pipeline.compose import EditionRequest, recipients
+from digest.pipeline import SendRequest, SendResult, send_edition
+from digest.pipeline.compose import EditionRequest
+from digest.pipeline.readers import recipients
 from digest.store import Store
 from digest.subscribers import address_key
 from digest.windows import ScheduledRun, latest_run
@@ -94,15 +95,9 @@ def _made(store: Store, edition: Edition) -> tuple[Paper, ...] | None:
     papers = store.edition_papers(edition)
     if papers:
         return papers
-    for run in store.runs(edition.digest):
-        if run["edition_date"] == edition.date.isoformat() and _empty_day(run):
-            return ()
+    if any(r.edition_date == edition.date and r.empty for r in store.runs(edition.digest)):
+        return ()
     return None
-
-
-def _empty_day(run: dict[str, object]) -> bool:
-    sources = run.get("sources") or []
-    return bool(run.get("note") == NO_NEW_PAPERS and isinstance(sources, list) and sources)
 
 
 def _missed(
@@ -110,7 +105,6 @@ def _missed(
 ) -> DueResult:
     """Record, once, that this run came too late to be made up (unless the digest never
     ran: a first start is not a miss)."""
-    date = run.edition_date.isoformat()
     digest = run.digest
     detail = (
         f"the run of {run.at:%a %d %b %H:%M %Z} was {late.total_seconds() / 3600:.1f} h "
@@ -118,11 +112,11 @@ def _missed(
         "was sent: was digest serve (or its timer) stopped?"
     )
     runs = store.runs(digest.name)
-    if not any(r.get("scheduled_at") for r in runs):  # the schedule's first look (sends by
+    if not any(r.scheduled_at for r in runs):  # the schedule's first look (sends by
         # hand, like make demo's, do not count): nothing was due before, so nothing missed
         first = "its first edition is made at the next scheduled run"
         return DueResult(digest.name, "nothing due", run, detail=first)
-    if any(r["edition_date"] == date and str(r["note"]).startswith("missed") for r in runs):
+    if any(r.edition_date == run.edition_date and r.missed for r in runs):
         return DueResult(digest.name, "nothing due", run, detail=detail)  # said once already
     report = RunReport(
         digest=digest.name,

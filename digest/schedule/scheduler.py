@@ -13,30 +13,28 @@ Jobs, all calling :meth:`Scheduler.run` (which does what :mod:`digest.schedule.d
 
 Jobs live in memory and are rebuilt at each start from ``schedules.yaml`` and the store:
 nothing to migrate, and a restart never duplicates a job. Only one scheduler may run per
-store (:class:`SchedulerLock`); a second ``digest serve`` says so and exits.
+store (the store's ``exclusive("scheduler")``); a second ``digest serve`` says so and exits.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from filelock import FileLock, Timeout
 
 from digest.config import Config, DigestConfig
 from digest.errors import DigestError, StoreError
 from digest.fetch import make_client
 from digest.schedule.due import DueResult, send_due
-from digest.store import Store
+from digest.store import Store, make_store
 from digest.windows import make_trigger
 
 log = logging.getLogger("digest.scheduler")
@@ -59,9 +57,9 @@ class Scheduler:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.config, self.clock = config, clock
-        self.store = store or Store(config.store_path)
+        self.store = store or make_store(config)
         self.stopping = threading.Event()  # set on shutdown: sends start no new message
-        self.lock = SchedulerLock(self.store.path)
+        self._claimed = ExitStack()  # the store's "scheduler" lock, while this one runs it
         self._running = {d.name: threading.Lock() for d in config.digests}
         self._aps = BackgroundScheduler(
             timezone=UTC,
@@ -76,7 +74,15 @@ class Scheduler:
     def claim(self) -> None:
         """Take the store's scheduler lock (StoreError if another process has it); held
         until :meth:`stop` or the end of the process."""
-        self.lock.acquire()
+        try:
+            self._claimed.enter_context(self.store.exclusive("scheduler"))
+        except StoreError:
+            holder = self.store.holder("scheduler")
+            raise StoreError(
+                f"another digest serve{holder or ''} is already running the schedule of "
+                f"store {self.store.location}",
+                hint="stop it first, or start this one with --no-scheduler for the web pages only",
+            ) from None
 
     def start(self) -> None:
         for digest in self.config.digests:
@@ -108,7 +114,7 @@ class Scheduler:
         self.stopping.set()
         if self._aps.running:
             self._aps.shutdown(wait=True)
-        self.lock.release()
+        self._claimed.close()
         log.info("scheduler.stopped")
 
     def jobs(self) -> dict[str, Any]:
@@ -182,54 +188,3 @@ def _log_result(result: DueResult) -> None:
 
 def _iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else ""
-
-
-class SchedulerLock:
-    """One scheduler per store: an exclusive lock held for the life of ``digest serve``, with
-    the holder's pid beside it so that a second one can say who holds it."""
-
-    def __init__(self, store_path: Path) -> None:
-        self.store_path = store_path
-        self.path = Path(f"{store_path}.scheduler.lock")
-        self.pid_file = Path(f"{store_path}.scheduler.pid")
-        self._lock = FileLock(str(self.path), timeout=0)
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise StoreError(
-                f"another digest serve{self._holder()} is already running the schedule of "
-                f"store {self.store_path}",
-                hint="stop it first, or start this one with --no-scheduler for the web pages only",
-            ) from None
-        self.pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self.pid_file.unlink(missing_ok=True)
-            self._lock.release()
-
-    def holder(self) -> str | None:
-        """Who runs the schedule of this store: `` (pid N)`` or ``""`` if another process
-        does, None if nobody does. Takes the lock for an instant to find out."""
-        if self._lock.is_locked:
-            return f" (pid {os.getpid()})"
-        if not self.path.parent.is_dir():  # no store there yet: nothing can be running it
-            return None
-        try:
-            self._lock.acquire()
-        except Timeout:
-            return self._holder()
-        except OSError:  # not ours to judge here: ``check`` warns about the store's folder
-            return None
-        self._lock.release()
-        return None
-
-    def _holder(self) -> str:
-        try:
-            pid = self.pid_file.read_text(encoding="ascii").strip()
-        except OSError:
-            return ""
-        return f" (pid {pid})" if pid.isdigit() else ""

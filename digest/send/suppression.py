@@ -1,7 +1,7 @@
 """Suppression checked at send time: an address unsubscribed during a run is not mailed.
 
 Reading the whole store per message would cost O(subscribers) each time, so the suppressed
-set is reloaded only when the store file has changed (its version: inode, mtime, size), at
+set is reloaded only when the store has changed (its change token), at
 most every ``every`` seconds.
 """
 
@@ -19,7 +19,7 @@ _REASON = "suppressed (unsubscribed, bounced or complained) since the run starte
 class _Source(Protocol):
     def suppressed(self) -> frozenset[str]: ...
 
-    def version(self) -> Hashable: ...
+    def change_token(self) -> Hashable: ...
 
 
 class SuppressionWatch:
@@ -33,11 +33,11 @@ class SuppressionWatch:
         every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``since``: the store's version when the caller read its recipients (none of them
+        """``since``: the store's change token when the caller read its recipients (none of them
         was suppressed then), which spares reading the suppressed set until the store changes."""
         self._store, self._every, self._clock = store, every, clock
         if since is None:
-            self._version, self._keys = store.version(), store.suppressed()
+            self._version, self._keys = store.change_token(), store.suppressed()
         else:
             self._version, self._keys = since, frozenset()
         self._checked = clock()
@@ -46,7 +46,7 @@ class SuppressionWatch:
         now = self._clock()
         if now - self._checked >= self._every:
             self._checked = now
-            version = self._store.version()
+            version = self._store.change_token()
             if version != self._version:
                 self._version, self._keys = version, self._store.suppressed()
         return _REASON if address_key(address) in self._keys else None

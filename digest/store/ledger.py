@@ -16,38 +16,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from digest.errors import StoreError
-from digest.models import Delivery, DeliveryStatus
-from digest.store.files import AtomicJSONStorage
+from digest.models import DeliveryStatus
+from digest.store.files import AtomicJSONStorage, make_folder
 from digest.store.journal import Journal, read_journal
+from digest.store.protocol import LedgerEntry
 from digest.subscribers import address_key
 
 TABLE = "deliveries"
 _STATUS = {s.value: s for s in DeliveryStatus}
 INTERRUPTED = "an earlier run stopped during this delivery; not resent (see --retry-unknown)"
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """The latest state of one (edition, subscriber) delivery."""
-
-    email: str
-    status: DeliveryStatus
-    message_id: str = ""
-    reason: str = ""
-    paper_ids: tuple[str, ...] = ()
-    attempts: int = 0
-    bounce: bool = False  # failed because the address does not exist (a hard bounce)
-    updated_at: str = ""
-
-    def delivery(self, edition: str) -> Delivery:
-        when = datetime.fromisoformat(self.updated_at) if self.updated_at else None
-        return Delivery(edition, self.email, self.status, self.message_id, self.reason, when)
 
 
 class EditionLedger:
@@ -99,7 +81,7 @@ class EditionLedger:
     def _write_folded(self, entries: Iterable[tuple[str, LedgerEntry]]) -> None:
         docs = {str(n): _doc(key, e) for n, (key, e) in enumerate(entries, start=1)}
         try:
-            self.folded_path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.folded_path.parent)  # 0700: it holds readers' addresses
             AtomicJSONStorage(str(self.folded_path)).write({TABLE: docs})
         except OSError as exc:
             raise StoreError(f"cannot write ledger {self.folded_path}: {exc.strerror}") from exc

@@ -151,7 +151,7 @@ async def feed(request: Request, started: str = "") -> Response:
     digest = site.digest_named(request.path_params["digest"])
     if digest is None:
         return _not_found(site, request)
-    version = "-".join(map(str, site.store.version()))  # before the read: never ahead of it
+    version = _token_text(site.store.change_token())  # before the read: never ahead of it
     tag = f'W/"{started}-{version}"'
     if tag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers={"etag": tag, "cache-control": FEED_CACHE})
@@ -279,3 +279,8 @@ def _not_found(site: Site, request: Request, digest: DigestConfig | None = None)
         status=404,
         link=(f"All editions of {clean(digest.title)}", _digest_path(digest)),
     )
+
+
+def _token_text(token: object) -> str:
+    """A change token as ETag text (TinyDB's is a tuple of numbers)."""
+    return "-".join(map(str, token)) if isinstance(token, tuple) else str(token)

@@ -1,0 +1,209 @@
+"""What a store must do: the operations every backend implements, and the records they trade.
+
+The embedded backend is :class:`digest.store.tinydb.TinyStore` (one TinyDB file and a ledger
+folder per edition). A second backend implements :class:`Store` and passes the contract suite
+(``tests/test_store_contract.py``), which holds everything the rest of digest relies on:
+
+- every operation is one transaction: all of it or none, whoever else writes at once;
+- a delivery is claimed (``sending``) durably before its SMTP transaction and settled after
+  it; what a killed run left claimed becomes ``unknown`` when the ledger is next opened;
+- ``exclusive(name)`` is held by one process at a time, across processes (and hosts, for a
+  server backend), and ``holder(name)`` says who holds it;
+- ``change_token()`` differs after any write that changes who may be mailed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from digest.models import (
+    Choices,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Paper,
+    RunReport,
+    Status,
+    Subscriber,
+)
+from digest.store.http_cache import HttpCache
+from digest.subscribers import address_key
+from digest.subscribers.rules import Request
+
+#: Deliveries that must never be attempted again for the same edition.
+FINAL = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN, DeliveryStatus.FAILED}
+)
+#: Deliveries whose papers count as shown to the reader (sent, or possibly sent).
+SHOWN = frozenset({DeliveryStatus.SENT, DeliveryStatus.UNKNOWN, DeliveryStatus.SENDING})
+#: The note of an honest empty day (no papers from sources that all answered).
+NO_NEW_PAPERS = "no new papers"
+
+
+class SaveOutcome(StrEnum):
+    """What saving a subscriber did."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    SUPPRESSED = "suppressed"  # unsubscribed, bounced or complained: left alone
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The latest state of one (edition, subscriber) delivery."""
+
+    email: str
+    status: DeliveryStatus
+    message_id: str = ""
+    reason: str = ""
+    paper_ids: tuple[str, ...] = ()
+    attempts: int = 0
+    bounce: bool = False  # failed because the address does not exist (a hard bounce)
+    updated_at: str = ""
+
+    def delivery(self, edition: str) -> Delivery:
+        when = datetime.fromisoformat(self.updated_at) if self.updated_at else None
+        return Delivery(edition, self.email, self.status, self.message_id, self.reason, when)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the ledger says at the start of a run; empty for a test send, which ignores it."""
+
+    earlier: Mapping[str, LedgerEntry] = field(default_factory=dict)  # key -> final delivery
+    shown: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> paper ids
+
+    def earlier_delivery(self, email: str) -> LedgerEntry | None:
+        """This edition's earlier delivery to ``email`` that forbids sending it again."""
+        return self.earlier.get(address_key(email))
+
+    def shown_to(self, email: str) -> frozenset[str]:
+        return self.shown.get(address_key(email), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One recorded run, as ``digest history`` and the schedule read it back."""
+
+    digest: str
+    edition_date: date
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    note: str = ""
+    dry_run: bool = False
+    scheduled_at: datetime | None = None  # the scheduled run it was for (None: by hand)
+    missed: bool = False  # a scheduled run that came too late: nothing was made
+    empty: bool = False  # an honest empty day: every source answered, none had papers
+    counts: Mapping[str, int] = field(default_factory=dict)  # deliveries by status
+    sources: tuple[Mapping[str, Any], ...] = ()  # per source: name, kind, ok, papers, error…
+    problems: tuple[Mapping[str, Any], ...] = ()  # deliveries not sent: email, status, reason
+
+    @property
+    def papers(self) -> int:
+        return sum(int(s.get("papers", 0)) for s in self.sources)
+
+
+class Ledger(Protocol):
+    """One edition's deliveries while a run writes them (see :meth:`Store.sending`)."""
+
+    edition: str
+
+    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+        """Durably record ``sending``: written before the SMTP transaction starts."""
+
+    async def finish(
+        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
+    ) -> None:
+        """Durably record what became of the delivery."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds an exclusive lock: this process, or another one (its pid when known)."""
+
+    here: bool
+    pid: int | None = None
+
+    def __str__(self) -> str:
+        return f" (pid {self.pid})" if self.pid else ""
+
+
+class Store(Protocol):
+    """The operations of a store. Each is one transaction; every method may raise
+    StoreError (unreachable, locked too long, corrupt), never anything else."""
+
+    location: str  # where it is, for messages (a path, or a URL without its password)
+
+    # subscribers
+    def get_subscriber(self, email: str) -> Subscriber | None: ...
+    def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None: ...
+    def list_subscribers(self) -> tuple[Subscriber, ...]: ...
+    def save_subscriber(
+        self, sub: Subscriber, *, resubscribe: bool = False
+    ) -> tuple[Subscriber, SaveOutcome]: ...
+    def save_subscribers(
+        self, subs: Iterable[Subscriber], *, resubscribe: bool = False
+    ) -> list[tuple[Subscriber, SaveOutcome]]: ...
+    def set_status(self, email: str, status: Status) -> Subscriber | None: ...
+    def suppressed(self) -> frozenset[str]: ...
+
+    # the readers' own actions (rules in digest.subscribers.rules)
+    def request_subscription(
+        self, email: str, choices: Choices, *, now: datetime, consent: str
+    ) -> tuple[Subscriber, Request]: ...
+    def confirm_subscription(
+        self, sub_id: str, *, now: datetime
+    ) -> tuple[Subscriber, bool] | None: ...
+    def unsubscribe(
+        self, sub_id: str, digest: str | None, known_digests: Sequence[str]
+    ) -> tuple[Subscriber, bool] | None: ...
+    def update_preferences(
+        self, sub_id: str, choices: Choices, *, paused: bool
+    ) -> tuple[Subscriber, bool] | None: ...
+    def expire_pending(self, before: datetime) -> int: ...
+
+    # editions and papers
+    def save_edition(self, edition: Edition, papers: Iterable[Paper]) -> None: ...
+    def edition_papers(self, edition: Edition) -> tuple[Paper, ...] | None: ...
+    def latest_editions(
+        self, digest: str, *, limit: int, before: date | None = None
+    ) -> tuple[tuple[Edition, tuple[Paper, ...]], ...]: ...
+
+    # deliveries and the ledger
+    def sending(self, edition: str) -> AbstractContextManager[Ledger]: ...
+    def deliveries(self, edition: str) -> tuple[Delivery, ...]: ...
+    def history(
+        self, edition: str, candidates: Iterable[str], *, retry_unknown: bool = False
+    ) -> History: ...
+    def shown_papers(
+        self, email: str, candidates: Iterable[str], besides: str | None = None
+    ) -> frozenset[str]: ...
+
+    # runs and bounces
+    def finish_run(
+        self, report: RunReport, *, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]: ...
+    def record_bounces(
+        self, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]: ...
+    def runs(self, digest: str | None = None) -> tuple[RunRecord, ...]: ...
+
+    # fetched pages, for conditional GET (read_only: the commands that write nothing)
+    def http_cache(self, *, read_only: bool = False) -> HttpCache: ...
+
+    # coordination and health
+    def exclusive(self, name: str) -> AbstractContextManager[None]: ...
+    def holder(self, name: str) -> Holder | None: ...
+    def change_token(self) -> Hashable: ...
+    def check(self) -> None: ...
+    def migrations(self) -> tuple[str, ...]: ...
+
+
+def runs_of(records: Iterable[RunRecord], digest: str | None) -> Iterator[RunRecord]:
+    return (r for r in records if digest is None or r.digest == digest)

@@ -1,0 +1,533 @@
+"""The embedded store: one TinyDB JSON file with subscribers, papers, editions and runs, and a
+ledger folder per edition (``ledger.py``) for the deliveries.
+
+It implements :class:`digest.store.protocol.Store`; ``files`` writes the file, ``documents``
+maps records to table rows, ``migrations`` upgrades older layouts. Several processes (the
+web app, the scheduler, a manual ``digest send``) may use it at once, so every operation
+holds a file lock (``<store>.lock``) and every write replaces the file atomically (temp
+file, fsync, rename): a process killed at any point leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from tinydb import Query, TinyDB
+from tinydb.table import Document, Table
+
+from digest.errors import StoreError
+from digest.models import (
+    SUPPRESSED,
+    Choices,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Paper,
+    RunReport,
+    Status,
+    Subscriber,
+)
+from digest.store import documents as records
+from digest.store import migrations
+from digest.store.files import Transaction
+from digest.store.http_cache import HttpCache
+from digest.store.ledger import EditionLedger
+from digest.store.protocol import (
+    FINAL,
+    SHOWN,
+    History,
+    Holder,
+    RunRecord,
+    SaveOutcome,
+)
+from digest.subscribers import address_key, rules
+
+
+class TinyStore:
+    """:class:`~digest.store.protocol.Store` over a TinyDB file; each operation is a locked
+    transaction (file lock, then an atomic replace of the whole file)."""
+
+    def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
+        self.path = path
+        self.location = str(path)
+        self._lock = FileLock(f"{path}.lock", timeout=lock_timeout)
+        self._migrated = False
+        self._held: dict[str, FileLock] = {}
+
+    @contextmanager
+    def _db(self) -> Iterator[TinyDB]:
+        """One transaction; the first of this process also brings an older layout up to date."""
+        with self._open() as db:
+            if not self._migrated:
+                self._migrate(db)
+            yield db
+
+    def _migrate(self, db: TinyDB) -> tuple[str, ...]:
+        self._migrated = True
+        if db.storage.read() is None:  # a new store: its first write says nothing is due
+            storage = db.storage
+            assert isinstance(storage, _Transaction)
+            storage.seed({migrations.TABLE: migrations.stamp()})
+            return ()
+        return migrations.apply(db, self.ledger_root)
+
+    @contextmanager
+    def _open(self) -> Iterator[TinyDB]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                db = TinyDB(str(self.path), storage=_Transaction)
+                yield db
+                storage = db.storage
+                assert isinstance(storage, _Transaction)
+                storage.commit()  # only when the operation finished: all of it or none
+        except Timeout as exc:
+            raise StoreError(
+                f"store {self.path} is locked by another process",
+                hint=f"wait for it to finish, or remove {self.path}.lock if none is running",
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot use store {self.path}: {exc.strerror or exc}") from exc
+
+    def migrate(self) -> tuple[str, ...]:
+        """Bring an older layout up to date (numbered migrations, each recorded once it ran);
+        the names of those that ran now."""
+        with self._open() as db:
+            return self._migrate(db)
+
+    def migrations(self) -> tuple[str, ...]:
+        """The migrations recorded as applied, oldest first."""
+        with self._db() as db:
+            return migrations.applied(db)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Held for a whole run (one ``digest send`` per digest, one scheduler per store):
+        a lock file ``<store>.<name>.lock``, with the holder's pid beside it."""
+        lock = FileLock(f"{self.path}.{name}.lock", timeout=0)
+        pid_file = Path(f"{self.path}.{name}.pid")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
+            raise StoreError(
+                f"another process holds {name!r} on store {self.path}",
+                hint="wait for the running send to finish",
+            ) from None
+        self._held[name] = lock
+        try:
+            pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+            yield
+        finally:
+            pid_file.unlink(missing_ok=True)
+            del self._held[name]
+            lock.release()
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds ``exclusive(name)`` now (None: nobody). Takes the lock for an instant
+        to find out."""
+        if name in self._held:
+            return Holder(here=True, pid=os.getpid())
+        if not self.path.parent.is_dir():  # no store there yet: nobody can hold its locks
+            return None
+        lock = FileLock(f"{self.path}.{name}.lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            pid = self._pid_of(name).strip(" (pid)")
+            return Holder(here=False, pid=int(pid) if pid.isdigit() else None)
+        except OSError:  # not ours to judge here: ``check`` warns about the store's folder
+            return None
+        lock.release()
+        return None
+
+    def _pid_of(self, name: str) -> str:
+        try:
+            pid = Path(f"{self.path}.{name}.pid").read_text(encoding="ascii").strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid.isdigit() else ""
+
+    # subscribers ---------------------------------------------------------------------------
+
+    def get_subscriber(self, email: str) -> Subscriber | None:
+        with self._db() as db:
+            doc = db.table("subscribers").get(Query().key == address_key(email))
+        return records.subscriber(doc) if doc else None
+
+    def list_subscribers(self) -> tuple[Subscriber, ...]:
+        with self._db() as db:
+            docs = _rows(db.table("subscribers"))
+        return tuple(records.subscriber(d) for d in sorted(docs, key=lambda d: d["key"]))
+
+    def save_subscriber(
+        self, sub: Subscriber, *, resubscribe: bool = False
+    ) -> tuple[Subscriber, SaveOutcome]:
+        """Add or update ``sub``; returns what is stored and ``added``, ``updated`` or
+        ``suppressed`` (an unsubscribed/bounced address is left alone unless ``resubscribe``)."""
+        return self.save_subscribers([sub], resubscribe=resubscribe)[0]
+
+    def save_subscribers(
+        self, subs: Iterable[Subscriber], *, resubscribe: bool = False
+    ) -> list[tuple[Subscriber, SaveOutcome]]:
+        """:meth:`save_subscriber` for many at once: one read and one write of the file."""
+        results: list[tuple[Subscriber, SaveOutcome]] = []
+        with self._db() as db:
+            table = db.table("subscribers")
+            by_key: dict[str, dict[str, Any]] = {doc["key"]: doc for doc in table.all()}
+            inserts: list[dict[str, Any]] = []
+            updates: dict[str, dict[str, Any]] = {}
+            for sub in subs:
+                doc = by_key.get(address_key(sub.email))
+                stored, outcome = _merge_subscriber(sub, doc, resubscribe)
+                results.append((stored, outcome))
+                if outcome == SaveOutcome.SUPPRESSED:
+                    continue
+                new_doc = records.subscriber_doc(stored)
+                if doc is None:
+                    inserts.append(new_doc)
+                    by_key[new_doc["key"]] = new_doc
+                elif isinstance(doc, Document):
+                    updates[doc["key"]] = new_doc
+                else:  # added earlier in this same batch
+                    doc.update(new_doc)
+            _update_each(table, updates)
+            if inserts:
+                table.insert_multiple(inserts)
+        return results
+
+    def set_status(self, email: str, status: Status) -> Subscriber | None:
+        with self._db() as db:
+            table = db.table("subscribers")
+            if not table.update({"status": status.value}, Query().key == address_key(email)):
+                return None
+            doc = table.get(Query().key == address_key(email))
+        return records.subscriber(doc) if doc else None
+
+    def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None:
+        with self._db() as db:
+            doc = _by_id(_rows(db.table("subscribers")), sub_id)
+        return records.subscriber(doc) if doc else None
+
+    # the readers' own actions (rules in digest.subscribers.rules) ---------------------------
+
+    def request_subscription(
+        self, email: str, choices: Choices, *, now: datetime, consent: str
+    ) -> tuple[Subscriber, rules.Request]:
+        """Record a subscribe request for ``email``; what it found decides the email to send."""
+        with self._db() as db:
+            table = db.table("subscribers")
+            doc = table.get(Query().key == address_key(email))
+            current = records.subscriber(doc) if doc else None
+            sub, outcome = rules.request(current, email, choices, now=now, consent=consent)
+            if sub != current:
+                table.upsert(records.subscriber_doc(sub), Query().key == address_key(email))
+        return sub, outcome
+
+    def confirm_subscription(self, sub_id: str, *, now: datetime) -> tuple[Subscriber, bool] | None:
+        """Apply a confirmed request: the record, and whether anything changed (None: no
+        such subscriber, e.g. a pending address that expired)."""
+        return self._change(sub_id, lambda sub: rules.confirm(sub, now=now))
+
+    def unsubscribe(
+        self, sub_id: str, digest: str | None, known_digests: Sequence[str]
+    ) -> tuple[Subscriber, bool] | None:
+        """Leave ``digest`` (None: every digest); durable when this returns."""
+        return self._change(sub_id, lambda sub: rules.unsubscribe(sub, digest, known_digests))
+
+    def update_preferences(
+        self, sub_id: str, choices: Choices, *, paused: bool
+    ) -> tuple[Subscriber, bool] | None:
+        return self._change(
+            sub_id, lambda sub: rules.update_preferences(sub, choices, paused=paused)
+        )
+
+    def expire_pending(self, before: datetime) -> int:
+        """Forget pending addresses asked for before ``before``; how many were forgotten."""
+        with self._db() as db:
+            table = db.table("subscribers")
+            gone = [d["key"] for d in _rows(table) if rules.expired(records.subscriber(d), before)]
+            if gone:
+                keys = set(gone)
+                table.remove(lambda doc: doc["key"] in keys)
+        return len(gone)
+
+    def _change(
+        self, sub_id: str, change: Callable[[Subscriber], Subscriber | None]
+    ) -> tuple[Subscriber, bool] | None:
+        with self._db() as db:
+            table = db.table("subscribers")
+            doc = _by_id(_rows(table), sub_id)
+            if doc is None:
+                return None
+            current = records.subscriber(doc)
+            changed = change(current)
+            if changed is None or changed == current:
+                return current, False
+            table.update(records.subscriber_doc(changed), Query().key == doc["key"])
+        return changed, True
+
+    # editions and papers ---------------------------------------------------------------------
+
+    def save_edition(self, edition: Edition, papers: Iterable[Paper]) -> None:
+        """Record an edition and its papers (one write, however many papers)."""
+        papers = tuple(papers)
+        with self._db() as db:
+            db.table("editions").upsert(
+                {
+                    "key": edition.key,
+                    "digest": edition.digest,
+                    "date": edition.date.isoformat(),
+                    "title": edition.title,
+                    "paper_ids": [p.id for p in papers],
+                },
+                Query().key == edition.key,
+            )
+            table = db.table("papers")
+            known = {doc["id"] for doc in table.all()}
+            fresh = {p.id: p.to_json() for p in papers}
+            if known & fresh.keys():
+                table.update(lambda doc: doc.update(fresh[doc["id"]]), lambda d: d["id"] in fresh)
+            table.insert_multiple(doc for pid, doc in fresh.items() if pid not in known)
+
+    def edition_papers(self, edition: Edition) -> tuple[Paper, ...] | None:
+        """The papers ``edition`` carried, in the order recorded; None if it was never sent."""
+        with self._db() as db:
+            doc = db.table("editions").get(Query().key == edition.key)
+            if doc is None:
+                return None
+            by_id = {d["id"]: d for d in _rows(db.table("papers"))}
+        return _papers_of(doc, by_id)
+
+    def latest_editions(
+        self, digest: str, *, limit: int, before: date | None = None
+    ) -> tuple[tuple[Edition, tuple[Paper, ...]], ...]:
+        """The newest ``limit`` published editions of ``digest`` (dated before ``before``),
+        each with its papers, newest first. One read of the file for all of them: the
+        archive's index and feed would read it once per edition with :meth:`edition_papers`."""
+        with self._db() as db:
+            docs = [
+                d
+                for d in _rows(db.table("editions"))
+                if d["digest"] == digest and (before is None or d["date"] < before.isoformat())
+            ]
+            docs = sorted(docs, key=lambda d: str(d["date"]), reverse=True)[:limit]
+            wanted = {i for d in docs for i in d.get("paper_ids", ())}
+            by_id = {p["id"]: p for p in _rows(db.table("papers")) if p["id"] in wanted}
+        return tuple((records.edition(d), _papers_of(d, by_id)) for d in docs)
+
+    # the HTTP cache (validators and bodies for conditional GET: see http_cache.py) ----------
+
+    def http_cache(self, *, read_only: bool = False) -> HttpCache:
+        """The cache of fetched pages, in ``<store>.http-cache/`` next to the store file;
+        ``read_only`` for the commands that promise to write nothing."""
+        folder = self.path.with_name(self.path.stem + ".http-cache")
+        return HttpCache(folder, read_only=read_only)
+
+    # deliveries (the ledger, one set of files per edition: see ledger.py) -----------------
+
+    @property
+    def ledger_root(self) -> Path:
+        return self.path.with_name(self.path.stem + ".ledger")
+
+    @contextmanager
+    def sending(self, edition: str) -> Iterator[EditionLedger]:
+        """The ledger of ``edition``, open for a real send (under ``exclusive``): what a
+        killed run left is settled first (in flight → unknown), and the journal is folded
+        again when the send ends, however it ends."""
+        ledger = self._ledger_files(edition)
+        ledger.fold()
+        ledger.open()
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+            ledger.fold()
+
+    def _ledger_files(self, edition: str) -> EditionLedger:
+        if not self._migrated and self.path.exists():  # older deliveries move here first
+            self.migrate()
+        return EditionLedger(self.ledger_root, edition)
+
+    def deliveries(self, edition: str) -> tuple[Delivery, ...]:
+        state = self._ledger_files(edition).load()
+        return tuple(state[k].delivery(edition) for k in sorted(state))
+
+    def history(
+        self, edition: str, candidates: Iterable[str], *, retry_unknown: bool = False
+    ) -> History:
+        """Who already got ``edition``, and which of ``candidates`` each reader was shown.
+
+        Only editions that carried one of the candidates are read, so a daily run reads
+        little and a weekly run reads the week's dailies. With ``retry_unknown``, deliveries
+        left ``unknown`` by an interrupted run may be sent again (the operator's call)."""
+        candidates = frozenset(candidates)
+        forbid = FINAL - {DeliveryStatus.UNKNOWN} if retry_unknown else FINAL
+        earlier = {
+            k: e for k, e in self._ledger_files(edition).load().items() if e.status in forbid
+        }
+        return History(earlier, self._shown(candidates, besides=edition))
+
+    def shown_papers(
+        self, email: str, candidates: Iterable[str], besides: str | None = None
+    ) -> frozenset[str]:
+        """Which of ``candidates`` editions other than ``besides`` (an edition key) already
+        showed this address (sent, or maybe sent)."""
+        return self._shown(frozenset(candidates), besides).get(address_key(email), frozenset())
+
+    def _shown(
+        self, candidates: frozenset[str], besides: str | None = None
+    ) -> dict[str, frozenset[str]]:
+        """Per address key, the candidates that editions other than ``besides`` showed."""
+        shown: dict[str, set[str]] = {}
+        for other in self._editions_showing(candidates, besides):
+            for key, entry in self._ledger_files(other).load().items():
+                if entry.status in SHOWN:
+                    seen = candidates.intersection(entry.paper_ids)
+                    if seen:
+                        shown.setdefault(key, set()).update(seen)
+        return {k: frozenset(v) for k, v in shown.items()}
+
+    def _editions_showing(self, candidates: frozenset[str], besides: str | None) -> list[str]:
+        with self._db() as db:
+            docs = _rows(db.table("editions"))
+        return sorted(
+            d["key"]
+            for d in docs
+            if d["key"] != besides and not candidates.isdisjoint(d.get("paper_ids", ()))
+        )
+
+    # suppression and bounces -----------------------------------------------------------------
+
+    def suppressed(self) -> frozenset[str]:
+        """Address keys that must never be mailed (unsubscribed, bounced, complained)."""
+        with self._db() as db:
+            docs = _rows(db.table("subscribers"))
+        suppressed = {s.value for s in SUPPRESSED}
+        return frozenset(d["key"] for d in docs if d["status"] in suppressed)
+
+    def check(self) -> None:
+        """Take the lock and read the file: StoreError if either fails (for /healthz)."""
+        with self._db() as db:
+            db.storage.read()
+
+    def change_token(self) -> tuple[int, int, int]:
+        """Which write of the main file is on disk, cheap to poll: every write replaces the
+        file, so a new one has a new inode, time or size (mtime alone can repeat within a
+        coarse clock tick). ``(0, 0, 0)`` when there is no file yet."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def record_bounces(
+        self, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]:
+        """Count hard bounces per address (reset by a successful delivery); an address that
+        reaches ``limit`` becomes ``bounced``. Returns the addresses suppressed now."""
+        with self._db() as db:
+            return _count_bounces(db.table("subscribers"), bounced, delivered, limit)
+
+    # runs -------------------------------------------------------------------------------------
+
+    def finish_run(
+        self, report: RunReport, *, bounced: Iterable[str], delivered: Iterable[str], limit: int
+    ) -> tuple[str, ...]:
+        """:meth:`record_bounces` and the run report, in one transaction (one write)."""
+        with self._db() as db:
+            suppressed = _count_bounces(db.table("subscribers"), bounced, delivered, limit)
+            db.table("runs").insert(migrations.run_doc(report))
+        return suppressed
+
+    def runs(self, digest: str | None = None) -> tuple[RunRecord, ...]:
+        """Every recorded run (of ``digest``), in the order they were recorded."""
+        with self._db() as db:
+            docs = _rows(db.table("runs"))
+        return tuple(migrations.run_record(d) for d in docs if digest in (None, d["digest"]))
+
+
+class _Transaction(Transaction):
+    def seed(self, data: dict[str, Any]) -> None:
+        """Start a new file with ``data``, written only if the operation writes anything."""
+        self.read()
+        self.write(data)
+        self._dirty = False
+
+
+def _merge_subscriber(
+    sub: Subscriber, doc: dict[str, Any] | None, resubscribe: bool
+) -> tuple[Subscriber, SaveOutcome]:
+    """What saving ``sub`` over the stored ``doc`` keeps, and the outcome."""
+    if doc is None:
+        sub = replace(sub, id=sub.id or secrets.token_hex(8), created_at=_now())
+        return sub, SaveOutcome.ADDED
+    current = records.subscriber(doc)
+    if current.status in SUPPRESSED and not resubscribe:
+        return current, SaveOutcome.SUPPRESSED
+    kept = replace(
+        sub,
+        id=current.id,
+        created_at=current.created_at,
+        paused=current.paused,
+        confirmed_at=sub.confirmed_at or current.confirmed_at,
+        consent=sub.consent or current.consent,
+    )
+    return kept, SaveOutcome.UPDATED
+
+
+def _count_bounces(
+    table: Table, bounced: Iterable[str], delivered: Iterable[str], limit: int
+) -> tuple[str, ...]:
+    bounced_keys = {address_key(e) for e in bounced}
+    delivered_keys = {address_key(e) for e in delivered}
+    suppressed: list[str] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for doc in _rows(table):
+        count = doc.get("hard_bounces", 0)
+        if doc["key"] in bounced_keys:
+            count += 1
+        elif doc["key"] in delivered_keys:
+            count = 0
+        if count == doc.get("hard_bounces", 0):
+            continue
+        update: dict[str, Any] = {"hard_bounces": count}
+        if count >= limit and Status(doc["status"]) not in SUPPRESSED:
+            update["status"] = Status.BOUNCED.value
+            suppressed.append(doc["email"])
+        changed[doc["key"]] = update
+    _update_each(table, changed)
+    return tuple(suppressed)
+
+
+def _papers_of(edition: dict[str, Any], by_id: Mapping[str, dict[str, Any]]) -> tuple[Paper, ...]:
+    """An edition document's papers, in its order (a paper missing from the table is left out)."""
+    return tuple(Paper.from_json(by_id[i]) for i in edition.get("paper_ids", ()) if i in by_id)
+
+
+def _by_id(docs: Iterable[dict[str, Any]], sub_id: str) -> dict[str, Any] | None:
+    return next((d for d in docs if d["id"] == sub_id), None) if sub_id else None
+
+
+def _rows(table: Table) -> list[dict[str, Any]]:
+    """A table's documents as plain dicts, for reading only (no TinyDB Document per row)."""
+    data = table.storage.read() or {}
+    return list(data.get(table.name, {}).values())
+
+
+def _update_each(table: Table, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Apply a different update to each document (by address key) in one write of the file."""
+    if changes:
+        table.update(lambda doc: doc.update(changes[doc["key"]]), lambda doc: doc["key"] in changes)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,425 @@
+"""What every store backend must do (digest.store.protocol.Store). Each test takes the store
+as the parametrized ``store`` fixture; a new backend adds itself to BACKENDS and must pass
+them all. The older-layout migrations at the end are the TinyDB backend's own history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import (
+    Choices,
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Paper,
+    RunReport,
+    SourceReport,
+    Status,
+    Subscriber,
+)
+from digest.store import SaveOutcome, Store, TinyStore
+from digest.store.migrations import MIGRATIONS
+from digest.subscribers.rules import Request
+
+NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+EDITION = Edition("daily", date(2026, 11, 24), "Daily Papers")
+
+#: name -> how to open a fresh store of that backend in a folder (and again, by a second
+#: process, at the same place: the second element says where)
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "tinydb": lambda folder: TinyStore(folder / "store.json"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Store:
+    """A fresh, empty store of the backend under test."""
+    return BACKENDS[backend](tmp_path)
+
+
+def full_subscriber(email: str = "ada@example.org") -> Subscriber:
+    return Subscriber(
+        email=email,
+        id="",
+        status=Status.CONFIRMED,
+        digests=("daily",),
+        topics=("diffusion", "video generation"),
+        cadence="weekly",
+        timezone="Asia/Tokyo",
+        confirmed_at=NOW,
+        consent="imported by the operator",
+        requested=Choices(("daily",), ("agents",), "daily", "Europe/Paris", ("A. Author",)),
+        requested_at=NOW - timedelta(hours=1),
+        authors=("Mira Okafor",),
+        topic_mode="filter",
+        min_relevance=0.25,
+    )
+
+
+# subscribers -------------------------------------------------------------------------------
+
+
+def test_a_subscriber_comes_back_field_for_field(store: Store) -> None:
+    saved, outcome = store.save_subscriber(full_subscriber())
+    assert outcome is SaveOutcome.ADDED and saved.id and saved.created_at is not None
+    for found in (
+        store.get_subscriber("ADA@Example.org"),
+        store.get_subscriber_by_id(saved.id),
+        *store.list_subscribers(),
+    ):
+        assert found == saved
+
+
+def test_saving_again_updates_and_a_suppressed_address_is_left_alone(store: Store) -> None:
+    first, _ = store.save_subscriber(full_subscriber())
+    again, outcome = store.save_subscriber(Subscriber("ada@example.org", "", topics=("llm",)))
+    assert outcome is SaveOutcome.UPDATED and again.id == first.id and again.topics == ("llm",)
+    assert again.created_at == first.created_at and again.consent == first.consent
+    store.set_status("ada@example.org", Status.UNSUBSCRIBED)
+    kept, outcome = store.save_subscriber(Subscriber("ada@example.org", "", topics=("x",)))
+    assert outcome is SaveOutcome.SUPPRESSED and kept.topics == ("llm",)
+    assert store.suppressed() == frozenset({"ada@example.org"})
+    back, outcome = store.save_subscriber(Subscriber("ada@example.org", ""), resubscribe=True)
+    assert outcome is SaveOutcome.UPDATED and back.status == Status.CONFIRMED
+
+
+def test_many_at_once_in_one_batch_including_the_same_address_twice(store: Store) -> None:
+    subs = [Subscriber(f"r{i}@example.org", "") for i in range(50)]
+    results = store.save_subscribers([*subs, Subscriber("r1@example.org", "", topics=("t",))])
+    assert [o for _, o in results].count(SaveOutcome.ADDED) == 50
+    assert len(store.list_subscribers()) == 50
+    found = store.get_subscriber("r1@example.org")
+    assert found is not None and found.topics == ("t",)
+
+
+def test_the_readers_own_actions(store: Store) -> None:
+    choices = Choices(("daily", "weekly"), ("agents",))
+    pending, found = store.request_subscription("new@example.org", choices, now=NOW, consent="web")
+    assert found is Request.NEW and pending.status is Status.PENDING
+    confirmed = store.confirm_subscription(pending.id, now=NOW)
+    assert confirmed is not None and confirmed[1] and confirmed[0].status is Status.CONFIRMED
+    assert confirmed[0].topics == ("agents",)
+    left = store.unsubscribe(pending.id, "daily", ("daily", "weekly"))
+    assert left is not None and left[0].digests == ("weekly",)
+    prefs = store.update_preferences(pending.id, Choices(("weekly",), ("robots",)), paused=True)
+    assert prefs is not None and prefs[0].paused and prefs[0].topics == ("robots",)
+    assert store.confirm_subscription("no-such-id", now=NOW) is None
+
+
+def test_unconfirmed_addresses_expire(store: Store) -> None:
+    store.request_subscription("old@example.org", Choices(), now=NOW, consent="web")
+    store.request_subscription(
+        "new@example.org", Choices(), now=NOW + timedelta(hours=47), consent="web"
+    )
+    assert store.expire_pending(NOW + timedelta(hours=1)) == 1
+    assert [s.email for s in store.list_subscribers()] == ["new@example.org"]
+
+
+def test_the_change_token_moves_when_who_may_be_mailed_changes(store: Store) -> None:
+    store.save_subscriber(Subscriber("a@example.org", ""))
+    before = store.change_token()
+    assert store.change_token() == before  # reading changes nothing
+    store.set_status("a@example.org", Status.BOUNCED)
+    assert store.change_token() != before
+
+
+# editions, papers, runs ---------------------------------------------------------------------
+
+
+def test_an_edition_and_its_papers_come_back_in_order(store: Store) -> None:
+    papers = [Paper(id=f"2511.0000{i}", title=f"Paper {i}", upvotes=i) for i in range(3)]
+    assert store.edition_papers(EDITION) is None
+    store.save_edition(EDITION, reversed(papers))
+    assert store.edition_papers(EDITION) == tuple(reversed(papers))
+    older = Edition("daily", date(2026, 11, 23), "Daily Papers")
+    store.save_edition(older, papers[:1])
+    latest = store.latest_editions("daily", limit=5)
+    assert [e.date for e, _ in latest] == [EDITION.date, older.date]
+    assert store.latest_editions("daily", limit=5, before=EDITION.date)[0][1] == tuple(papers[:1])
+
+
+def test_a_run_comes_back_typed(store: Store) -> None:
+    store.save_subscriber(Subscriber("b@example.org", ""))
+    report = RunReport(
+        digest="daily",
+        edition_date=EDITION.date,
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=3),
+        dry_run=False,
+        sources=(SourceReport("hf", "hf-daily", True, 12, 0.5),),
+        deliveries=(
+            Delivery(EDITION.key, "a@example.org", DeliveryStatus.SENT),
+            Delivery(EDITION.key, "b@example.org", DeliveryStatus.FAILED, reason="550 no such"),
+        ),
+        scheduled_at=NOW,
+    )
+    assert store.finish_run(report, bounced=["b@example.org"], delivered=[], limit=1) == (
+        "b@example.org",
+    )
+    (run,) = store.runs("daily")
+    assert (run.digest, run.edition_date, run.started_at, run.scheduled_at) == (
+        "daily",
+        EDITION.date,
+        NOW,
+        NOW,
+    )
+    assert (run.ok, run.missed, run.empty, run.papers) == (False, False, False, 12)
+    assert run.counts == {"sent": 1, "failed": 1}
+    assert [p["email"] for p in run.problems] == ["b@example.org"]
+    assert store.runs("weekly") == ()
+    missed = RunReport("daily", EDITION.date, NOW, NOW, False, note="missed: late", missed=True)
+    empty = RunReport(
+        "daily",
+        EDITION.date,
+        NOW,
+        NOW,
+        False,
+        (SourceReport("hf", "hf-daily", True, 0, 0.1),),
+        note="no new papers",
+    )
+    for r in (missed, empty):
+        store.finish_run(r, bounced=[], delivered=[], limit=1)
+    assert [(r.missed, r.empty) for r in store.runs()][1:] == [(True, False), (False, True)]
+
+
+# deliveries and the ledger -----------------------------------------------------------------
+
+
+async def _claim_and_settle(ledger: object, steps: list[tuple[str, DeliveryStatus | None]]) -> None:
+    for address, status in steps:
+        if status is None:
+            await ledger.claim(address, f"<{address}>", ("p1",))  # type: ignore[attr-defined]
+        else:
+            await ledger.finish(address, status)  # type: ignore[attr-defined]
+
+
+def test_the_ledger_remembers_what_each_reader_got(store: Store) -> None:
+    with store.sending(EDITION.key) as ledger:
+        asyncio.run(
+            _claim_and_settle(
+                ledger,
+                [
+                    ("a@example.org", None),
+                    ("a@example.org", DeliveryStatus.SENT),
+                    ("b@example.org", None),
+                    ("b@example.org", DeliveryStatus.DEFERRED),
+                ],
+            )
+        )
+    store.save_edition(EDITION, [Paper(id="p1", title="P1")])
+    got = {d.email: d.status for d in store.deliveries(EDITION.key)}
+    assert got == {"a@example.org": DeliveryStatus.SENT, "b@example.org": DeliveryStatus.DEFERRED}
+    history = store.history(EDITION.key, ["p1"])
+    assert history.earlier_delivery("A@example.org") is not None
+    assert history.earlier_delivery("b@example.org") is None  # deferred: tried again
+    assert store.shown_papers("a@example.org", ["p1"]) == frozenset({"p1"})
+    assert store.shown_papers("a@example.org", ["p1"], besides=EDITION.key) == frozenset()
+
+
+_KILLED_SENDER = """
+import asyncio, os, sys
+from digest.models import DeliveryStatus
+from tests.test_store_contract import BACKENDS
+from pathlib import Path
+
+store = BACKENDS[sys.argv[1]](Path(sys.argv[2]))
+with store.sending("daily/2026-11-24") as ledger:
+    async def go():
+        await ledger.claim("done@example.org", "<d>", ("p1",))
+        await ledger.finish("done@example.org", DeliveryStatus.SENT)
+        await ledger.claim("inflight@example.org", "<i>", ("p1",))
+    asyncio.run(go())
+    print("claimed", flush=True)
+    os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_killed_send_leaves_only_its_message_in_flight_unknown(
+    backend: str, store: Store, tmp_path: Path
+) -> None:
+    store.save_subscriber(Subscriber("done@example.org", ""))  # the store exists
+    root = Path(__file__).resolve().parent.parent
+    killed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_KILLED_SENDER), backend, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL and "claimed" in killed.stdout, killed.stderr
+    with store.sending(EDITION.key):  # the next run settles what the killed one left
+        pass
+    got = {d.email: d.status for d in store.deliveries(EDITION.key)}
+    assert got == {
+        "done@example.org": DeliveryStatus.SENT,
+        "inflight@example.org": DeliveryStatus.UNKNOWN,
+    }
+    history = store.history(EDITION.key, ["p1"])
+    assert history.earlier_delivery("inflight@example.org") is not None  # never resent...
+    retry = store.history(EDITION.key, ["p1"], retry_unknown=True)
+    assert retry.earlier_delivery("inflight@example.org") is None  # ...unless asked
+
+
+# coordination: transactions across processes, exclusive locks --------------------------------
+
+
+def _add_many(backend: str, folder: str, worker: int) -> None:
+    store = BACKENDS[backend](Path(folder))
+    for i in range(20):
+        store.save_subscriber(Subscriber(f"w{worker}-{i}@example.org", ""))
+
+
+def test_concurrent_writers_lose_nothing(backend: str, store: Store, tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_add_many, args=(backend, str(tmp_path), n)) for n in range(4)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    assert len(store.list_subscribers()) == 80
+
+
+def test_exclusive_is_one_holder_at_a_time_and_says_who(store: Store) -> None:
+    assert store.holder("send-daily") is None
+    with store.exclusive("send-daily"):
+        holder = store.holder("send-daily")
+        assert holder is not None and holder.here and holder.pid == os.getpid()
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path;"
+                "from tests.test_store_contract import BACKENDS;"
+                "s = BACKENDS[sys.argv[1]](Path(sys.argv[2]));"
+                "h = s.holder('send-daily'); print(h.here, h.pid)",
+                *_where(store),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+            timeout=60,
+            check=False,
+        )
+        assert probe.stdout.split() == ["False", str(os.getpid())], probe.stderr
+        other = BACKENDS[_where(store)[0]](Path(_where(store)[1]))
+        with pytest.raises(StoreError), other.exclusive("send-daily"):
+            pass
+    assert store.holder("send-daily") is None
+
+
+def _where(store: Store) -> tuple[str, str]:
+    """The backend name and folder of ``store`` (for another process to open it)."""
+    if isinstance(store, TinyStore):
+        return "tinydb", str(store.path.parent)
+    raise NotImplementedError(type(store))
+
+
+def test_check_answers_on_a_healthy_store(store: Store) -> None:
+    store.save_subscriber(Subscriber("a@example.org", ""))
+    store.check()
+
+
+# the TinyDB backend's older layouts ---------------------------------------------------------
+
+
+@pytest.fixture
+def old_store(tmp_path: Path) -> Iterator[Path]:
+    """A store file as digest 0.1 wrote it: deliveries in the main file, runs that say
+    "missed" and "no new papers" only in their note, keys folded with casefold()."""
+    path = tmp_path / "store.json"
+    path.write_text(
+        json.dumps(
+            {
+                "subscribers": {
+                    "1": {
+                        "key": "strasse@example.org",
+                        "email": "straße@example.org",
+                        "id": "s1",
+                        "status": "confirmed",
+                    },
+                },
+                "deliveries": {
+                    "1": {
+                        "edition": EDITION.key,
+                        "key": "a@example.org",
+                        "email": "a@example.org",
+                        "status": "sent",
+                        "message_id": "<m>",
+                        "reason": "",
+                        "paper_ids": ["p1"],
+                        "updated_at": "2026-11-24T07:00:00+00:00",
+                    },
+                },
+                "runs": {
+                    "1": {
+                        "digest": "daily",
+                        "edition_date": "2026-11-24",
+                        "started_at": "2026-11-24T07:00:00+00:00",
+                        "finished_at": "2026-11-24T07:00:01+00:00",
+                        "ok": False,
+                        "note": "missed: the machine was off",
+                        "dry_run": False,
+                    },
+                    "2": {
+                        "digest": "daily",
+                        "edition_date": "2026-11-25",
+                        "started_at": "2026-11-25T07:00:00+00:00",
+                        "finished_at": "2026-11-25T07:00:01+00:00",
+                        "ok": True,
+                        "note": "no new papers",
+                        "dry_run": False,
+                        "sources": [{"name": "hf", "ok": True, "papers": 0}],
+                    },
+                },
+            }
+        )
+    )
+    yield path
+
+
+def test_an_old_store_is_migrated_once_and_loses_nothing(old_store: Path) -> None:
+    store = TinyStore(old_store)
+    assert [d.email for d in store.deliveries(EDITION.key)] == ["a@example.org"]
+    data = json.loads(old_store.read_text())
+    assert "deliveries" not in data
+    assert store.migrations() == tuple(name for name, _ in MIGRATIONS)
+    assert [(r.missed, r.empty) for r in store.runs()] == [(True, False), (False, True)]
+    found = store.get_subscriber("straße@example.org")
+    assert found is not None and found.id == "s1"
+    before = old_store.read_bytes()
+    assert TinyStore(old_store).migrate() == ()  # recorded: never run twice
+    assert old_store.read_bytes() == before
+
+
+def test_a_new_store_records_every_migration_and_a_read_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = TinyStore(path)
+    assert store.list_subscribers() == () and not path.exists()  # reading creates nothing
+    store.save_subscriber(Subscriber("a@example.org", ""))
+    assert TinyStore(path).migrations() == tuple(name for name, _ in MIGRATIONS)
+    before = path.read_bytes()
+    TinyStore(path).list_subscribers()
+    assert path.read_bytes() == before
