@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import httpx
 
@@ -32,12 +33,21 @@ from digest.subscribers import address_key
 from digest.windows import ScheduledRun, latest_run
 
 
+class DueAction(StrEnum):
+    """What a look at the schedule did (its value is what logs and the CLI print)."""
+
+    SENT = "sent"
+    NOTHING_DUE = "nothing due"
+    MISSED = "missed"  # the run came too late to be made up: recorded, nothing sent
+    NOT_SCHEDULED = "not scheduled"
+
+
 @dataclass(frozen=True, slots=True)
 class DueResult:
     """What one look at a digest's schedule did."""
 
     digest: str
-    action: str  # "sent", "nothing due", "missed", "not scheduled"
+    action: DueAction
     run: ScheduledRun | None = None
     sent: SendResult | None = None
     next_window: datetime | None = None  # when the next readers of this edition are due
@@ -45,7 +55,7 @@ class DueResult:
 
     @property
     def ok(self) -> bool:
-        if self.action == "missed":
+        if self.action is DueAction.MISSED:
             return False
         return self.sent is None or self.sent.report.ok
 
@@ -61,7 +71,7 @@ def send_due(
     """Do what is due for ``digest`` at ``now`` (see the module docstring)."""
     run = latest_run(digest, now)
     if run is None:
-        return DueResult(digest.name, "not scheduled", detail="no scheduled run in 32 days")
+        return DueResult(digest.name, DueAction.NOT_SCHEDULED, detail="no scheduled run in 32 days")
     edition = Edition(digest.name, run.edition_date, digest.title)
     made = _made(store, edition)
     if made is None:
@@ -76,7 +86,7 @@ def send_due(
     due = frozenset(k for k, window in windows.items() if window <= now)
     later = min((w for w in windows.values() if w > now), default=None)
     if made is not None and (not made or not due):  # an empty day, or nobody due yet
-        return DueResult(digest.name, "nothing due", run, next_window=later)
+        return DueResult(digest.name, DueAction.NOTHING_DUE, run, next_window=later)
     request = SendRequest(
         EditionRequest(digest, run.edition_date, now, digest.sources),
         papers=made or None,
@@ -85,7 +95,7 @@ def send_due(
         scheduled_at=run.at,
     )
     result = send_edition(config, store, request, client)
-    return DueResult(digest.name, "sent", run, result, next_window=later)
+    return DueResult(digest.name, DueAction.SENT, run, result, next_window=later)
 
 
 def _made(store: Store, edition: Edition) -> tuple[Paper, ...] | None:
@@ -115,9 +125,11 @@ def _missed(
     if not any(r.scheduled_at for r in runs):  # the schedule's first look (sends by
         # hand, like make demo's, do not count): nothing was due before, so nothing missed
         first = "its first edition is made at the next scheduled run"
-        return DueResult(digest.name, "nothing due", run, detail=first)
+        return DueResult(digest.name, DueAction.NOTHING_DUE, run, detail=first)
     if any(r.edition_date == run.edition_date and r.missed for r in runs):
-        return DueResult(digest.name, "nothing due", run, detail=detail)  # said once already
+        return DueResult(
+            digest.name, DueAction.NOTHING_DUE, run, detail=detail
+        )  # said once already
     report = RunReport(
         digest=digest.name,
         edition_date=run.edition_date,
@@ -129,4 +141,4 @@ def _missed(
         missed=True,
     )
     store.finish_run(report, bounced=(), delivered=(), limit=config.smtp.bounce_limit)
-    return DueResult(digest.name, "missed", run, detail=detail)
+    return DueResult(digest.name, DueAction.MISSED, run, detail=detail)

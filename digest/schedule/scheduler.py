@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import Config, DigestConfig
 from digest.errors import DigestError, StoreError
 from digest.fetch import make_client
-from digest.schedule.due import DueResult, send_due
+from digest.schedule.due import DueAction, DueResult, send_due
 from digest.store import Store, make_store
 from digest.windows import make_trigger
 
@@ -178,7 +178,7 @@ def _log_result(result: DueResult) -> None:
         fields["detail"] = result.detail
     if result.next_window is not None:
         fields["next_window"] = _iso(result.next_window)
-    if result.action == "nothing due":
+    if result.action is DueAction.NOTHING_DUE:
         log.debug("run.idle", extra={"fields": fields})
     elif result.ok:
         log.info("run.finished", extra={"fields": fields})
