@@ -5,23 +5,25 @@ It implements :class:`digest.store.protocol.Store`; ``files`` writes the file, `
 maps records to table rows, ``migrations`` upgrades older layouts. Several processes (the
 web app, the scheduler, a manual ``digest send``) may use it at once, so every operation
 holds a file lock (``<store>.lock``) and every write replaces the file atomically (temp
-file, fsync, rename): a process killed at any point leaves either the old file or the new one, never half of one.
+file, fsync, rename): a process killed at any point leaves either the old file or the new
+one, never half of one.
+
+Over 300 lines because it is one class with the thirty short operations of the protocol,
+each a transaction of a few lines; what they share lives beside it (``tables`` for rows,
+``locks`` for exclusive runs, ``ledger`` for deliveries, ``migrations`` for layouts).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
-from tinydb.table import Document, Table
+from tinydb.table import Document
 
 from digest.errors import StoreError
 from digest.models import (
@@ -36,10 +38,10 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store import migrations
-from digest.store.files import Transaction
+from digest.store import migrations, tables
 from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger
+from digest.store.locks import FileLocks
 from digest.store.protocol import (
     FINAL,
     SHOWN,
@@ -60,7 +62,7 @@ class TinyStore:
         self.location = str(path)
         self._lock = FileLock(f"{path}.lock", timeout=lock_timeout)
         self._migrated = False
-        self._held: dict[str, FileLock] = {}
+        self._locks = FileLocks(path)
 
     @contextmanager
     def _db(self) -> Iterator[TinyDB]:
@@ -74,7 +76,7 @@ class TinyStore:
         self._migrated = True
         if db.storage.read() is None:  # a new store: its first write says nothing is due
             storage = db.storage
-            assert isinstance(storage, _Transaction)
+            assert isinstance(storage, tables.TableTransaction)
             storage.seed({migrations.TABLE: migrations.stamp()})
             return ()
         return migrations.apply(db, self.ledger_root)
@@ -84,10 +86,10 @@ class TinyStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
-                db = TinyDB(str(self.path), storage=_Transaction)
+                db = TinyDB(str(self.path), storage=tables.TableTransaction)
                 yield db
                 storage = db.storage
-                assert isinstance(storage, _Transaction)
+                assert isinstance(storage, tables.TableTransaction)
                 storage.commit()  # only when the operation finished: all of it or none
         except Timeout as exc:
             raise StoreError(
@@ -108,53 +110,13 @@ class TinyStore:
         with self._db() as db:
             return migrations.applied(db)
 
-    @contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
-        """Held for a whole run (one ``digest send`` per digest, one scheduler per store):
-        a lock file ``<store>.<name>.lock``, with the holder's pid beside it."""
-        lock = FileLock(f"{self.path}.{name}.lock", timeout=0)
-        pid_file = Path(f"{self.path}.{name}.pid")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire()
-        except Timeout:
-            raise StoreError(
-                f"another process holds {name!r} on store {self.path}",
-                hint="wait for the running send to finish",
-            ) from None
-        self._held[name] = lock
-        try:
-            pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
-            yield
-        finally:
-            pid_file.unlink(missing_ok=True)
-            del self._held[name]
-            lock.release()
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Held for a whole run (one ``digest send`` per digest, one scheduler per store)."""
+        return self._locks.exclusive(name)
 
     def holder(self, name: str) -> Holder | None:
-        """Who holds ``exclusive(name)`` now (None: nobody). Takes the lock for an instant
-        to find out."""
-        if name in self._held:
-            return Holder(here=True, pid=os.getpid())
-        if not self.path.parent.is_dir():  # no store there yet: nobody can hold its locks
-            return None
-        lock = FileLock(f"{self.path}.{name}.lock", timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            pid = self._pid_of(name).strip(" (pid)")
-            return Holder(here=False, pid=int(pid) if pid.isdigit() else None)
-        except OSError:  # not ours to judge here: ``check`` warns about the store's folder
-            return None
-        lock.release()
-        return None
-
-    def _pid_of(self, name: str) -> str:
-        try:
-            pid = Path(f"{self.path}.{name}.pid").read_text(encoding="ascii").strip()
-        except OSError:
-            return ""
-        return f" (pid {pid})" if pid.isdigit() else ""
+        """Who holds ``exclusive(name)`` now (None: nobody)."""
+        return self._locks.holder(name)
 
     # subscribers ---------------------------------------------------------------------------
 
@@ -165,7 +127,7 @@ class TinyStore:
 
     def list_subscribers(self) -> tuple[Subscriber, ...]:
         with self._db() as db:
-            docs = _rows(db.table("subscribers"))
+            docs = tables.rows(db.table("subscribers"))
         return tuple(records.subscriber(d) for d in sorted(docs, key=lambda d: d["key"]))
 
     def save_subscriber(
@@ -187,7 +149,7 @@ class TinyStore:
             updates: dict[str, dict[str, Any]] = {}
             for sub in subs:
                 doc = by_key.get(address_key(sub.email))
-                stored, outcome = _merge_subscriber(sub, doc, resubscribe)
+                stored, outcome = tables.merge_subscriber(sub, doc, resubscribe)
                 results.append((stored, outcome))
                 if outcome == SaveOutcome.SUPPRESSED:
                     continue
@@ -199,7 +161,7 @@ class TinyStore:
                     updates[doc["key"]] = new_doc
                 else:  # added earlier in this same batch
                     doc.update(new_doc)
-            _update_each(table, updates)
+            tables.update_each(table, updates)
             if inserts:
                 table.insert_multiple(inserts)
         return results
@@ -214,7 +176,7 @@ class TinyStore:
 
     def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None:
         with self._db() as db:
-            doc = _by_id(_rows(db.table("subscribers")), sub_id)
+            doc = tables.by_id(tables.rows(db.table("subscribers")), sub_id)
         return records.subscriber(doc) if doc else None
 
     # the readers' own actions (rules in digest.subscribers.rules) ---------------------------
@@ -254,7 +216,9 @@ class TinyStore:
         """Forget pending addresses asked for before ``before``; how many were forgotten."""
         with self._db() as db:
             table = db.table("subscribers")
-            gone = [d["key"] for d in _rows(table) if rules.expired(records.subscriber(d), before)]
+            gone = [
+                d["key"] for d in tables.rows(table) if rules.expired(records.subscriber(d), before)
+            ]
             if gone:
                 keys = set(gone)
                 table.remove(lambda doc: doc["key"] in keys)
@@ -265,7 +229,7 @@ class TinyStore:
     ) -> tuple[Subscriber, bool] | None:
         with self._db() as db:
             table = db.table("subscribers")
-            doc = _by_id(_rows(table), sub_id)
+            doc = tables.by_id(tables.rows(table), sub_id)
             if doc is None:
                 return None
             current = records.subscriber(doc)
@@ -304,8 +268,8 @@ class TinyStore:
             doc = db.table("editions").get(Query().key == edition.key)
             if doc is None:
                 return None
-            by_id = {d["id"]: d for d in _rows(db.table("papers"))}
-        return _papers_of(doc, by_id)
+            by_id = {d["id"]: d for d in tables.rows(db.table("papers"))}
+        return tables.papers_of(doc, by_id)
 
     def latest_editions(
         self, digest: str, *, limit: int, before: date | None = None
@@ -316,13 +280,13 @@ class TinyStore:
         with self._db() as db:
             docs = [
                 d
-                for d in _rows(db.table("editions"))
+                for d in tables.rows(db.table("editions"))
                 if d["digest"] == digest and (before is None or d["date"] < before.isoformat())
             ]
             docs = sorted(docs, key=lambda d: str(d["date"]), reverse=True)[:limit]
             wanted = {i for d in docs for i in d.get("paper_ids", ())}
-            by_id = {p["id"]: p for p in _rows(db.table("papers")) if p["id"] in wanted}
-        return tuple((records.edition(d), _papers_of(d, by_id)) for d in docs)
+            by_id = {p["id"]: p for p in tables.rows(db.table("papers")) if p["id"] in wanted}
+        return tuple((records.edition(d), tables.papers_of(d, by_id)) for d in docs)
 
     # the HTTP cache (validators and bodies for conditional GET: see http_cache.py) ----------
 
@@ -398,7 +362,7 @@ class TinyStore:
 
     def _editions_showing(self, candidates: frozenset[str], besides: str | None) -> list[str]:
         with self._db() as db:
-            docs = _rows(db.table("editions"))
+            docs = tables.rows(db.table("editions"))
         return sorted(
             d["key"]
             for d in docs
@@ -410,7 +374,7 @@ class TinyStore:
     def suppressed(self) -> frozenset[str]:
         """Address keys that must never be mailed (unsubscribed, bounced, complained)."""
         with self._db() as db:
-            docs = _rows(db.table("subscribers"))
+            docs = tables.rows(db.table("subscribers"))
         suppressed = {s.value for s in SUPPRESSED}
         return frozenset(d["key"] for d in docs if d["status"] in suppressed)
 
@@ -435,7 +399,7 @@ class TinyStore:
         """Count hard bounces per address (reset by a successful delivery); an address that
         reaches ``limit`` becomes ``bounced``. Returns the addresses suppressed now."""
         with self._db() as db:
-            return _count_bounces(db.table("subscribers"), bounced, delivered, limit)
+            return tables.count_bounces(db.table("subscribers"), bounced, delivered, limit)
 
     # runs -------------------------------------------------------------------------------------
 
@@ -444,90 +408,12 @@ class TinyStore:
     ) -> tuple[str, ...]:
         """:meth:`record_bounces` and the run report, in one transaction (one write)."""
         with self._db() as db:
-            suppressed = _count_bounces(db.table("subscribers"), bounced, delivered, limit)
+            suppressed = tables.count_bounces(db.table("subscribers"), bounced, delivered, limit)
             db.table("runs").insert(migrations.run_doc(report))
         return suppressed
 
     def runs(self, digest: str | None = None) -> tuple[RunRecord, ...]:
         """Every recorded run (of ``digest``), in the order they were recorded."""
         with self._db() as db:
-            docs = _rows(db.table("runs"))
+            docs = tables.rows(db.table("runs"))
         return tuple(migrations.run_record(d) for d in docs if digest in (None, d["digest"]))
-
-
-class _Transaction(Transaction):
-    def seed(self, data: dict[str, Any]) -> None:
-        """Start a new file with ``data``, written only if the operation writes anything."""
-        self.read()
-        self.write(data)
-        self._dirty = False
-
-
-def _merge_subscriber(
-    sub: Subscriber, doc: dict[str, Any] | None, resubscribe: bool
-) -> tuple[Subscriber, SaveOutcome]:
-    """What saving ``sub`` over the stored ``doc`` keeps, and the outcome."""
-    if doc is None:
-        sub = replace(sub, id=sub.id or secrets.token_hex(8), created_at=_now())
-        return sub, SaveOutcome.ADDED
-    current = records.subscriber(doc)
-    if current.status in SUPPRESSED and not resubscribe:
-        return current, SaveOutcome.SUPPRESSED
-    kept = replace(
-        sub,
-        id=current.id,
-        created_at=current.created_at,
-        paused=current.paused,
-        confirmed_at=sub.confirmed_at or current.confirmed_at,
-        consent=sub.consent or current.consent,
-    )
-    return kept, SaveOutcome.UPDATED
-
-
-def _count_bounces(
-    table: Table, bounced: Iterable[str], delivered: Iterable[str], limit: int
-) -> tuple[str, ...]:
-    bounced_keys = {address_key(e) for e in bounced}
-    delivered_keys = {address_key(e) for e in delivered}
-    suppressed: list[str] = []
-    changed: dict[str, dict[str, Any]] = {}
-    for doc in _rows(table):
-        count = doc.get("hard_bounces", 0)
-        if doc["key"] in bounced_keys:
-            count += 1
-        elif doc["key"] in delivered_keys:
-            count = 0
-        if count == doc.get("hard_bounces", 0):
-            continue
-        update: dict[str, Any] = {"hard_bounces": count}
-        if count >= limit and Status(doc["status"]) not in SUPPRESSED:
-            update["status"] = Status.BOUNCED.value
-            suppressed.append(doc["email"])
-        changed[doc["key"]] = update
-    _update_each(table, changed)
-    return tuple(suppressed)
-
-
-def _papers_of(edition: dict[str, Any], by_id: Mapping[str, dict[str, Any]]) -> tuple[Paper, ...]:
-    """An edition document's papers, in its order (a paper missing from the table is left out)."""
-    return tuple(Paper.from_json(by_id[i]) for i in edition.get("paper_ids", ()) if i in by_id)
-
-
-def _by_id(docs: Iterable[dict[str, Any]], sub_id: str) -> dict[str, Any] | None:
-    return next((d for d in docs if d["id"] == sub_id), None) if sub_id else None
-
-
-def _rows(table: Table) -> list[dict[str, Any]]:
-    """A table's documents as plain dicts, for reading only (no TinyDB Document per row)."""
-    data = table.storage.read() or {}
-    return list(data.get(table.name, {}).values())
-
-
-def _update_each(table: Table, changes: Mapping[str, Mapping[str, Any]]) -> None:
-    """Apply a different update to each document (by address key) in one write of the file."""
-    if changes:
-        table.update(lambda doc: doc.update(changes[doc["key"]]), lambda doc: doc["key"] in changes)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
