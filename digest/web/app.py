@@ -6,7 +6,10 @@ GET  /confirm/{token}       the Confirm button   POST: confirm (double opt-in)
 GET  /unsubscribe/{token}   the button           POST: unsubscribe (RFC 8058 one-click)
 GET  /preferences/{token}   the form             POST: save, or unsubscribe from all
 GET  /archive …             published editions and their Atom feeds (archive.py)
-GET  /healthz               200 {"status": "ok"} when the store can be read
+GET  /healthz               200 {"status": "ok"} when the store can be read, else 503
+
+A path with a trailing slash is redirected to the one without, on ``base_url`` (never on
+the request's Host header, which a client chooses).
 GET  /static/{name}         the pages' CSS and script
 """
 
@@ -23,12 +26,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from digest.config import Config
 from digest.errors import DigestError
 from digest.links import DEV_SECRET, require_secret
-from digest.store import Store
+from digest.store import Store, make_store
 from digest.web import archive, manage, subscribe
 from digest.web.notices import NoticeSender
 from digest.web.security import SecurityHeaders
@@ -66,7 +69,7 @@ def create_app(
         secret = DEV_SECRET
     site = Site(
         config=config,
-        store=store or Store(config.store_path),
+        store=store or make_store(config),
         secret=secret,
         notices=notices or NoticeSender(config),
         **({"clock": clock} if clock else {}),
@@ -81,6 +84,7 @@ def create_app(
         },
         lifespan=_lifespan,
     )
+    app.router.redirect_slashes = False  # Starlette's redirect names the request's Host
     app.state.site = site
     app.state.background = background
     app.add_middleware(SecurityHeaders)
@@ -105,11 +109,16 @@ def _routes() -> list[Route]:
 
 
 async def _health(request: Request) -> Response:
+    """503 with a short reason when the store cannot be read or holds what it cannot use."""
     site = site_of(request)
     try:
         await site.db(site.store.check)
     except DigestError as exc:
         return JSONResponse({"status": "error", "store": str(exc)}, status_code=503)
+    except Exception as exc:  # a store that breaks another way: say so, not "ok"
+        log.error("/healthz: the store failed: %r", exc)
+        reason = f"the store cannot be read: {type(exc).__name__}"
+        return JSONResponse({"status": "error", "store": reason}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -139,12 +148,17 @@ async def _sweep_pending(site: Site) -> None:
                 log.info("forgot %d unconfirmed addresses past their window", gone)
         except DigestError as exc:
             log.error("could not forget expired unconfirmed addresses: %s", exc)
+        except Exception:  # a bug must not end the hourly sweep for good: log it, go on
+            log.exception("could not forget expired unconfirmed addresses")
         await asyncio.sleep(SWEEP_SECONDS)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     site = site_of(request)
+    target = _without_slash(request) if exc.status_code == 404 else None
+    if target is not None:
+        return RedirectResponse(site.url(target), status_code=307)
     if exc.status_code == 404:
         return site.message(
             request, "Page not found", "There is no page at this address.", status=404
@@ -154,6 +168,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             request, "Not allowed", "This page does not take that kind of request.", status=405
         )
     return site.message(request, "Bad request", str(exc.detail), status=exc.status_code)
+
+
+def _without_slash(request: Request) -> str | None:
+    """``/subscribe`` (and its query) for ``/subscribe/``, when that is a route."""
+    path = request.url.path
+    if path == "/" or not path.endswith("/"):
+        return None
+    target = path.rstrip("/") or "/"
+    scope = {**request.scope, "path": target}
+    if not any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    return target + (f"?{query}" if query else "")
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:

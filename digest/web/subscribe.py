@@ -2,8 +2,12 @@
 
 The answer to the form is the same page whatever the address is (new, pending, already
 subscribed, unsubscribed, complained): only the email that follows differs, so the form
-cannot be used to learn who subscribes. Confirming takes a POST from the page the email's
-link opens; the GET only shows the button, since mail scanners open links.
+cannot be used to learn who subscribes. It also takes the same time: the page is answered
+once the form is read, and the store's record (a write for a new address, none for a known
+one) and the email are done after it, off the request path.
+
+Confirming takes a POST from the page the email's link opens; the GET only shows the
+button, since mail scanners open links.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from starlette.responses import Response
 
 from digest.errors import InputError
 from digest.links import ExpiredLink, read_confirm_token
-from digest.models import Status, Subscriber
+from digest.models import Email, Status, Subscriber
+from digest.subscribers import address_key
 from digest.subscribers.rules import Request as Found
 from digest.web.forms import FormResult, is_bot, read_subscribe
 from digest.web.notices import build_notice, notice_for
@@ -51,14 +56,8 @@ async def subscribe(request: Request) -> Response:
     result = read_subscribe(form, site.config.digests)
     if not result.ok:
         return _form(site, request, result, status=400)
-    sub, found = await site.db(
-        site.store.request_subscription,
-        result.email,
-        result.choices,
-        now=site.clock(),
-        consent=f"web form from {client_address(request)}",
-    )
-    return _check_inbox(site, request, _notice_task(site, sub, found))
+    consent = f"web form from {client_address(request)}"
+    return _check_inbox(site, request, BackgroundTask(_request, site, result, consent))
 
 
 async def confirm_page(request: Request) -> Response:
@@ -113,17 +112,35 @@ async def _pending(site: Site, request: Request) -> Subscriber:
     return sub
 
 
-def _notice_task(site: Site, sub: Subscriber, found: Found) -> BackgroundTask | None:
-    """The email a subscribe request sends, after the page is answered (None: no email)."""
+async def _request(site: Site, result: FormResult, consent: str) -> None:
+    """Record the request and send its email, after the page is answered. A failure is
+    logged: the reader was told to subscribe again if no email comes."""
+    try:
+        sub, found = await site.db(
+            site.store.request_subscription,
+            result.email,
+            result.choices,
+            now=site.clock(),
+            consent=consent,
+        )
+        email = _notice(site, sub, found)
+    except Exception:
+        log.exception("subscribe request (%s) not recorded", consent)
+        return
+    if email is not None:
+        await site.notices.send(email)
+
+
+def _notice(site: Site, sub: Subscriber, found: Found) -> Email | None:
+    """The email a subscribe request sends (None: no email)."""
     notice = notice_for(site.config, site.secret, sub, found)
     if notice is None:
         log.info("subscribe request for %s: complained earlier, nothing sent", sub.id)
         return None
-    if not site.per_address.allow(sub.email.casefold()):
+    if not site.per_address.allow(address_key(sub.email)):
         log.info("subscribe request for %s: per-address limit reached, nothing sent", sub.id)
         return None
-    email = build_notice(site.config, notice, site.clock(), site.templates)
-    return BackgroundTask(site.notices.send, email)
+    return build_notice(site.config, notice, site.clock(), site.templates)
 
 
 def _form(site: Site, request: Request, result: FormResult, *, status: int = 200) -> Response:
