@@ -248,7 +248,7 @@ def account_json(found: EditionAccount) -> dict[str, Any]:
         "digest": found.digest.name,
         "date": found.edition_date.isoformat(),
         "scheduled_at": found.scheduled.at.isoformat() if found.scheduled else None,
-        "runs": list(found.runs),
+        "runs": [run_json(r) for r in found.runs],
         "counts": dict(found.counts),
         "missed": [{"email": m.email, "status": m.status, "why": m.why} for m in found.missed],
     }

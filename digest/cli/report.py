@@ -21,7 +21,7 @@ from digest.models import (
     SourceReport,
     Subscriber,
 )
-from digest.pipeline import DryRunRow
+from digest.pipeline.stream import DryRunRow
 from digest.rank import RankSettings, Reader
 from digest.schedule.due import DueResult
 

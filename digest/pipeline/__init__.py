@@ -13,41 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 
 from digest.config import Config
 from digest.fetch.http import PageCache
 from digest.links import signing_secret
-from digest.models import (
-    Delivery,
-    DeliveryStatus,
-    Edition,
-    Email,
-    Paper,
-    RunReport,
-    SourceReport,
-    Subscriber,
-)
+from digest.models import Edition, Email, Paper, RunReport, SourceReport, Subscriber
 from digest.pipeline import readers as shown
 from digest.pipeline.collect import Collected, collect_edition
-from digest.pipeline.compose import ALREADY_DELIVERED, Composer, EditionRequest
+from digest.pipeline.compose import Composer, EditionRequest
 from digest.pipeline.readers import recipients
+from digest.pipeline.stream import STOPPED, DryRunRow, Progress, Stream, run_note
 from digest.render.dkim import DkimSigner
 from digest.send import Ledger, NoSkip, Outcome, RetryPolicy, deliver_all
-from digest.send.preflight import preflight
 from digest.send.smtp import SmtpPool
 from digest.send.suppression import SuppressionWatch
 from digest.send.transport import OutboxTransport, Transport
 from digest.store import Store
-from digest.store.protocol import NO_NEW_PAPERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,40 +55,12 @@ class SendRequest:
     scheduled_at: datetime | None = None  # the scheduled run that made this edition
 
 
-class Progress(Protocol):
-    """Hears how a send advances (the CLI's progress bar)."""
-
-    def start(self, total: int) -> None: ...
-
-    def update(self, delivery: Delivery) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DryRunRow:
-    """What a dry run shows of one message: the pre-flight checks that failed, if any."""
-
-    recipient: str
-    subject: str
-    papers: int
-    size: int
-    failed: tuple[str, ...]
-
-    @classmethod
-    def of(cls, email: Email) -> DryRunRow:
-        return cls(
-            email.recipient, email.subject, len(email.paper_ids), len(email.raw), preflight(email)
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class SendResult:
     report: RunReport
     transport: str  # how messages went: "SMTP host:port (security)" or "outbox <folder>"
     checks: tuple[DryRunRow, ...] = ()  # a dry run's pre-flight checks, one per message
     suppressed: tuple[str, ...] = ()  # addresses suppressed after hard bounces in this run
-
-
-STOPPED = "left for the next run: shutting down"
 
 
 def choose_transport(config: Config, request: SendRequest, edition: Edition) -> Transport:
@@ -163,7 +124,7 @@ def send_edition(
                 retry_unknown=request.retry_unknown,
             )
             composer = _composer(config, request.target, collected, transport)
-            stream = _Stream(composer.compose_all(subs, history), progress, request)
+            stream = Stream(composer.compose_all(subs, history), progress, request)
             watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
             skip = _unless_stopped(watch, request.stop)
             outcome = _deliver(config, transport, stream, edition, ledger, skip, progress, request)
@@ -180,7 +141,7 @@ def _due(readers: Sequence[Subscriber], request: SendRequest) -> tuple[Subscribe
 def _report(
     request: SendRequest,
     collected: Collected,
-    stream: _Stream,
+    stream: Stream,
     outcome: Outcome,
     started: datetime,
     finished: datetime,
@@ -196,7 +157,7 @@ def _report(
         dry_run=request.dry_run,
         sources=collected.sources,
         deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
-        note=_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
+        note=run_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
         scheduled_at=request.scheduled_at,
     )
 
@@ -268,61 +229,3 @@ def _deliver(
             stop=request.stop,
         )
     )
-
-
-class _Stream:
-    """The composed items of a run as the emails to deliver: readers settled without an
-    email (already sent, nothing new) are kept aside, and a dry run checks each message."""
-
-    def __init__(
-        self, items: Iterable[Email | Delivery], progress: Progress | None, request: SendRequest
-    ) -> None:
-        self.items, self.progress, self.check = items, progress, request.dry_run
-        self.stop = request.stop
-        self.settled: list[Delivery] = []
-        self.checks: list[DryRunRow] = []
-        self.stopped = False  # the stop came before every reader was composed
-
-    def __iter__(self) -> Iterator[Email]:
-        for item in self.items:
-            if self.stop is not None and self.stop.is_set():
-                self.stopped = True
-                return
-            if isinstance(item, Email):
-                if self.check:
-                    self.checks.append(DryRunRow.of(item))
-                yield item
-                continue
-            self.settled.append(item)
-            if self.progress is not None:
-                self.progress.update(item)
-
-
-def _note(
-    collected: Collected,
-    subs: Sequence[Subscriber],
-    stream: _Stream,
-    delivered: Sequence[Delivery],
-    *,
-    waiting: bool = False,
-) -> str:
-    """Why a run sent nothing or stopped early (empty when it sent to everyone it could)."""
-    left = sum(d.reason == STOPPED for d in delivered)
-    if stream.stopped or left:
-        done = sum(d.status == DeliveryStatus.SENT for d in delivered)
-        return f"stopped by shutdown after {done} sent: the rest go out on the next run"
-    settled = stream.settled
-    if not collected.papers:
-        failed = [s.name for s in collected.sources if not s.ok]
-        return f"no papers: sources failed ({', '.join(failed)})" if failed else NO_NEW_PAPERS
-    if not subs and waiting:  # a scheduled run: readers elsewhere get it at their own hour
-        return "made; no reader's local time has come yet"
-    if not subs:
-        return "no confirmed subscribers for this digest"
-    if delivered:
-        return ""
-    unknown = sum(d.status == DeliveryStatus.UNKNOWN for d in settled)
-    if all(d.reason == ALREADY_DELIVERED or d.status == DeliveryStatus.UNKNOWN for d in settled):
-        maybe = f" ({unknown} maybe: see --retry-unknown)" if unknown else ""
-        return "every subscriber already got this edition" + maybe
-    return "nothing new for any subscriber"
