@@ -25,6 +25,7 @@ from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
 
 READERS = [f"reader{n:03}@example.org" for n in range(120)]
+SECRET = "test-secret-0123456789abcdefghijkl"
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
 
 
@@ -63,7 +64,7 @@ def command(config: Path, *args: str) -> list[str]:
 
 
 def run(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": SECRET}
     return subprocess.run(
         command(config, *args), capture_output=True, text=True, env=env, timeout=timeout
     )
@@ -125,7 +126,7 @@ def test_sigterm_ends_a_send_stuck_on_a_silent_relay_within_seconds(
     relay.sleep = dict.fromkeys(READERS, 60.0)
     config = with_readers(config_file, smtp_server.port, tmp_path)
     config.write_text(config.read_text().replace("  timeout: 5\n", "  timeout: 30\n"))
-    env = {**os.environ, "DIGEST_SECRET": "test-secret"}
+    env = {**os.environ, "DIGEST_SECRET": SECRET}
     sender = subprocess.Popen(
         command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

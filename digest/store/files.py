@@ -10,6 +10,11 @@ is named ``.<name>.<pid>.<random>.tmp``; the next write removes those whose writ
 kept full by half a copy. Writes run under the store's lock (or a run's exclusive lock, for
 a ledger), so no live writer's temp file of the same name is ever removed.
 
+A file that cannot be read as the store's tables (not UTF-8, not JSON, not an object of
+tables, a record the code relies on damaged: :func:`digest.store.documents.check_tables`) is
+one StoreError naming the file and what is wrong, raised at the read, before any command
+meets the damage half-way.
+
 ``write`` is os.write's shape, the seam a test uses to fail a write (a full disk) on purpose.
 """
 
@@ -26,6 +31,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from digest.errors import StoreError
+from digest.store.documents import check_tables
 
 #: ``os.write``'s shape: write some bytes to a file descriptor, return how many were written.
 Write = Callable[[int, bytes | memoryview], int]
@@ -95,6 +101,7 @@ def _tables(path: Path, raw: bytes) -> dict[str, Any]:
                 raise _damaged(
                     path, f"has a record {doc_id!r} in table {name!r} that is not an object"
                 )
+    check_tables(data, where=f"store file {path}")
     return data
 
 
