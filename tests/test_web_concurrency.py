@@ -360,7 +360,7 @@ def test_subscribes_and_unsubscribes_during_a_send_lose_nothing(
     ledger = store.deliveries(EDITION)
     assert {d.status for d in ledger} == {DeliveryStatus.SENT}
     sent = {d.email for d in ledger}
-    problems = runs[0]["problems"]
+    problems = runs[0].problems
     skipped = {p["email"] for p in problems}
     assert all(p["status"] == "skipped" and "suppressed" in p["reason"] for p in problems)
     assert len(ledger) + len(problems) == len(at_start)
