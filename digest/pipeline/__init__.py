@@ -123,7 +123,7 @@ def send_edition(
                 test=mode is Mode.TEST,
                 retry_unknown=request.retry_unknown,
             )
-            composer = _composer(config, request.target, collected, transport)
+            composer = _composer(config, request.target, collected, transport, started)
             stream = Stream(composer.compose_all(subs, history), progress, request)
             watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
             skip = _unless_stopped(watch, request.stop)
@@ -194,7 +194,11 @@ def _unless_stopped(
 
 
 def _composer(
-    config: Config, target: EditionRequest, collected: Collected, transport: Transport
+    config: Config,
+    target: EditionRequest,
+    collected: Collected,
+    transport: Transport,
+    now: datetime,
 ) -> Composer:
     dkim = config.sender.dkim
     return Composer(
@@ -203,6 +207,7 @@ def _composer(
         config=config,
         secret=signing_secret(config, real=isinstance(transport, SmtpPool)),
         signer=DkimSigner.from_config(dkim) if dkim else None,
+        now=now,
     )
 
 
