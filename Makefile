@@ -56,7 +56,8 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
 	# soupsieve 3+ needs Python 3.11.5; Debian 12 ships 3.11.2
 	.lock-venv/bin/python -m pip install --quiet -e '.[dev]' 'soupsieve<3'
-	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
+	# --all keeps setuptools: tests/test_wheel.py builds the wheel offline with it
+	.lock-venv/bin/python -m pip freeze --all --exclude pip --exclude-editable > requirements.lock
 	rm -rf .lock-venv
 
 clean:
