@@ -21,10 +21,9 @@ from digest.subscribers import (
     make_subscriber,
     parse_min_relevance,
     parse_topic_mode,
-    read_csv,
     split_authors,
-    write_csv,
 )
+from digest.subscribers.csvfile import read_csv, write_csv
 
 NOW = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
 ASKED = Choices(("daily",), ("diffusion",), "daily", None, ("Smith, J.", "Ada Lovelace"), "filter")

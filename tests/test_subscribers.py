@@ -10,14 +10,8 @@ import pytest
 
 from digest.errors import InputError
 from digest.models import Status
-from digest.subscribers import (
-    address_key,
-    decode_csv,
-    make_subscriber,
-    read_csv,
-    split_list,
-    write_csv,
-)
+from digest.subscribers import address_key, make_subscriber, split_list
+from digest.subscribers.csvfile import decode_csv, read_csv, write_csv
 
 
 def test_address_is_normalised() -> None:

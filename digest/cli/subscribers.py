@@ -16,7 +16,8 @@ from digest.config import find_config_path, load_config
 from digest.errors import InputError
 from digest.models import TOPIC_MODES, Status
 from digest.store import Store, make_store
-from digest.subscribers import decode_csv, make_subscriber, read_csv, write_csv
+from digest.subscribers import make_subscriber
+from digest.subscribers.csvfile import decode_csv, read_csv, write_csv
 from digest.web.notices import invite
 
 
