@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import threading
@@ -56,6 +57,20 @@ WEEKLY_DIGEST = """\
     timezone: Europe/London
     period: week
 """
+
+
+#: Switches of the test run itself, read by tests and never by digest: kept in the environment.
+TEST_SWITCHES = frozenset({"DIGEST_REQUIRE_TOOLS", "DIGEST_REGEN_GOLDEN", "DIGEST_SCREENSHOTS"})
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DIGEST_* setting of the developer's shell (a real relay, a real store) reaches a
+    test; the store is tmp_path/store.json, the file the test configs here name."""
+    for name in list(os.environ):
+        if name.startswith("DIGEST_") and name not in TEST_SWITCHES:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DIGEST_STORE", str(tmp_path / "store.json"))
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
