@@ -58,6 +58,7 @@ CORRUPT: dict[str, bytes | str] = {
     "an edition with no date": store_with(editions={"1": {**EDITION, "date": None}}),
     "an edition with a bad date": store_with(editions={"1": {**EDITION, "date": "2025-13-45"}}),
     "an edition with no key": store_with(editions={"1": {"digest": "daily", "date": "2025-11-20"}}),
+    "a paper with a bad date": store_with(papers={"1": {"id": "2511.00001", "published": "soon"}}),
 }
 
 PAPERS = ["--date", "2025-11-26", "--source", str(SAMPLE)]

@@ -198,7 +198,16 @@ def _check_edition(doc: dict[str, Any]) -> str:
 
 
 def _check_paper(doc: dict[str, Any]) -> str:
-    return _fields(doc, id=_TEXT) or _optional(doc, published=_TEXT, daily_date=_TEXT)
+    problem = _fields(doc, id=_TEXT) or _optional(doc, published=_TEXT, daily_date=_TEXT)
+    if problem:
+        return problem
+    for name in ("published", "daily_date"):
+        try:
+            if doc.get(name):
+                date.fromisoformat(doc[name])
+        except ValueError:
+            return f"has {name} {doc[name]!r} that is not a date"
+    return ""
 
 
 def _check_delivery(doc: dict[str, Any]) -> str:
