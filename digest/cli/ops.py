@@ -20,7 +20,7 @@ from digest.cli.context import AppContext
 from digest.cli.report import OK, make_console
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
-from digest.send.smtp import ProbeResult, probe
+from digest.send.probe import ProbeResult, probe
 from digest.store import RunRecord, Store, make_store
 from digest.store.migrations import run_json
 from digest.windows import next_runs

@@ -9,6 +9,8 @@ A paper's view has two halves: what any reader sees of it (:func:`make_paper_vie
 edition by :mod:`digest.render.edition`) and what depends on the reader, its number and reason
 (:meth:`PaperView.ranked_as`). The reader-level strings (subject, intro, notice) are small
 functions of their own for the same reason.
+
+Just over 300 lines: one view per part of the email, each a few short functions.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ Each step is classified by what it means for a resend (see :mod:`digest.send.tra
 A 421 anywhere closes that client and pauses the whole pool for a few seconds: it is how
 servers say "slow down". A connection the server dropped while idle (Yahoo does this after a
 number of messages, without a reply code) is replaced without failing the delivery.
+
+Over 300 lines because the pool and the table above are one thing: every place the pool
+talks to the server classifies what it heard there. Probing the relay is in ``probe.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import aiosmtplib
 
@@ -165,6 +167,10 @@ class SmtpPool:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
+
+    def idle_client(self) -> aiosmtplib.SMTP:
+        """A connected client waiting in the pool (after :meth:`open`), for a probe to read."""
+        return self._idle[0].client
 
     async def open(self) -> None:
         """Connect and log in once now, so a wrong host, port or password fails the run early."""
@@ -385,56 +391,3 @@ def _tls_cause(exc: BaseException | None) -> ssl.SSLError | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
-
-
-# --- probing the relay (``digest check --smtp``) ------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """What :func:`probe` found: the relay answered and, when a user is set, accepted them."""
-
-    where: str  # host:port
-    security: str
-    user: str | None  # logged in as; None when no user is configured
-    greeting: str  # the first line of the server's (last) EHLO reply
-    auth_methods: tuple[str, ...]  # what the server offers, e.g. ("plain", "login")
-
-
-async def probe(config: SmtpConfig, *, tls_context: ssl.SSLContext | None = None) -> ProbeResult:
-    """Open one connection as a send would (EHLO, STARTTLS when configured, AUTH when a user
-    is set), then QUIT. Never MAIL: nothing is sent. A failure is a SendError saying what
-    failed: the name (DNS), the connection, TLS, or the login."""
-    pool = SmtpPool(config, tls_context=tls_context)
-    try:
-        await pool.open()
-    except SendError as exc:
-        raise _probe_error(pool.where, config, exc) from exc
-    client = pool._idle[0].client
-    try:
-        ehlo = client.last_ehlo_response
-        greeting = ehlo.message.splitlines()[0] if ehlo and ehlo.message else ""
-        methods = tuple(sorted(client.server_auth_methods))
-    finally:
-        await pool.close()
-    where = pool.where.removeprefix("SMTP ")
-    return ProbeResult(where, config.security, config.user, greeting, methods)
-
-
-def _probe_error(where: str, config: SmtpConfig, exc: SendError) -> SendError:
-    """Say plainly when the name did not resolve or nothing listens on the port; other
-    failures (TLS, login, timeouts) are already said well by :func:`_connect_error`."""
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, (socket.gaierror, ConnectionRefusedError)):
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(cause, socket.gaierror):
-        return SendError(
-            f"cannot look up the SMTP host {config.host!r} (DNS): {cause.strerror or cause}",
-            hint="check smtp.host or DIGEST_SMTP_HOST",
-        )
-    if isinstance(cause, ConnectionRefusedError):
-        return SendError(
-            f"{where} refused the connection: nothing listens on port {config.port}",
-            hint="check smtp.port (587 for starttls, 465 for tls) and that the relay is running",
-        )
-    return exc
