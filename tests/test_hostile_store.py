@@ -17,8 +17,10 @@ import pytest
 from conftest import SAMPLE
 
 from digest.cli import main
+from digest.errors import StoreError
 from digest.models import Status, Subscriber
 from digest.store.documents import subscriber_doc
+from digest.store.ledger import EditionLedger
 from digest.web.app import _sweep_pending
 
 ADA = subscriber_doc(
@@ -157,3 +159,11 @@ def test_the_expiry_sweep_logs_an_unexpected_error_and_goes_on(
         assert asyncio.run(go()), "the sweep stopped for good"
     assert store.calls == 1
     assert "could not forget expired unconfirmed addresses" in caplog.text
+
+
+def test_a_journal_record_without_a_status_is_one_store_error(tmp_path: Path) -> None:
+    book = EditionLedger(tmp_path, "daily/2026-11-24")
+    book.journal_path.parent.mkdir(parents=True)
+    book.journal_path.write_text(json.dumps({"k": "a@example.org"}) + "\n")
+    with pytest.raises(StoreError, match="record 1: no delivery status"):
+        book.load()

@@ -49,7 +49,12 @@ class EditionLedger:
     def load(self) -> dict[str, LedgerEntry]:
         """The current state: the folded file with the journal replayed on top. No writes."""
         state = self._read_folded()
-        for record in read_journal(self.journal_path):
+        for line, record in enumerate(read_journal(self.journal_path), start=1):
+            if record.get("s") not in _STATUS:
+                raise StoreError(
+                    f"journal {self.journal_path}, record {line}: no delivery status in it",
+                    hint="restore the ledger folder from a backup",
+                )
             _apply(state, record)
         return state
 
