@@ -16,6 +16,7 @@ from digest.errors import ParseError
 from digest.models import NO_OPTIONS, ParseOptions, ParseResult
 from digest.parse import arxiv_api, arxiv_rss, feed, hf_daily, hf_page, hf_search
 from digest.parse import text as text_capture
+from digest.parse.clean import clean_result, clean_text
 
 
 class _Kind(Protocol):
@@ -58,16 +59,18 @@ def parse_bytes(
     path or URL) names the input in errors; ``today`` resolves dates written without a year.
     Problems name the item (``item [3]``) or line (``line 12``), not the origin: the caller
     knows which input it was.
-    Raises ParseError, and nothing else, for any bytes.
+    Raises ParseError, and nothing else, for any bytes. The papers' text is clean
+    (:mod:`digest.parse.clean`): no character that cannot be written as UTF-8, no control
+    character but tab and newline, no field longer than its limit.
     """
     if kind != "auto" and kind not in _KINDS:
         raise ParseError(
             f"unknown kind {kind!r}", source=origin, hint=f"known kinds: auto, {', '.join(KINDS)}"
         )
-    content = decode(data, origin)
+    content = clean_text(decode(data, origin))
     chosen = _sniff(content) if kind == "auto" else kind
     try:
-        return _KINDS[chosen].parse(
+        result = _KINDS[chosen].parse(
             content, source=source or chosen, origin=origin, today=today, options=options
         )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
@@ -77,6 +80,7 @@ def parse_bytes(
             source=origin,
             hint="please report this input",
         ) from exc
+    return clean_result(result)  # whatever a parser let through, no paper carries past here
 
 
 def sniff_kind(data: bytes) -> str:

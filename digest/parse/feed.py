@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from bs4 import BeautifulSoup
 from bs4.builder import ParserRejectedMarkup
+from bs4.element import CData, NavigableString, Tag
 
 from digest.errors import ParseError
 from digest.models import (
@@ -28,9 +29,11 @@ from digest.models import (
     title_id,
 )
 from digest.parse import syndication as feeds
+from digest.parse.clean import clean_tree
 
 _JSON_FEED_VERSION = re.compile(r"https?://jsonfeed\.org/version/1(?:\.\d+)?/?")
 _BLOCKS = ("p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre")
+MAX_HTML = 200_000  # characters of an item's HTML read; the rest is not an abstract
 _HINT = "expected an RSS 2.0, Atom or JSON Feed (https://jsonfeed.org) document"
 
 
@@ -154,21 +157,40 @@ def _text(value: object, detail: object) -> str | None:
 
 
 def html_to_text(html: str) -> str:
-    """The text of an HTML fragment, one space between words; scripts and styles dropped."""
+    """The text of an HTML fragment, one space between words, a space after each block
+    element; scripts and styles dropped. Linear in the markup, however deep its nesting, and
+    read no further than ``MAX_HTML`` characters (no abstract is that long)."""
+    html = html[:MAX_HTML]
     try:
         soup = BeautifulSoup(html, "html.parser")
     except ParserRejectedMarkup:  # markup html.parser gives up on: drop anything tag-shaped
         return collapse_whitespace(re.sub(r"<[^>]*>", " ", html))
     for tag in soup.find_all(["script", "style"]):
         tag.decompose()
-    for tag in soup.find_all(_BLOCKS):
-        tag.insert_after(" ")
-    return collapse_whitespace(soup.get_text())
+    return collapse_whitespace("".join(_strings_and_breaks(soup)))
+
+
+def _strings_and_breaks(soup: BeautifulSoup) -> Iterator[str]:
+    """The text ``soup.get_text()`` gives, with a space after the end of each block element.
+
+    One walk in document order, keeping the elements still open: an element ends where the
+    walk reaches a node that is not inside it (inserting a space after each block instead
+    walks the nesting every time: quadratic)."""
+    open_tags: list[Tag] = []
+    for node in soup.descendants:
+        while open_tags and node.parent is not open_tags[-1]:
+            if open_tags.pop().name in _BLOCKS:
+                yield " "
+        if isinstance(node, Tag):
+            open_tags.append(node)
+        elif type(node) in (NavigableString, CData):
+            yield str(node)
+    yield " " * sum(tag.name in _BLOCKS for tag in open_tags)
 
 
 def _json_items(text: str, origin: str) -> list[_Item | None]:
     try:
-        document = json.loads(text)
+        document = clean_tree(json.loads(text))
     except json.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc.msg}", source=origin, line=exc.lineno) from exc
     except (ValueError, RecursionError) as exc:

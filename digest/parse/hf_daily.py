@@ -23,6 +23,7 @@ from digest.models import (
     collapse_whitespace,
     title_id,
 )
+from digest.parse.clean import clean_tree
 
 _WRAPPER_KEYS = ("searchResults", "dailyPapers")
 
@@ -72,7 +73,7 @@ def wrapped_items(document: object) -> list[object] | None:
 
 def _load(text: str, origin: str) -> object:
     try:
-        return json.loads(text)
+        return clean_tree(json.loads(text))
     except json.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc.msg}", source=origin, line=exc.lineno) from exc
     except (ValueError, RecursionError) as exc:

@@ -34,6 +34,7 @@ from digest.models import (
     title_id,
 )
 from digest.parse import hf_daily
+from digest.parse.clean import clean_tree
 
 HF_PAPERS = "https://huggingface.co/papers/"
 _ISLAND = 'div[data-target="DailyPapers"]'
@@ -104,7 +105,7 @@ def _island_items(soup: BeautifulSoup) -> tuple[list[object] | None, str | None]
     if not isinstance(props, str):
         return None, "it has no data-props attribute"
     try:
-        document = json.loads(props)
+        document = clean_tree(json.loads(props))
     except (ValueError, RecursionError) as exc:
         return None, f"data-props is not JSON: {exc}"
     items = hf_daily.wrapped_items(document)

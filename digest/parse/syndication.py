@@ -20,6 +20,7 @@ import feedparser
 
 from digest.errors import ParseError
 from digest.models import ARXIV_ID, ARXIV_VERSION, arxiv_id_of, collapse_whitespace
+from digest.parse.clean import clean_references, clean_tree
 
 _ID = rf"{ARXIV_ID}{ARXIV_VERSION}(?!\d)"
 _ARXIV_REF = re.compile(
@@ -28,7 +29,6 @@ _ARXIV_REF = re.compile(
 _HF_PAPER = re.compile(r"(?i:huggingface\.co/papers/)" + _ID)
 _ROOT = re.compile(r"<(rss|feed|rdf:RDF)[\s>/]")
 _PROLOGUE = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.DOTALL)
-_PARENS = re.compile(r"\([^()]*\)")
 _NAME_SEPARATOR = re.compile(r",|;|\s+and\s+|\s+&\s+")
 _XML_DECLARATION = re.compile(r"<\?xml[^>]*?>")
 _WITHDRAWN = re.compile(r"(?:this (?:paper|article|submission) (?:has been|is) withdrawn)", re.I)
@@ -85,11 +85,12 @@ def load_feed(text: str, origin: str, *, hint: str) -> tuple[Any, tuple[str, ...
     """feedparser's reading of an RSS/Atom document, and a problem line when the XML was
     broken but items could still be read. Raises ParseError when nothing feed-like is found."""
     parsed = feedparser.parse(  # a stream: given a str, feedparser would fetch URLs and open files
-        io.BytesIO(text.encode("utf-8")),
+        io.BytesIO(clean_references(text).encode("utf-8")),
         response_headers={"content-type": "application/xml; charset=utf-8"},
         sanitize_html=False,
         resolve_relative_uris=False,
     )
+    clean_tree(parsed)  # a character reference such as &#xD83D; is a lone surrogate
     entries = parsed.get("entries") or []
     broken = parsed.get("bozo_exception") if parsed.get("bozo") else None
     # feedparser puts an XML declaration on a line of its own before a document without one
@@ -135,13 +136,36 @@ def split_names(creators: str) -> tuple[str, ...]:
     arXiv writes every author in one ``dc:creator``, comma-separated, sometimes with ``and``
     before the last, with affiliations in parentheses (which may hold commas themselves).
     """
-    text = creators
-    while (stripped := _PARENS.sub(" ", text)) != text:
-        text = stripped  # innermost parentheses first, so nested ones go too
-    text = text.replace("(", " ").replace(")", " ")
+    text = _without_parentheses(creators)
     names = (collapse_whitespace(part) for part in _NAME_SEPARATOR.split(text))
     cleaned = (re.sub(r"^(?:and|&)\s+", "", name, flags=re.IGNORECASE) for name in names)
     return tuple(name for name in cleaned if name and name.lower() not in ("and", "&"))
+
+
+def _without_parentheses(text: str) -> str:
+    """``text`` with each matched ``(...)``, nested ones and all, replaced by a space, and
+    each unmatched parenthesis by a space too: one pass, however deep the nesting."""
+    opened: list[int] = []
+    closing: dict[int, int] = {}  # where each matched "(" is closed
+    for i, char in enumerate(text):
+        if char == "(":
+            opened.append(i)
+        elif char == ")" and opened:
+            closing[opened.pop()] = i
+    out: list[str] = []
+    start = i = 0
+    while i < len(text):
+        end = closing.get(i)
+        if end is not None:  # a whole group goes
+            out += [text[start:i], " "]
+            start = i = end + 1
+        elif text[i] in "()":  # an unmatched one
+            out += [text[start:i], " "]
+            start = i = i + 1
+        else:
+            i += 1
+    out.append(text[start:])
+    return "".join(out)
 
 
 def feed_date(value: object) -> date | None:
