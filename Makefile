@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test bench bench-send bench-due bench-rank eval format lock clean
+.PHONY: install demo test test-fast bench bench-send bench-due bench-rank eval format lock clean
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ test: install
 	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# While working: lint and the tests not marked slow (no browser, no real serve processes, no
+# end-to-end runs, no wheel build). `make test` and CI still run everything.
+test-fast: install
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff format --check digest tests bench
+	$(BIN)/pytest -q -m "not slow"
 
 # Figures for docs/benchmarks.md (takes about a minute and a half).
 bench: install

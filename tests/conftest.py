@@ -59,6 +59,43 @@ WEEKLY_DIGEST = """\
 """
 
 
+#: The slow tests, in one place (`make test-fast` runs the others): whole modules by file
+#: name, single tests as "file::function". Measured with `pytest --durations=40`.
+SLOW_MODULES = frozenset(
+    {
+        "test_end_to_end.py",  # the real pipeline, run twice, through the command line
+        "test_exactly_once.py",  # sends killed and resumed in real processes
+        "test_rank_send.py",  # personal emails through `digest send` processes
+        "test_serve_schedule.py",  # `digest serve` processes sending on schedule
+        "test_web_browser.py",  # chromium
+        "test_web_concurrency.py",  # serve processes under concurrent requests and a send
+        "test_wheel.py",  # builds the wheel, installs it in a fresh venv
+    }
+)
+SLOW_TESTS = frozenset(
+    {
+        "test_parse_props.py::test_mutated_fixtures",  # hypothesis over every saved fixture
+        "test_hostile_disk.py::test_a_full_disk_under_the_journal_stops_the_send_with_one_error",
+        "test_hostile_disk.py::test_sigterm_ends_a_send_stuck_on_a_silent_relay_within_seconds",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the tests listed in SLOW_MODULES and SLOW_TESTS as ``slow``; a listed name that
+    no longer exists is a usage error, so the list cannot quietly go stale."""
+    here = Path(__file__).parent
+    for name in (*SLOW_MODULES, *SLOW_TESTS):
+        module, _, test = name.partition("::")
+        path = here / module
+        if not path.is_file() or (test and f"def {test}(" not in path.read_text()):
+            raise pytest.UsageError(f"tests/conftest.py lists {name} as slow: no such test")
+    for item in items:
+        test = getattr(item, "originalname", item.name)
+        if item.path.name in SLOW_MODULES or f"{item.path.name}::{test}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 #: Switches of the test run itself, read by tests and never by digest: kept in the environment.
 TEST_SWITCHES = frozenset({"DIGEST_REQUIRE_TOOLS", "DIGEST_REGEN_GOLDEN", "DIGEST_SCREENSHOTS"})
 
