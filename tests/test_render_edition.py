@@ -232,3 +232,26 @@ def test_a_broken_template_fails_as_it_does_in_render_email(tmp_path: Path) -> N
     renderer = EditionRenderer(EDITION, SETTINGS, env, NOW)
     with pytest.raises(RenderError, match="'paper_count' is undefined"):
         renderer.render(READER, basic_ranked(), LINKS)
+
+
+# --- markers are the templates', never the content's ----------------------------------------
+
+
+def test_a_title_holding_the_markers_keeps_the_fast_path_and_its_text(
+    env: jinja2.Environment,
+) -> None:
+    title = "<!--paper--> x <!--/paper-->"
+    papers = [
+        make_paper(1, title=title, abstract="An abstract with <!--notice--> in it."),
+        make_paper(2),
+    ]
+    renderer = EditionRenderer(EDITION, SETTINGS, env, NOW)
+    for n, reader in enumerate(READERS):
+        ranked = rank(*papers)
+        fast = renderer.render(reader, ranked, links_for(n))
+        assert fast == reference(env, reader, ranked, links_for(n))
+    assert renderer.fast, renderer.slow_reason  # a title switched it off for the edition
+    text, html = bodies(fast)
+    assert title in text and "<!--notice--> in it." in text
+    assert "&lt;!--paper--&gt; x &lt;!--/paper--&gt;" in html
+    assert "<!--paper-->" not in html and "\ufdd0" not in text + html

@@ -4,14 +4,18 @@ The shared ground of the straightforward renderer (:mod:`digest.render`) and the
 (:mod:`digest.render.edition`): both render the same files through these functions, so a
 template error reads the same whichever path met it.
 
-Templates mark their repeated parts with the comments in :data:`MARKERS` (see
-templates/email.html.j2); :func:`strip_markers` takes them out of what a reader receives.
+Templates mark their repeated parts with the comments in :data:`WRITTEN_MARKERS` (see
+templates/email.html.j2). As a template is loaded, each becomes its :data:`MARKERS`
+counterpart, the same comment with a Unicode noncharacter in it: text cleaned at the
+parser's door (:mod:`digest.parse.clean`) never holds one, so a paper whose title is
+``<!--paper-->`` is a title, not a marker. :func:`strip_markers` takes the markers out of
+what a reader receives.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,10 @@ SHIPPED_TEMPLATES = next(
 )
 HTML_TEMPLATE = "email.html.j2"
 TEXT_TEMPLATE = "email.txt.j2"
-PAPER_START, PAPER_END = "<!--paper-->", "<!--/paper-->"
-NOTICE_START, NOTICE_END = "<!--notice-->", "<!--/notice-->"
-MARKERS = (PAPER_START, PAPER_END, NOTICE_START, NOTICE_END)
+WRITTEN_MARKERS = ("<!--paper-->", "<!--/paper-->", "<!--notice-->", "<!--/notice-->")
+_OWN = "\ufdd0"  # a noncharacter: for a program's internal use, never in clean text
+MARKERS = tuple(marker.replace("<!--", "<!--" + _OWN) for marker in WRITTEN_MARKERS)
+PAPER_START, PAPER_END, NOTICE_START, NOTICE_END = MARKERS
 # A marker and the line break after it, if any: the marker lines vanish from the output.
 MARKER_PATTERN = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")\n?")
 _INLINER = css_inline.CSSInliner(
@@ -42,10 +47,22 @@ _INLINER = css_inline.CSSInliner(
 )
 
 
+class _MarkedLoader(jinja2.FileSystemLoader):
+    """Templates from files, their written markers made ours (:data:`MARKERS`)."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        for written, own in zip(WRITTEN_MARKERS, MARKERS, strict=True):
+            source = source.replace(written, own)
+        return source, filename, uptodate
+
+
 def make_environment(template_dirs: Sequence[Path]) -> jinja2.Environment:
     """A Jinja environment over ``template_dirs``, the first (an operator's) winning."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in template_dirs]),
+        loader=_MarkedLoader([str(d) for d in template_dirs]),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "htm", "xml", "html.j2"), default_for_string=False
         ),
