@@ -214,3 +214,23 @@ def test_a_huge_abstract_and_title_are_cut_and_the_paper_kept() -> None:
     )
     assert any(f"{first.id}: abstract cut to" in line for line in result.problems)
     assert result.papers[1].title == items[1]["paper"]["title"].strip()
+
+
+def many_items_feed(count: int, size: int) -> bytes:
+    depth = size // len("<div></div>")
+    html = "<div>" * depth + "deep" + "</div>" * depth
+    items = [
+        {"id": f"https://arxiv.org/abs/2511.{n:05d}", "title": f"Deep {n}", "content_html": html}
+        for n in range(count)
+    ]
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+
+
+def test_a_feed_full_of_html_is_read_in_bounded_time() -> None:
+    within, beyond = many_items_feed(4, 200_000), many_items_feed(40, 200_000)  # 0.8, 8 MB
+    took_within = min(seconds(lambda: parse(within, "feed")) for _ in range(2))
+    result = parse(beyond, "feed")
+    took_beyond = seconds(lambda: parse(beyond, "feed"))
+    assert took_beyond < 3 * took_within + 0.3, (took_within, took_beyond)  # unbounded: 10x
+    assert [p.abstract for p in result.papers] == ["deep"] * 40  # every item still read
+    assert result.problems == ("over 1000000 characters of HTML: 34 fields read without a parser",)
