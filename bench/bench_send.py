@@ -45,6 +45,7 @@ from digest.store import History, TinyStore
 REPO = Path(__file__).resolve().parent.parent
 DAY = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"  # a real HF day, 31 papers
 EDITION_DATE = date(2025, 11, 26)
+BENCH_SECRET = "bench-0123456789abcdef0123456789abcdef"  # 32+ characters: base_url is public
 TOPICS = [
     "diffusion models",
     "reinforcement learning",
@@ -146,7 +147,7 @@ def make_subscribers(n: int) -> list[Subscriber]:
 def timed_send(config: Path) -> tuple[float, str, int, float]:
     """``digest send`` as an operator runs it: seconds, its output, its peak RSS in KB and
     the CPU seconds it used."""
-    env = {**os.environ, "DIGEST_SECRET": "bench-secret"}
+    env = {**os.environ, "DIGEST_SECRET": BENCH_SECRET}
     command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
     started = time.perf_counter()
     done = subprocess.run(
@@ -166,12 +167,12 @@ def timed_send(config: Path) -> tuple[float, str, int, float]:
 def smtplib_loop(config_path: Path, subs: list[Subscriber], port: int) -> tuple[float, float]:
     """The peer-script way: compose and send one message at a time over one connection.
     Returns (messages/s including composing, messages/s of the SMTP part alone)."""
-    config = load_config(config_path, env={"DIGEST_SECRET": "bench-secret"})
+    config = load_config(config_path, env={"DIGEST_SECRET": BENCH_SECRET})
     digest = config.digest("daily")
     spec = parse_source_spec(str(DAY))
     papers = parse_bytes(read_local(str(DAY)), kind=spec.kind, source="", today=EDITION_DATE)
     target = EditionRequest(digest, EDITION_DATE, datetime.now(UTC), (spec,))
-    composer = Composer(target, papers.papers, config=config, secret="bench-secret")
+    composer = Composer(target, papers.papers, config=config, secret=BENCH_SECRET)
     smtp_seconds = 0.0
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as client:

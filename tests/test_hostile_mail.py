@@ -53,7 +53,8 @@ def assert_well_formed(raw: bytes, to: str, must: tuple[str, ...]) -> None:
     msg = email.message_from_bytes(raw, policy=email.policy.SMTPUTF8)
     for name in must:
         assert msg[name] is not None, (name, raw[:600])
-    (to_line,) = [line for line in header_block(raw) if line.startswith(b"To:")]
+    unfolded = raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b" ").replace(b"\r\n\t", b"\t")
+    (to_line,) = [line for line in unfolded.split(b"\r\n") if line.startswith(b"To:")]
     assert b"=?" not in to_line  # an address is never RFC 2047-encoded (§5)
     local = to.rpartition("@")[0]
     if local.isascii():

@@ -3,6 +3,7 @@ and addresses that only casefold alike. Over the real app, store and outbox of t
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
@@ -133,6 +134,8 @@ def serving(web_dir: Path, config_path: Path) -> Iterator[tuple[str, TinyStore]]
     notices = NoticeSender(config, transport=lambda: OutboxTransport(web_dir / "notices"))
     app = create_app(config, store=store, notices=notices)
     port = free_port()
+    loggers = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    levels = [lg.level for lg in loggers]  # uvicorn's log_level sets them for the process
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -145,6 +148,8 @@ def serving(web_dir: Path, config_path: Path) -> Iterator[tuple[str, TinyStore]]
     finally:
         server.should_exit = True
         thread.join(10)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def test_subscribe_takes_as_long_for_a_known_address_as_for_a_new_one(
