@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -272,6 +272,19 @@ class Delivery:
     message_id: str = ""
     reason: str = ""
     updated_at: datetime | None = None
+
+
+class Ledger(Protocol):
+    """One edition's deliveries while a run writes them: what :mod:`digest.send` writes
+    through and :meth:`digest.store.protocol.Store.sending` hands out."""
+
+    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+        """Durably record ``sending``: written before the SMTP transaction starts."""
+
+    async def finish(
+        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
+    ) -> None:
+        """Durably record what became of the delivery."""
 
 
 @dataclass(frozen=True, slots=True)

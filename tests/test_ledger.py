@@ -12,8 +12,7 @@ from file_events import Opened, files_opened
 from tinydb import TinyDB
 
 from digest.errors import StoreError
-from digest.models import DeliveryStatus, Edition, Paper, RunReport, Status, Subscriber
-from digest.send import Ledger
+from digest.models import DeliveryStatus, Edition, Ledger, Paper, RunReport, Status, Subscriber
 from digest.send.suppression import SuppressionWatch
 from digest.store import Store, TinyStore
 from digest.store.journal import Journal, read_journal

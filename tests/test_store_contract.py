@@ -111,6 +111,21 @@ def test_many_at_once_in_one_batch_including_the_same_address_twice(store: Store
     assert found is not None and found.topics == ("t",)
 
 
+def test_an_operation_that_fails_midway_changes_nothing(store: Store) -> None:
+    store.save_subscriber(Subscriber("kept@example.org", "", topics=("old",)))
+
+    def batch() -> Iterator[Subscriber]:
+        yield Subscriber("kept@example.org", "", topics=("new",))
+        yield Subscriber("added@example.org", "")
+        raise RuntimeError("the operator's CSV reader broke halfway")
+
+    with pytest.raises(RuntimeError):
+        store.save_subscribers(batch())
+    assert [(s.email, s.topics) for s in store.list_subscribers()] == [
+        ("kept@example.org", ("old",))
+    ]
+
+
 def test_the_readers_own_actions(store: Store) -> None:
     choices = Choices(("daily", "weekly"), ("agents",))
     pending, found = store.request_subscription("new@example.org", choices, now=NOW, consent="web")

@@ -25,14 +25,14 @@ import httpx
 from digest.config import Config
 from digest.fetch.http import PageCache
 from digest.links import signing_secret
-from digest.models import Edition, Email, Paper, RunReport, SourceReport, Subscriber
+from digest.models import Edition, Email, Ledger, Paper, RunReport, SourceReport, Subscriber
 from digest.pipeline import readers as shown
 from digest.pipeline.collect import Collected, collect_edition
 from digest.pipeline.compose import Composer, EditionRequest
 from digest.pipeline.readers import recipients
 from digest.pipeline.stream import STOPPED, DryRunRow, Progress, Stream, run_note
 from digest.render.dkim import DkimSigner
-from digest.send import Ledger, NoSkip, Outcome, RetryPolicy, deliver_all
+from digest.send import NoSkip, Outcome, RetryPolicy, deliver_all
 from digest.send.smtp import SmtpPool
 from digest.send.suppression import SuppressionWatch
 from digest.send.transport import OutboxTransport, Transport

@@ -22,18 +22,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
-from digest.models import Delivery, DeliveryStatus, Email
+from digest.models import Delivery, DeliveryStatus, Email, Ledger
 from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure, Transport
-
-
-class Ledger(Protocol):
-    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None: ...
-
-    async def finish(
-        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
-    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ folder per edition). A second backend implements :class:`Store` and passes the c
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,6 +26,7 @@ from digest.models import (
     Delivery,
     DeliveryStatus,
     Edition,
+    Ledger,
     Paper,
     RunReport,
     Status,
@@ -109,20 +110,6 @@ class RunRecord:
         return sum(int(s.get("papers", 0)) for s in self.sources)
 
 
-class Ledger(Protocol):
-    """One edition's deliveries while a run writes them (see :meth:`Store.sending`)."""
-
-    edition: str
-
-    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
-        """Durably record ``sending``: written before the SMTP transaction starts."""
-
-    async def finish(
-        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
-    ) -> None:
-        """Durably record what became of the delivery."""
-
-
 @dataclass(frozen=True, slots=True)
 class Holder:
     """Who holds an exclusive lock: this process, or another one (its pid when known)."""
@@ -203,7 +190,3 @@ class Store(Protocol):
     def change_token(self) -> Hashable: ...
     def check(self) -> None: ...
     def migrations(self) -> tuple[str, ...]: ...
-
-
-def runs_of(records: Iterable[RunRecord], digest: str | None) -> Iterator[RunRecord]:
-    return (r for r in records if digest is None or r.digest == digest)
