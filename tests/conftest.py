@@ -6,6 +6,8 @@ import asyncio
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -368,3 +370,39 @@ class Feed:
 @pytest.fixture
 def feed(http_server: Callable[[Route], HttpServer]) -> Feed:
     return Feed(http_server)
+
+
+# the real digest command in a subprocess, as an operator runs it ------------------------
+
+READERS = [f"reader{n:03}@example.org" for n in range(120)]
+PROCESS_SECRET = "test-secret-0123456789abcdefghijkl"
+
+
+def digest_command(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "digest", "--config", str(config), *args]
+
+
+def run_digest(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``digest --config CONFIG ARGS…`` in a subprocess, signing links with a test secret."""
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
+    return subprocess.run(
+        digest_command(config, *args),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) -> Path:
+    """A config with 4 SMTP connections, and READERS imported."""
+    config = config_file(smtp_host="127.0.0.1", smtp_port=port)
+    config.write_text(
+        config.read_text().replace("  retries: 2\n", "  retries: 2\n  connections: 4\n")
+    )
+    csv = tmp_path / "readers.csv"
+    csv.write_text("email\n" + "\n".join(READERS) + "\n")
+    imported = run_digest(config, "subscribers", "import", str(csv))
+    assert imported.returncode == 0, imported.stderr
+    return config

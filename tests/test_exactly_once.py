@@ -6,44 +6,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import SAMPLE, SmtpServer
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, with_readers
+from conftest import digest_command as command
+from conftest import run_digest as run
 
 from digest.models import DeliveryStatus, Status
 from digest.store import TinyStore
 
 EDITION = "daily/2025-11-26"
-READERS = [f"reader{n:03}@example.org" for n in range(120)]
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
-
-
-def command(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "digest", "--config", str(config), *args]
-
-
-def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
-    return subprocess.run(
-        command(config, *args), capture_output=True, text=True, env=env, timeout=120, check=False
-    )
-
-
-def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) -> Path:
-    """A config with 4 SMTP connections, and READERS imported."""
-    config = config_file(smtp_host="127.0.0.1", smtp_port=port)
-    config.write_text(
-        config.read_text().replace("  retries: 2\n", "  retries: 2\n  connections: 4\n")
-    )
-    csv = tmp_path / "readers.csv"
-    csv.write_text("email\n" + "\n".join(READERS) + "\n")
-    imported = run(config, "subscribers", "import", str(csv))
-    assert imported.returncode == 0, imported.stderr
-    return config
 
 
 def test_a_killed_send_resumes_without_sending_anyone_twice(
@@ -52,7 +28,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
     relay = smtp_server.script
     relay.sleep = dict.fromkeys(READERS, 0.05)  # like a real relay, answers DATA after 50 ms
     config = with_readers(config_file, smtp_server.port, tmp_path)
-    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
     sender = subprocess.Popen(command(config, *SEND), env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(relay.recipients) < 30 and time.monotonic() < deadline:
@@ -115,7 +91,7 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_for_the_next_run
     relay = smtp_server.script
     relay.sleep = dict.fromkeys(READERS, 0.05)
     config = with_readers(config_file, smtp_server.port, tmp_path)
-    env = {**os.environ, "DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
     sender = subprocess.Popen(
         command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

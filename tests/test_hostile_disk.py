@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, SmtpServer
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_digest, with_readers
+from conftest import digest_command as command
 
 from digest.errors import StoreError
 from digest.models import Email
@@ -24,8 +25,6 @@ from digest.send.transport import OutboxTransport, PermanentFailure, outbox_path
 from digest.store.files import AtomicJSONStorage
 from digest.store.journal import Journal, read_journal
 
-READERS = [f"reader{n:03}@example.org" for n in range(120)]
-SECRET = "test-secret-0123456789abcdefghijkl"
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
 
 
@@ -59,28 +58,8 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[Path, str], Path]]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def command(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "digest", "--config", str(config), *args]
-
-
 def run(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIGEST_SECRET": SECRET}
-    return subprocess.run(
-        command(config, *args), capture_output=True, text=True, env=env, timeout=timeout
-    )
-
-
-def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) -> Path:
-    """A config with 4 SMTP connections, and READERS imported."""
-    config = config_file(smtp_host="127.0.0.1", smtp_port=port)
-    config.write_text(
-        config.read_text().replace("  retries: 2\n", "  retries: 2\n  connections: 4\n")
-    )
-    csv = tmp_path / "readers.csv"
-    csv.write_text("email\n" + "\n".join(READERS) + "\n")
-    imported = run(config, "subscribers", "import", str(csv))
-    assert imported.returncode == 0, imported.stderr
-    return config
+    return run_digest(config, *args, timeout=timeout)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -126,7 +105,7 @@ def test_sigterm_ends_a_send_stuck_on_a_silent_relay_within_seconds(
     relay.sleep = dict.fromkeys(READERS, 60.0)
     config = with_readers(config_file, smtp_server.port, tmp_path)
     config.write_text(config.read_text().replace("  timeout: 5\n", "  timeout: 30\n"))
-    env = {**os.environ, "DIGEST_SECRET": SECRET}
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
     sender = subprocess.Popen(
         command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
