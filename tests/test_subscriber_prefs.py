@@ -21,6 +21,7 @@ from digest.subscribers import (
     make_subscriber,
     parse_min_relevance,
     parse_topic_mode,
+    rules,
     split_authors,
 )
 from digest.subscribers.csvfile import read_csv, write_csv
@@ -242,6 +243,38 @@ def test_add_sets_the_preferences_and_list_shows_them(
     bob = json.loads(out)[1]
     assert bob["authors"] == ["Alan Turing", "Grace Hopper"]
     assert (bob["topic_mode"], bob["min_relevance"]) == (None, None)
+
+
+def test_add_again_changes_only_what_it_was_given(
+    config_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15, bug 3: a second ``add`` wiped the timezone and reset the consent record."""
+    config = config_file()
+    cfg = ["--config", str(config)]
+    first = ["subscribers", "add", "z@example.org", "--timezone", "Asia/Tokyo", "--topics", "llm"]
+    assert run([*cfg, *first, "--cadence", "weekly", "--topic-mode", "boost"], capsys)[0] == 0
+    store = TinyStore(config.parent / "store.json")
+    before = store.get_subscriber("z@example.org")
+    assert before is not None and before.consent == "added by the operator"
+    code, _, err = run([*cfg, "subscribers", "add", "z@example.org", "--topics", "robots"], capsys)
+    assert code == 0, err
+    after = store.get_subscriber("z@example.org")
+    assert after is not None and after.topics == ("robots",)
+    assert (after.timezone, after.cadence, after.topic_mode) == ("Asia/Tokyo", "weekly", "boost")
+    assert (after.consent, after.confirmed_at, after.id) == (
+        before.consent,
+        before.confirmed_at,
+        before.id,
+    )
+
+
+def test_add_vouches_for_a_pending_address_and_keeps_how_it_came(tmp_path: Path) -> None:
+    pending = Subscriber("p@example.org", "s1", status=Status.PENDING, consent="web form")
+    given = Subscriber("p@example.org", "", topics=("agents",))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    added = rules.operator_add(pending, given, frozenset({"topics"}), now=now)
+    assert (added.status, added.confirmed_at, added.topics) == (Status.CONFIRMED, now, ("agents",))
+    assert added.consent == "web form; confirmed by the operator" and added.id == "s1"
 
 
 @pytest.mark.parametrize(

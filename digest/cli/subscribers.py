@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from digest.cli.report import make_console, subscribers_table
 from digest.config import find_config_path, load_config
 from digest.errors import InputError
 from digest.models import TOPIC_MODES, Status
 from digest.store import Store, make_store
-from digest.subscribers import make_subscriber
+from digest.subscribers import make_subscriber, rules
 from digest.subscribers.csvfile import decode_csv, read_csv, write_csv
 from digest.web.notices import invite
 
@@ -101,8 +101,12 @@ def add_cmd(
     if pending:
         click.echo(invite(config, store, sub))
         return
-    now = datetime.now(UTC)
-    sub = replace(sub, confirmed_at=now, consent="added by the operator")
+    passed = frozenset(
+        name
+        for name in rules.OPERATOR_FIELDS
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+    )
+    sub = rules.operator_add(store.get_subscriber(sub.email), sub, passed, now=datetime.now(UTC))
     stored, outcome = store.save_subscriber(sub)
     if outcome == "suppressed":
         raise InputError(

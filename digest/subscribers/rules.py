@@ -114,3 +114,34 @@ def _with_choices(sub: Subscriber, c: Choices, **changes: Any) -> Subscriber:
         topic_mode=c.topic_mode,
         **changes,
     )
+
+
+#: What ``digest subscribers add`` can set, by option name -> Subscriber field.
+OPERATOR_FIELDS = {
+    "topics": "topics",
+    "digests": "digests",
+    "cadence": "cadence",
+    "timezone": "timezone",
+    "authors": "authors",
+    "topic_mode": "topic_mode",
+    "min_relevance": "min_relevance",
+}
+
+
+def operator_add(
+    current: Subscriber | None, given: Subscriber, passed: frozenset[str], *, now: datetime
+) -> Subscriber:
+    """What ``subscribers add`` stores: a new address as given, vouched for by the operator;
+    an address already there keeps everything the command did not pass (its timezone, its
+    consent record, when it confirmed) and takes only what was."""
+    if current is None:
+        return replace(given, confirmed_at=now, consent="added by the operator")
+    changes = {OPERATOR_FIELDS[o]: getattr(given, OPERATOR_FIELDS[o]) for o in passed}
+    if current.status == Status.PENDING:  # the operator vouches for it now
+        consent = f"{current.consent}; confirmed by the operator" if current.consent else ""
+        changes |= {
+            "status": Status.CONFIRMED,
+            "confirmed_at": now,
+            "consent": consent or "added by the operator",
+        }
+    return replace(current, **changes)
