@@ -180,6 +180,20 @@ def test_preview_writes_one_html_file(
     assert path.read_text().lstrip().lower().startswith("<!doctype html")
 
 
+def test_preview_of_an_address_that_is_no_subscriber_is_refused(
+    config_file: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15, bug 5: it rendered an email for nobody@ and exited 0, as rank refuses."""
+    cfg = ["--config", str(config_file())]
+    day = ["--date", "2025-11-26", "--source", str(SAMPLE)]
+    code, _, err = run([*cfg, "preview", *day, "--subscriber", "nobody@example.org"], capsys)
+    assert code == 1
+    assert err.splitlines()[0].startswith("Error: no subscriber nobody@example.org in ")
+    assert not (tmp_path / "outbox").exists()
+    code, _, err = run([*cfg, "rank", *day, "--subscriber", "nobody@example.org"], capsys)
+    assert code == 1 and "Error: no subscriber nobody@example.org in " in err
+
+
 def test_test_send_address_is_checked(
     config_file: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

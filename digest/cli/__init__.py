@@ -37,7 +37,7 @@ from digest.fetch import make_client
 from digest.links import DEV_SECRET, require_secret
 from digest.pipeline import SendRequest, SendResult, send_edition
 from digest.pipeline.collect import collect_edition
-from digest.pipeline.readers import preview_html
+from digest.pipeline.readers import preview_html, subscriber_named
 from digest.schedule.due import send_due
 from digest.schedule.scheduler import Scheduler
 from digest.store import make_store
@@ -204,9 +204,11 @@ def preview_cmd(
 ) -> None:
     """Write the HTML of one email to a file and print its path."""
     config, target = app.target(digest_name, edition_date, sources)
+    store = make_store(config)
+    if subscriber is not None:
+        subscriber_named(store, subscriber)  # before fetching: a stranger is an error
     with make_client() as client:
         collected = collect_edition(target, client)
-    store = make_store(config)
     address = subscriber or "reader@example.org"
     html = preview_html(config, store, target, collected.papers, address, datetime.now(UTC))
     path = out_file or config.outbox / f"preview-{target.digest.name}.html"

@@ -12,12 +12,11 @@ import click
 from digest import parse
 from digest.cli.context import AppContext, echo_json, edition_options, print_sources
 from digest.cli.report import make_console, papers_table, ranked_json, ranked_table, reader_line
-from digest.errors import InputError
 from digest.fetch import make_client, read_local
 from digest.models import Paper
 from digest.pipeline.collect import collect_edition
 from digest.pipeline.compose import rank_for, rank_settings
-from digest.pipeline.readers import already_shown
+from digest.pipeline.readers import already_shown, subscriber_named
 from digest.rank import Reader
 from digest.store import Store, make_store
 from digest.subscribers import split_list
@@ -122,11 +121,7 @@ def _reader(
     (trending only)."""
     reader = Reader()
     if email:
-        sub = store.get_subscriber(email)
-        if sub is None:
-            raise InputError(
-                f"no subscriber {email} in {store.location}", hint="see: digest subscribers list"
-            )
+        sub = subscriber_named(store, email)
         reader = Reader.of(sub, already_shown(store, sub.email, ids, edition))
     if topics is not None:
         reader = replace(reader, topics=split_list(topics))

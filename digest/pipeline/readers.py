@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from digest.config import Config, DigestConfig
+from digest.errors import InputError
 from digest.models import Paper, Subscriber
 from digest.pipeline.compose import EditionRequest, preview_email, receives, test_recipient
 from digest.store import History, Store
@@ -22,6 +23,17 @@ def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[S
     if to:
         return tuple(store.get_subscriber(a) or test_recipient(a) for a in to)
     return tuple(s for s in store.list_subscribers() if receives(s, digest))
+
+
+def subscriber_named(store: Store, email: str) -> Subscriber:
+    """The subscriber ``email`` names; one InputError when there is none (``preview`` and
+    ``rank --subscriber`` show a reader's own email, not a stranger's)."""
+    sub = store.get_subscriber(email)
+    if sub is None:
+        raise InputError(
+            f"no subscriber {email} in {store.location}", hint="see: digest subscribers list"
+        )
+    return sub
 
 
 def already_shown(
