@@ -68,4 +68,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) outbox digest-store.json digest-store.json.lock digest-store.ledger digest-store.http-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) outbox digest-store.json digest-store.json.* digest-store.ledger digest-store.http-cache .pytest_cache .mypy_cache .ruff_cache
