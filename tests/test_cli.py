@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import click
@@ -13,6 +14,8 @@ from conftest import FIXTURES, SAMPLE
 from conftest import run_cli as run
 
 from digest.cli import cli
+from digest.errors import ParseError
+from digest.parse import parse_bytes
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -79,6 +82,36 @@ def test_parse_json_prints_every_field(capsys: pytest.CaptureFixture[str]) -> No
         "sources",
     }
     assert all(p["daily_date"] == "2025-11-25" for p in papers)
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("[1,2,3]", "no papers in it: 3 problems, the first: item [0]: not a JSON object"),
+        ("[]", "no papers in it (an empty list?)"),
+        ("[{}]", "no papers in it: item [0]: no title"),
+        ('[{"paper": {"id": "1"', "not valid JSON: Expecting ',' delimiter at line 1, column 22"),
+        ("", "the file is empty: no papers in it"),
+        ("   \n", "the file is empty: no papers in it"),
+    ],
+)
+def test_a_file_that_holds_no_papers_is_an_error(
+    content: str, error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15, bug 6: these passed as success (exit 0, an empty table), truncated JSON
+    was called a text capture, an empty file a text-capture problem."""
+    path = tmp_path / "l.json"
+    path.write_text(content)
+    code, _, err = run(["parse", str(path)], capsys)
+    assert code == 1
+    [line] = [e for e in err.splitlines() if e.startswith("Error:")]
+    assert line.startswith(f"Error: {path}") and error in line, line
+
+
+def test_one_problem_is_said_in_the_singular() -> None:
+    with pytest.raises(ParseError) as found:
+        parse_bytes(b"Just one line of text", source="", today=date(2025, 11, 26))
+    assert "1 problem," in str(found.value) and "1 problems" not in str(found.value)
 
 
 def test_parse_capture_counts(capsys: pytest.CaptureFixture[str]) -> None:

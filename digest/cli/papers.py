@@ -12,6 +12,7 @@ import click
 from digest import parse
 from digest.cli.context import AppContext, echo_json, edition_options, print_sources
 from digest.cli.report import make_console, papers_table, ranked_json, ranked_table, reader_line
+from digest.errors import ParseError
 from digest.fetch import make_client, read_local
 from digest.models import Paper
 from digest.pipeline.collect import collect_edition
@@ -37,6 +38,7 @@ def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
     files)."""
     today = datetime.now(UTC).date()
     papers: list[Paper] = []
+    empty: list[ParseError] = []
     for file in files:
         source = "" if kind == "auto" else kind
         result = parse.parse_bytes(
@@ -45,10 +47,24 @@ def parse_cmd(files: tuple[str, ...], kind: str, as_json: bool) -> None:
         papers.extend(result.papers)
         for problem in result.problems:
             click.echo(f"warning: {file}: {problem}", err=True)
+        if not result.papers:
+            empty.append(_no_papers(file, result.problems))
     if as_json:
         echo_json([p.to_json() for p in papers])
     else:
         make_console().print(papers_table(papers))
+    if empty:  # a file that holds no paper is not a success, even beside one that does
+        raise empty[0]
+
+
+def _no_papers(file: str, problems: tuple[str, ...]) -> ParseError:
+    if not problems:
+        return ParseError("no papers in it (an empty list?)", source=file)
+    if len(problems) == 1:
+        return ParseError(f"no papers in it: {problems[0]}", source=file)
+    return ParseError(
+        f"no papers in it: {len(problems)} problems, the first: {problems[0]}", source=file
+    )
 
 
 @click.command("fetch")

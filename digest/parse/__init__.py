@@ -9,6 +9,7 @@ stays last. ``ParseError`` is the only exception a parser raises.
 from __future__ import annotations
 
 import codecs
+import json
 from datetime import date
 from typing import Protocol
 
@@ -69,6 +70,8 @@ def parse_bytes(
         )
     content = clean_text(decode(data, origin))
     chosen = _sniff(content) if kind == "auto" else kind
+    if kind == "auto":
+        _refuse_what_no_kind_reads(content, chosen, origin)
     try:
         result = _KINDS[chosen].parse(
             content, source=source or chosen, origin=origin, today=today, options=options
@@ -100,6 +103,24 @@ def decode(data: bytes, origin: str) -> str:
             source=origin,
             hint="save the file as UTF-8",
         ) from exc
+
+
+def _refuse_what_no_kind_reads(content: str, chosen: str, origin: str) -> None:
+    """An empty file, or JSON that does not parse, is said as such: the text kind, which
+    takes anything, would call it a capture with no abstract."""
+    stripped = content.strip()
+    if not stripped:
+        raise ParseError("the file is empty: no papers in it", source=origin)
+    if chosen == "text" and stripped[0] in "[{":
+        try:
+            json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ParseError(
+                f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                source=origin,
+                line=exc.lineno,
+                hint="a truncated download? fetch it again",
+            ) from None
 
 
 def _sniff(content: str) -> str:

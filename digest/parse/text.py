@@ -84,6 +84,8 @@ def _nothing_found(problems: Problems) -> str:
     if not problems:
         return "no papers found in this text"
     line, message = problems[0]
+    if len(problems) == 1:
+        return f"no papers found in this text; 1 problem, at line {line}: {message}"
     return (
         f"no papers found in this text; {len(problems)} problems, first at line {line}: {message}"
     )
