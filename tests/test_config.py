@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config
+from digest.config import find_config_path, load_config
 from digest.config.sources import SourceSpec, parse_source_spec
 from digest.errors import ConfigError
 
@@ -137,3 +137,35 @@ def test_source_specs(text: object, expected: SourceSpec) -> None:
 def test_relative_source_paths_are_relative_to_the_config(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD.replace("[hf-daily]", "[text:caps/a.txt]")), env={})
     assert config.digest("daily").sources[0].location == str(tmp_path / "caps/a.txt")
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("DIGEST_SMTP_PORT", "abc", "environment: DIGEST_SMTP_PORT must be a whole number"),
+        ("DIGEST_SMTP_SECURITY", "ssl", "environment: DIGEST_SMTP_SECURITY 'ssl'"),
+        ("DIGEST_LOG_LEVEL", "loud", "environment: DIGEST_LOG_LEVEL 'loud'"),
+        ("DIGEST_BASE_URL", "ftp://x", "environment: DIGEST_BASE_URL 'ftp://x' must be"),
+    ],
+)
+def test_a_bad_environment_value_names_the_variable(
+    tmp_path: Path, var: str, value: str, message: str
+) -> None:
+    """Issue 15, bug 9: DIGEST_SMTP_PORT=abc was blamed on schedules.yaml."""
+    with pytest.raises(ConfigError) as found:
+        load_config(write(tmp_path, GOOD), {var: value})
+    assert str(found.value).startswith(message) and "schedules.yaml" not in str(found.value)
+
+
+def test_no_config_anywhere_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, bug 9: it said "built-in defaults: missing key 'sender.from'"."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as found:
+        find_config_path(None, {})
+    said = str(found.value)
+    assert said.startswith("no config found: no --config given, DIGEST_CONFIG is not set")
+    assert f"no schedules.yaml in {tmp_path}" in said and "--config FILE" in said
+    write(tmp_path, GOOD)
+    assert find_config_path(None, {}) == Path("schedules.yaml")

@@ -50,13 +50,22 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _DIGEST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 
-def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """``--config``, else ``DIGEST_CONFIG``, else ``./schedules.yaml`` if it exists."""
+def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """``--config``, else ``DIGEST_CONFIG``, else ``./schedules.yaml``; a ConfigError that
+    says where it looked when none of them is there."""
     chosen = explicit or env.get("DIGEST_CONFIG")
     if chosen:
         return Path(chosen)
     default = Path(DEFAULT_CONFIG_NAME)
-    return default if default.exists() else None
+    if not default.exists():
+        raise ConfigError(
+            f"no config found: no --config given, DIGEST_CONFIG is not set, and there is no "
+            f"{DEFAULT_CONFIG_NAME} in {Path.cwd()}",
+            hint=f"run digest in the folder that holds {DEFAULT_CONFIG_NAME}, or pass --config "
+            "FILE: the project's schedules.yaml is a commented example to copy and edit"
+            "; see the README, 'Use it for real'",
+        )
+    return default
 
 
 def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Config:
@@ -69,7 +78,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
     v.check_keys(raw, yaml_keys(Config), where)
     base = path.parent if path else Path.cwd()
     given = _given(raw, Config, env)
-    base_url = _base_url(given["base_url"], where)
+    base_url = _base_url(given["base_url"], *_source(Config, env, "base_url", "base_url", where))
     return Config(
         path=path,
         store_path=v.path(given["store"], _store_key(env), where, base),
@@ -98,15 +107,25 @@ def _given(raw: Mapping[str, Any], cls: type, env: Mapping[str, str]) -> dict[st
     return given
 
 
+def _source(cls: type, env: Mapping[str, str], field: str, key: str, where: str) -> tuple[str, str]:
+    """``(key, where)`` for a setting's error message, in the validators' argument order: its
+    environment variable when that set it (a bad ``DIGEST_SMTP_PORT`` is not the file's
+    fault), else the file's key."""
+    var = env_names(cls).get(field)
+    if var and env.get(var):
+        return var, "environment"
+    return key, where
+
+
 def _store_key(env: Mapping[str, str]) -> str:
     """How a message names the store setting: by the environment variable when that set it."""
     return "DIGEST_STORE" if env.get("DIGEST_STORE") else "store"
 
 
-def _base_url(value: Any, where: str) -> str:
-    url = v.text(value, "base_url", where).rstrip("/")
+def _base_url(value: Any, key: str, where: str) -> str:
+    url = v.text(value, key, where).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
-        raise ConfigError(f"{where}: base_url {url!r} must be an absolute http(s) URL")
+        raise ConfigError(f"{where}: {key} {url!r} must be an absolute http(s) URL")
     return url
 
 
@@ -176,13 +195,19 @@ def _dkim(raw: Any, from_address: str, where: str, base: Path) -> DkimConfig | N
 def _smtp(raw: dict[Any, Any], env: Mapping[str, str], where: str, base: Path) -> SmtpConfig:
     v.check_keys(raw, yaml_keys(SmtpConfig), f"{where}: smtp")
     given = _given(raw, SmtpConfig, env)
-    security = v.choice(str(given["security"]), "smtp.security", where, Security)
+    security = v.choice(
+        str(given["security"]),
+        *_source(SmtpConfig, env, "security", "smtp.security", where),
+        Security,
+    )
     port = given["port"]
     if "port" not in raw and not env.get("DIGEST_SMTP_PORT") and security is Security.TLS:
         port = 465  # implicit TLS has its own port
     return SmtpConfig(
-        host=v.optional_text(given["host"], "smtp.host", where, one_line=True),
-        port=v.whole(port, "smtp.port", where, maximum=65535),
+        host=v.optional_text(
+            given["host"], *_source(SmtpConfig, env, "host", "smtp.host", where), one_line=True
+        ),
+        port=v.whole(port, *_source(SmtpConfig, env, "port", "smtp.port", where), maximum=65535),
         security=security,
         user=env.get("DIGEST_SMTP_USER") or None,
         password=env.get("DIGEST_SMTP_PASSWORD") or None,
@@ -230,8 +255,14 @@ def _log(raw: dict[Any, Any], env: Mapping[str, str], where: str) -> LogConfig:
     v.check_keys(raw, yaml_keys(LogConfig), f"{where}: log")
     given = _given(raw, LogConfig, env)
     return LogConfig(
-        format=v.choice(str(given["format"]), "log.format", where, LogFormat),
-        level=v.choice(str(given["level"]).lower(), "log.level", where, LogLevel),
+        format=v.choice(
+            str(given["format"]), *_source(LogConfig, env, "format", "log.format", where), LogFormat
+        ),
+        level=v.choice(
+            str(given["level"]).lower(),
+            *_source(LogConfig, env, "level", "log.level", where),
+            LogLevel,
+        ),
     )
 
 
