@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -175,3 +176,19 @@ def test_serve_refuses_to_schedule_real_sends_without_a_secret(
     finally:
         web_only.terminate()
         web_only.wait(timeout=10)
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(env: dict[str, str]) -> None:
+    """Issue 15, bug 8: uvicorn's log lines and exit 3; now one Error: line and exit 1, before
+    the scheduler takes the store's lock."""
+    port = int(env["DIGEST_TEST_PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        refused = digest(env, "serve")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "uvicorn" not in refused.stderr
+    assert not [ln for ln in refused.stderr.splitlines() if ln.startswith("Error:")][1:]

@@ -7,6 +7,7 @@ traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import threading
 import traceback
@@ -32,7 +33,7 @@ from digest.cli.report import (
 )
 from digest.cli.subscribers import subscribers
 from digest.config import Config
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError
 from digest.fetch import make_client
 from digest.links import DEV_SECRET, require_secret
 from digest.pipeline import SendRequest, SendResult, send_edition
@@ -242,20 +243,38 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler:
             "which is only acceptable on this machine",
             err=True,
         )
+    host, port = host or config.web.host, port or config.web.port
+    _check_can_listen(host, port)  # before the scheduler takes the store's lock
     scheduler = None if no_scheduler else _start_scheduling(config)
     web_app = create_app(config, allow_dev_secret=local, background=scheduler)
     logs.redact(RedactTokens())  # link tokens in any log line (access lines, error paths)
     proxies = config.web.proxies
     uvicorn.run(
         web_app,
-        host=host or config.web.host,
-        port=port or config.web.port,
+        host=host,
+        port=port,
         workers=1,  # one process: one scheduler, and the rate limits live in it
         proxy_headers=proxies is not None,
         forwarded_allow_ips=proxies,
         server_header=False,
         log_config=logs.uvicorn_log_config(),  # uvicorn's lines in our format
     )
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """One ConfigError line when ``host:port`` cannot be listened on (uvicorn would log
+    several lines and exit 3); it binds as uvicorn does, then lets go."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="another digest serve or program may use that port: stop it, or choose "
+                "another with --port or web.port",
+            ) from None
 
 
 def _start_scheduling(config: Config) -> Scheduler:
