@@ -4,6 +4,7 @@ boost, never repeat, near-duplicates, reasons, and why an edition is empty."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from digest.models import Paper
 from digest.rank import Ranker, RankSettings, Reader, rank
 from digest.rank.explain import trend_reason
-from digest.rank.relevance import Topic, author_key, words
+from digest.rank.relevance import Topic, follows, words
 
 TODAY = date(2025, 11, 26)
 SETTINGS = RankSettings()
@@ -218,15 +219,39 @@ def test_followed_author_reason() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b"),
+    ("followed", "author", "match"),
     [
-        ("Ada Lovelace", "A. Lovelace"),
-        ("ada  lovelace", "ADA LOVELACE"),
-        ("José Núñez", "J. Nunez"),
+        ("Ada Lovelace", "A. Lovelace", True),  # the paper gives only the initial
+        ("ada  lovelace", "ADA LOVELACE", True),
+        ("José Núñez", "J. Nunez", True),
+        ("José Núñez", "Jose Nunez", True),  # accents folded
+        ("Ada Lovelace", "Ada B. Lovelace", True),  # a middle initial folded
+        ("Jean-Pierre Dupont", "Jean Pierre Dupont", True),  # hyphens folded
+        ("A. Lovelace", "Ada Lovelace", True),  # the reader follows an initial: all of them
+        ("Xinchao Wang", "Xiaofeng Wang", False),  # issue 15, bug 1: not the same person
+        ("Xinchao Wang", "Xin Wang", False),
+        ("Ada Lovelace", "Alan Lovelace", False),
+        ("Ada Lovelace", "B. Lovelace", False),
     ],
 )
-def test_author_names_match_by_initial_and_surname(a: str, b: str) -> None:
-    assert author_key(a) == author_key(b)
+def test_authors_match_by_whole_name_and_by_initial_only_where_a_paper_gives_one(
+    followed: str, author: str, match: bool
+) -> None:
+    assert follows(followed, author) is match
+
+
+def test_following_an_author_does_not_follow_everyone_with_the_same_initial() -> None:
+    """Issue 15, bug 1: 7 of 10 papers were "by Xiaofeng/Xiaodong/Xudong… Wang (followed)"."""
+    papers = [
+        paper("his", 1, authors=("Xinchao Wang", "Ada Lovelace")),
+        paper("initial", 2, authors=("X. Wang",)),
+        paper("other", 30, authors=("Xiaofeng Wang",)),
+        paper("another", 20, authors=("Xudong Wang",)),
+    ]
+    settings = replace(SETTINGS, topic_mode="filter")
+    chosen = rank(papers, Reader(authors=("Xinchao Wang",)), today=TODAY, settings=settings)
+    assert [p.paper.id for p in chosen.papers] == ["initial", "his"]
+    assert chosen.papers[1].reason.startswith("by Xinchao Wang (followed)")
 
 
 # -- diversity ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 
 from digest.models import TOPIC_MODES, Paper, RankedPaper, Subscriber
 from digest.rank.explain import Explainer
-from digest.rank.relevance import PaperIndex, Topic, author_key
+from digest.rank.relevance import PaperIndex, Topic, author_keys, followed_keys
 from digest.rank.select import Selector
 from digest.rank.trending import trending_parts
 
@@ -134,7 +134,12 @@ class Ranker:
 
     def followed(self, reader: Reader) -> set[int]:
         """The columns of the papers by an author the reader follows."""
-        return {col for name in reader.authors for col in self.by_author.get(author_key(name), ())}
+        return {
+            col
+            for name in reader.authors
+            for key in followed_keys(name)
+            for col in self.by_author.get(key, ())
+        }
 
 
 class _Block:
@@ -271,5 +276,6 @@ def _papers_by_author(papers: Sequence[Paper]) -> dict[str, tuple[int, ...]]:
     found: dict[str, list[int]] = {}
     for col, paper in enumerate(papers):
         for name in paper.authors:
-            found.setdefault(author_key(name), []).append(col)
+            for key in author_keys(name):
+                found.setdefault(key, []).append(col)
     return {key: tuple(cols) for key, cols in found.items()}

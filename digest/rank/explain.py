@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from digest.models import Paper
-from digest.rank.relevance import PaperIndex, Topic, author_key
+from digest.rank.relevance import PaperIndex, Topic, follows
 from digest.rank.trending import age_days
 
 
@@ -18,7 +18,6 @@ class Explainer:
     def __init__(self, papers: Sequence[Paper], index: PaperIndex, today: date) -> None:
         self.papers, self.index = papers, index
         self._trend = [trend_reason(p, today) for p in papers]
-        self._author_keys = [tuple(author_key(a) for a in p.authors) for p in papers]
         self._cache: dict[tuple[str, int], str] = {}
 
     def reason(self, col: int, topic: Topic | None, authors: Sequence[str]) -> str:
@@ -36,9 +35,7 @@ class Explainer:
         return found
 
     def _by(self, col: int, authors: Sequence[str]) -> str:
-        followed = {author_key(a) for a in authors}
-        pairs = zip(self.papers[col].authors, self._author_keys[col], strict=True)
-        names = [name for name, key in pairs if key in followed]
+        names = [n for n in self.papers[col].authors if any(follows(a, n) for a in authors)]
         return "by " + ", ".join(names[:2]) + " (followed)"
 
 

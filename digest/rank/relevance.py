@@ -186,10 +186,36 @@ def _bm25(counts: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[A
     return matrix, weights
 
 
-def author_key(name: str) -> str:
-    """An author's name as followed: first initial and surname, accents and case folded,
-    so ``Ada Lovelace``, ``A. Lovelace`` and ``ada  lovelace`` are one person."""
-    parts = fold(name).replace(".", " ").split()
+def author_keys(name: str) -> tuple[str, ...]:
+    """The keys a paper's author is found by. A name written in full is one person: case,
+    accents, hyphens and middle initials folded (``Ada B. Lovelace`` is ``ada lovelace``),
+    never just the initial and surname (``Xinchao Wang`` is not ``Xiaofeng Wang``); it is
+    also listed under its initial, for a reader who follows ``X. Wang``. A name the paper
+    itself gives with only an initial (``A. Lovelace``) is found by the initial alone."""
+    parts = _name_parts(name)
     if not parts:
-        return ""
-    return f"{parts[0][0]} {parts[-1]}" if len(parts) > 1 else parts[0]
+        return ()
+    initial = f"i:{parts[0][0]} {parts[-1]}" if len(parts) > 1 else f"i:{parts[0]}"
+    if len(parts[0]) == 1:
+        return (initial,)
+    return (f"f:{' '.join(p for p in parts if len(p) > 1)}", "a" + initial)
+
+
+def followed_keys(name: str) -> tuple[str, ...]:
+    """The keys a followed name looks up: its full name, and the papers that give only its
+    initial; a reader who follows an initial (``A. Lovelace``) asked for every such name."""
+    keys = author_keys(name)
+    if not keys:
+        return ()
+    if keys[0].startswith("i:"):
+        return (keys[0], "a" + keys[0])
+    return (keys[0], keys[1][1:])
+
+
+def follows(followed: str, author: str) -> bool:
+    """Whether following ``followed`` takes a paper by ``author``."""
+    return not set(followed_keys(followed)).isdisjoint(author_keys(author))
+
+
+def _name_parts(name: str) -> list[str]:
+    return fold(name).replace(".", " ").replace("-", " ").split()
