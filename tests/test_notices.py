@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,22 @@ def test_a_refused_notice_is_logged_not_raised(
     smtp_server.script.data["zoë@example.org"] = "550 5.1.1 no such user"
     assert not asyncio.run(NoticeSender(config).send(built))
     assert "not sent" in caplog.text and smtp_server.script.messages == []
+
+
+def test_notice_logs_name_the_reader_by_id_never_by_address(
+    config_file: Callable[..., Path], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15, bug 11: "notice to eve@example.org sent" put addresses in the logs."""
+    caplog.set_level(logging.INFO)
+    config = load_config(config_file(smtp_host=smtp_server.host, smtp_port=smtp_server.port))
+    built = build_notice(config, Notice(CONFIRM, READER, "https://x.example/c/1"), NOW)
+    assert asyncio.run(NoticeSender(config).send(built, READER.id))
+    smtp_server.script.data["zoë@example.org"] = "550 5.1.1 <zoë@example.org> no such user"
+    assert not asyncio.run(NoticeSender(config).send(built, READER.id))
+    said = [r.getMessage() for r in caplog.records if r.name == "digest.web.notices"]
+    assert said[0].startswith(f"notice to subscriber {READER.id} sent")
+    assert said[1].startswith(f"notice to subscriber {READER.id} not sent")
+    assert not [line for line in said if "zoë" in line]
 
 
 def test_subscribers_add_pending_sends_the_confirmation(

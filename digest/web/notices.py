@@ -82,7 +82,8 @@ def invite(config: Config, store: Store, sub: Subscriber) -> str:
     notice = notice_for(config, secret, stored, found)
     if notice is None:
         return f"{stored.email} complained about our emails earlier; nothing sent"
-    sent = asyncio.run(NoticeSender(config).send(build_notice(config, notice, now)))
+    built = build_notice(config, notice, now)
+    sent = asyncio.run(NoticeSender(config).send(built, stored.id))
     if not sent:
         raise SendError(f"the confirmation email to {stored.email} could not be sent (see above)")
     what = "already subscribed: sent a note" if found == Request.KNOWN else "confirmation sent"
@@ -163,21 +164,23 @@ class NoticeSender:
             retries=config.smtp.retries, backoff_seconds=config.smtp.retry_backoff
         )
 
-    async def send(self, email: Email) -> bool:
-        """Deliver ``email``; True when the relay (or the outbox) took it."""
+    async def send(self, email: Email, subscriber_id: str = "") -> bool:
+        """Deliver ``email``; True when the relay (or the outbox) took it. Logs name the
+        reader by ``subscriber_id``, never by address (docs/operations.md, "Logs")."""
+        who = f"subscriber {subscriber_id}" if subscriber_id else f"message {email.message_id}"
         for attempt in range(self._policy.retries + 1):
             try:
                 reply = await self._deliver_once(email)
             except TemporaryFailure as exc:
-                log.warning("notice to %s deferred: %s", email.recipient, exc)
+                log.warning("notice to %s deferred: %s", who, _without(exc, email.recipient))
                 await asyncio.sleep(self._policy.delay(attempt))
                 continue
             except Exception as exc:  # the relay refused it, or is not there at all
-                log.error("notice to %s not sent: %s", email.recipient, exc)
+                log.error("notice to %s not sent: %s", who, _without(exc, email.recipient))
                 return False
-            log.info("notice to %s sent: %s", email.recipient, reply)
+            log.info("notice to %s sent: %s", who, _without(reply, email.recipient))
             return True
-        log.error("notice to %s not sent: still failing after retries", email.recipient)
+        log.error("notice to %s not sent: still failing after retries", who)
         return False
 
     async def _deliver_once(self, email: Email) -> str:
@@ -187,3 +190,8 @@ class NoticeSender:
             return await transport.deliver(email)
         finally:
             await transport.close()
+
+
+def _without(said: object, address: str) -> str:
+    """What a relay or the outbox said, with the reader's address taken out of it."""
+    return str(said).replace(address, "<reader>")

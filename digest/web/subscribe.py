@@ -128,7 +128,7 @@ async def _request(site: Site, result: FormResult, consent: str) -> None:
         log.exception("subscribe request (%s) not recorded", consent)
         return
     if email is not None:
-        await site.notices.send(email)
+        await site.notices.send(email, sub.id)
 
 
 def _notice(site: Site, sub: Subscriber, found: Found) -> Email | None:
