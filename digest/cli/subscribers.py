@@ -138,6 +138,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
         rows = [
             {
                 "email": s.email,
+                "id": s.id,
                 "status": s.status.value,
                 "paused": s.paused,
                 "digests": list(s.digests),
