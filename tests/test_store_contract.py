@@ -291,7 +291,7 @@ def test_a_killed_send_leaves_only_its_message_in_flight_unknown(
     }
     history = store.history(EDITION.key, ["p1"])
     assert history.earlier_delivery("inflight@example.org") is not None  # never resent...
-    retry = store.history(EDITION.key, ["p1"], retry_unknown=True)
+    retry = store.history(EDITION.key, ["p1"], retry={DeliveryStatus.UNKNOWN})
     assert retry.earlier_delivery("inflight@example.org") is None  # ...unless asked
 
 
@@ -438,3 +438,11 @@ def test_a_new_store_records_every_migration_and_a_read_writes_nothing(tmp_path:
     before = path.read_bytes()
     TinyStore(path).list_subscribers()
     assert path.read_bytes() == before
+
+
+def test_a_new_store_read_before_its_first_write_records_its_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = TinyStore(path)
+    assert store.get_subscriber("a@example.org") is None  # a read first: nothing written
+    store.save_subscriber(Subscriber("a@example.org", ""))  # then the write that creates it
+    assert TinyStore(path).migrations() == tuple(name for name, _ in MIGRATIONS)

@@ -15,7 +15,7 @@ each a transaction of a few lines; what they share lives beside it (``tables`` f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -73,12 +73,12 @@ class TinyStore:
             yield db
 
     def _migrate(self, db: TinyDB) -> tuple[str, ...]:
-        self._migrated = True
-        if db.storage.read() is None:  # a new store: its first write says nothing is due
+        if db.storage.read() is None:  # a new store: whichever write creates it says so
             storage = db.storage
             assert isinstance(storage, tables.TableTransaction)
             storage.seed({migrations.TABLE: migrations.stamp()})
-            return ()
+            return ()  # and the next transaction looks again: this one may write nothing
+        self._migrated = True
         return migrations.apply(db, self.ledger_root)
 
     @contextmanager
@@ -326,15 +326,16 @@ class TinyStore:
         return tuple(state[k].delivery(edition) for k in sorted(state))
 
     def history(
-        self, edition: str, candidates: Iterable[str], *, retry_unknown: bool = False
+        self, edition: str, candidates: Iterable[str], *, retry: Collection[DeliveryStatus] = ()
     ) -> History:
         """Who already got ``edition``, and which of ``candidates`` each reader was shown.
 
         Only editions that carried one of the candidates are read, so a daily run reads
-        little and a weekly run reads the week's dailies. With ``retry_unknown``, deliveries
-        left ``unknown`` by an interrupted run may be sent again (the operator's call)."""
+        little and a weekly run reads the week's dailies. Deliveries whose status is in
+        ``retry`` may be sent again (the operator's call): ``unknown`` ones an interrupted
+        run left, ``failed`` ones a refusing relay left."""
         candidates = frozenset(candidates)
-        forbid = FINAL - {DeliveryStatus.UNKNOWN} if retry_unknown else FINAL
+        forbid = FINAL - set(retry)
         earlier = {
             k: e for k, e in self._ledger_files(edition).load().items() if e.status in forbid
         }
