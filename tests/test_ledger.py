@@ -129,7 +129,7 @@ def test_history_forbids_a_second_send_and_remembers_what_was_shown(tmp_path: Pa
     assert history.earlier_delivery("a@example.org") is not None  # sent: never again
     assert history.earlier_delivery("b@example.org") is None  # deferred: send again
     assert history.earlier_delivery("c@example.org") is not None  # unknown: not resent ...
-    retry = store.history(EDITION, ["p2"], retry_unknown=True)
+    retry = store.history(EDITION, ["p2"], retry={DeliveryStatus.UNKNOWN})
     assert retry.earlier_delivery("c@example.org") is None  # ... unless the operator asks
     assert store.history(EDITION, ["p9"]).shown == {}  # no edition carried p9: nothing read
     assert store.shown_papers("A@EXAMPLE.org", ["p1", "p3"]) == frozenset({"p1"})

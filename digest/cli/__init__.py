@@ -86,6 +86,12 @@ cli.add_command(rank_cmd)
     help="Also resend deliveries an interrupted run left unknown (they may arrive twice).",
 )
 @click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also send again the deliveries that failed (say, a relay that refused every message, "
+    "now fixed); suppressed addresses stay suppressed.",
+)
+@click.option(
     "--due",
     is_flag=True,
     help="Only what the schedule says is due now (for a timer or cron; safe to repeat).",
@@ -100,6 +106,7 @@ def send_cmd(
     out_dir: Path | None,
     to: tuple[str, ...],
     retry_unknown: bool,
+    retry_failed: bool,
     due: bool,
 ) -> None:
     """Build the edition and mail it to every confirmed subscriber, once.
@@ -115,6 +122,7 @@ def send_cmd(
             "--out": out_dir,
             "--to": to,
             "--retry-unknown": retry_unknown,
+            "--retry-failed": retry_failed,
         }
         for option, given in manual.items():
             if given:
@@ -131,6 +139,7 @@ def send_cmd(
             out_dir=out_dir,
             to=addresses,
             retry_unknown=retry_unknown,
+            retry_failed=retry_failed,
             stop=stop,
         )
         result = send_edition(config, store, request, client, progress)
@@ -183,6 +192,13 @@ def _print_send(config: Config, result: SendResult) -> None:
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True
         )
     click.echo(summary_line(result.report, result.transport))
+    if result.relay_refusal is not None:
+        click.echo(
+            f"Error: the relay refused every message the same way: {result.relay_refusal} "
+            "(no reader counted a bounce: fix the relay or smtp settings, then run "
+            "digest send --retry-failed)",
+            err=True,
+        )
 
 
 @cli.command("preview")

@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +25,17 @@ import httpx
 from digest.config import Config
 from digest.fetch.http import PageCache
 from digest.links import signing_secret
-from digest.models import Edition, Email, Ledger, Paper, RunReport, SourceReport, Subscriber
+from digest.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    Email,
+    Ledger,
+    Paper,
+    RunReport,
+    SourceReport,
+    Subscriber,
+)
 from digest.pipeline import readers as shown
 from digest.pipeline.collect import Collected, collect_edition
 from digest.pipeline.compose import Composer, EditionRequest
@@ -48,11 +58,21 @@ class SendRequest:
     out_dir: Path | None = None
     to: tuple[str, ...] = ()
     retry_unknown: bool = False  # resend deliveries an interrupted run left unknown
+    retry_failed: bool = False  # resend failed deliveries (a relay that refused them, fixed)
     # A scheduled run (digest.schedule.due) adds these:
     papers: tuple[Paper, ...] | None = None  # the edition's papers, already made: not fetched
     only: Callable[[Subscriber], bool] | None = None  # the readers whose window has come
     stop: threading.Event | None = None  # set on shutdown: no new message is started
     scheduled_at: datetime | None = None  # the scheduled run that made this edition
+
+    @property
+    def retry(self) -> frozenset[DeliveryStatus]:
+        """The settled deliveries the operator asked to send again."""
+        asked = {
+            DeliveryStatus.UNKNOWN: self.retry_unknown,
+            DeliveryStatus.FAILED: self.retry_failed,
+        }
+        return frozenset(status for status, yes in asked.items() if yes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +81,7 @@ class SendResult:
     transport: str  # how messages went: "SMTP host:port (security)" or "outbox <folder>"
     checks: tuple[DryRunRow, ...] = ()  # a dry run's pre-flight checks, one per message
     suppressed: tuple[str, ...] = ()  # addresses suppressed after hard bounces in this run
+    relay_refusal: str | None = None  # the reply with which the relay refused every message
 
 
 def choose_transport(config: Config, request: SendRequest, edition: Edition) -> Transport:
@@ -121,16 +142,31 @@ def send_edition(
                 edition.key,
                 collected.papers,
                 test=mode is Mode.TEST,
-                retry_unknown=request.retry_unknown,
+                retry=request.retry,
             )
             composer = _composer(config, request.target, collected, transport, started)
             stream = Stream(composer.compose_all(subs, history), progress, request)
             watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
             skip = _unless_stopped(watch, request.stop)
             outcome = _deliver(config, transport, stream, edition, ledger, skip, progress, request)
+        refusal = relay_refusal(outcome.deliveries)
         report = _report(request, collected, stream, outcome, started, clock(), readers, subs)
-        suppressed = _settle(config, store, report, outcome) if mode.writes else ()
-    return SendResult(report, transport.description, tuple(stream.checks), suppressed)
+        if refusal is not None:
+            report = replace(report, note=f"the relay refused every message: {refusal}")
+        suppressed = _settle(config, store, report, outcome, refusal) if mode.writes else ()
+    checks = tuple(stream.checks)
+    return SendResult(report, transport.description, checks, suppressed, refusal)
+
+
+def relay_refusal(deliveries: Sequence[Delivery]) -> str | None:
+    """The one reply with which the relay refused every message of a run, if it did (two
+    messages at least): a misconfigured relay, not readers whose addresses bounced."""
+    attempted = [d for d in deliveries if d.status != DeliveryStatus.SKIPPED]
+    if len(attempted) < 2 or any(d.status != DeliveryStatus.FAILED for d in attempted):
+        return None
+    # relays quote the recipient ("554 5.7.1 <ada@…>: Relay access denied"): not a difference
+    replies = {d.reason.replace(d.email, "<reader>") for d in attempted}
+    return replies.pop() if len(replies) == 1 else None
 
 
 def _due(readers: Sequence[Subscriber], request: SendRequest) -> tuple[Subscriber, ...]:
@@ -162,10 +198,14 @@ def _report(
     )
 
 
-def _settle(config: Config, store: Store, report: RunReport, outcome: Outcome) -> tuple[str, ...]:
-    """Record the run, and the hard bounces it met; the addresses suppressed now."""
+def _settle(
+    config: Config, store: Store, report: RunReport, outcome: Outcome, refusal: str | None
+) -> tuple[str, ...]:
+    """Record the run, and the hard bounces it met (none when the relay refused everyone:
+    that is the relay's fault, not the readers'); the addresses suppressed now."""
+    bounced = () if refusal is not None else outcome.bounced
     return store.finish_run(
-        report, bounced=outcome.bounced, delivered=outcome.sent, limit=config.smtp.bounce_limit
+        report, bounced=bounced, delivered=outcome.sent, limit=config.smtp.bounce_limit
     )
 
 

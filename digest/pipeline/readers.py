@@ -8,12 +8,12 @@ that editions other than this one sent, or may have sent, to the reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
-from digest.models import Paper, Subscriber
+from digest.models import DeliveryStatus, Paper, Subscriber
 from digest.pipeline.compose import EditionRequest, preview_email, receives, test_recipient
 from digest.store import History, Store
 
@@ -45,12 +45,17 @@ def already_shown(
 
 
 def history(
-    store: Store, edition: str, papers: Sequence[Paper], *, test: bool, retry_unknown: bool
+    store: Store,
+    edition: str,
+    papers: Sequence[Paper],
+    *,
+    test: bool,
+    retry: Collection[DeliveryStatus],
 ) -> History:
     """What the ledger forbids or remembers for a send; a test send (``--to``) ignores it."""
     if test:
         return History()
-    return store.history(edition, (p.id for p in papers), retry_unknown=retry_unknown)
+    return store.history(edition, (p.id for p in papers), retry=retry)
 
 
 def preview_html(

@@ -14,7 +14,7 @@ folder per edition). A second backend implements :class:`Store` and passes the c
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -166,7 +166,7 @@ class Store(Protocol):
     def sending(self, edition: str) -> AbstractContextManager[Ledger]: ...
     def deliveries(self, edition: str) -> tuple[Delivery, ...]: ...
     def history(
-        self, edition: str, candidates: Iterable[str], *, retry_unknown: bool = False
+        self, edition: str, candidates: Iterable[str], *, retry: Collection[DeliveryStatus] = ()
     ) -> History: ...
     def shown_papers(
         self, email: str, candidates: Iterable[str], besides: str | None = None
