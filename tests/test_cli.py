@@ -204,6 +204,19 @@ def test_import_reports_bad_rows_and_keeps_good_ones(
     ]
 
 
+def test_import_says_what_happens_to_pending_rows(
+    config_file: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15, bug 4: rows with status=pending were imported without a word."""
+    cfg = ["--config", str(config_file())]
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("email,status\nada@example.org,confirmed\np@example.org,pending\n")
+    code, out, err = run([*cfg, "subscribers", "import", str(csv_file)], capsys)
+    assert code == 0 and "2 added" in out
+    assert "1 imported as pending: no confirmation email was sent" in err
+    assert "subscribers add EMAIL --pending" in err
+
+
 def test_preview_writes_one_html_file(
     config_file: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -159,3 +159,14 @@ def test_addresses_that_only_casefold_alike_are_two_readers(one: str, other: str
 def test_ascii_keys_are_what_they_were() -> None:
     for address in ("Ada@Example.ORG", " bob@x.example ", "C.D+E@Sub.Example.Net"):
         assert address_key(address) == address.strip().casefold()
+
+
+def test_a_duplicate_row_is_reported_by_line_not_merged() -> None:
+    """Issue 15, bug 4: the second row of an address silently overwrote the first."""
+    text = "email,topics\nada@example.org,llm\nbob@example.org,\nADA@example.org,robots\n"
+    rows, errors = read_csv(text)
+    assert [(r.line, r.subscriber.email, r.subscriber.topics) for r in rows] == [
+        (2, "ada@example.org", ("llm",)),
+        (3, "bob@example.org", ()),
+    ]
+    assert errors == ("line 4: ADA@example.org again (first on line 2), skipped",)

@@ -176,6 +176,13 @@ def import_cmd(ctx: click.Context, csv_file: Path) -> None:
             )
     for error in errors:
         click.echo(f"{csv_file}:{error.removeprefix('line ')}", err=True)
+    pending = [s for s, outcome in saved if outcome != "suppressed" and s.status == Status.PENDING]
+    if pending:
+        click.echo(
+            f"{len(pending)} imported as pending: no confirmation email was sent, and they get "
+            "no digest until they confirm (digest subscribers add EMAIL --pending sends one)",
+            err=True,
+        )
     click.echo(
         f"imported {csv_file}: {counts['added']} added, {counts['updated']} updated, "
         f"{counts['suppressed']} left suppressed, {len(errors)} bad rows skipped"

@@ -17,7 +17,7 @@ from typing import Any
 
 from digest.errors import InputError
 from digest.models import Subscriber
-from digest.subscribers import join_authors, make_subscriber
+from digest.subscribers import address_key, join_authors, make_subscriber
 
 CSV_COLUMNS = (
     "email",
@@ -73,12 +73,17 @@ def read_csv(
     reader.fieldnames = header
     rows: list[ImportRow] = []
     errors: list[str] = []
+    first_line: dict[str, int] = {}  # address key -> the line that gave it first
     for line, record in _records(reader, errors):
         try:
             values = {k: _cell(v) for k, v in record.items() if k is not None}
             sub = make_subscriber(values.pop("email", ""), known_digests=known_digests, **values)
         except InputError as exc:
             errors.append(f"line {line}: {exc}")
+            continue
+        earlier = first_line.setdefault(address_key(sub.email), line)
+        if earlier != line:
+            errors.append(f"line {line}: {sub.email} again (first on line {earlier}), skipped")
             continue
         rows.append(ImportRow(line, sub))
     return tuple(rows), tuple(errors)
