@@ -99,6 +99,21 @@ def test_every_reader_gets_exactly_what_a_full_render_gives(env: jinja2.Environm
     assert renderer.fast, renderer.slow_reason
 
 
+def test_a_weekly_edition_speaks_of_the_week_in_both_renderers(env: jinja2.Environment) -> None:
+    """Issue 15, bug 7: the weekly email said "15 papers picked for you today"."""
+    weekly = dataclasses.replace(SETTINGS, period="week")
+    ranked = personal(3, edition_papers())
+    fast = EditionRenderer(EDITION, weekly, env, NOW).render(READER, ranked, LINKS)
+    full = render_email(EDITION, READER, ranked, LINKS, weekly, NOW, env)
+    assert fast == full
+    text, html = bodies(full)
+    count = len(full.paper_ids)
+    assert f"{count} papers picked for you this week." in text
+    assert f"{count} papers picked for you this week." in html and " today." not in text
+    daily_text, _ = bodies(render_email(EDITION, READER, ranked, LINKS, SETTINGS, NOW, env))
+    assert f"{count} papers picked for you today." in daily_text
+
+
 def test_escaping_matches_the_html_serialiser(env: jinja2.Environment) -> None:
     renderer = EditionRenderer(EDITION, SETTINGS, env, NOW)
     ranked = [RankedPaper(make_paper(1), 1.0, TRICKY_REASONS[0])]

@@ -205,6 +205,16 @@ def test_an_empty_digest_says_so(archive: Archive) -> None:
     assert "No editions yet." in html
 
 
+def test_a_digest_s_archive_page_names_that_digest(archive: Archive) -> None:
+    """Issue 15, bug 7: the weekly page said "Every edition of Daily Papers"."""
+    weekly = archive.client.get("/archive/weekly").text
+    assert "Every edition of &lt;script&gt;alert(" in weekly
+    assert "Every edition of Daily Papers" not in weekly
+    assert (
+        "Every edition of Daily Papers as it was sent" in archive.client.get("/archive/daily").text
+    )
+
+
 def test_a_long_archive_is_paged(archive: Archive) -> None:
     first = date(2024, 1, 1)
     days = [first + timedelta(days=n) for n in range(PAGE_EDITIONS + 5)]

@@ -114,6 +114,7 @@ def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
         postal_address=config.sender.postal_address,
         list_id=f"{digest.name}.{config.sender.domain}",
         base_url=config.base_url,
+        period=digest.period,
     )
 
 

@@ -71,6 +71,7 @@ class RenderSettings:
     base_url: str
     max_html_bytes: int = 100_000
     abstract_chars: int = 400
+    period: str = "day"  # the digest's: what the intro calls it ("today", "this week")
     domain: str = field(init=False, repr=False)  # the From address's; Message-IDs are minted on it
 
     def __post_init__(self) -> None:
@@ -153,6 +154,7 @@ def render_parts(
         home_url=settings.base_url,
         postal_address=settings.postal_address,
         abstract_chars=settings.abstract_chars,
+        period=settings.period,
     )
     view, html = _fit_html(env, view, settings.max_html_bytes)
     text = strip_markers(render_template(env, TEXT_TEMPLATE, view.context()))

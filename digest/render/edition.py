@@ -182,7 +182,7 @@ class EditionRenderer:
         budget = self.settings.max_html_bytes
         for count in range(len(sizes), 0, -1):
             dropped = len(sizes) - count
-            values = SlotValues({**reader, **_count_values(count, dropped)})
+            values = SlotValues({**reader, **_count_values(count, dropped, self.settings.period)})
             size = frame.head.size(values) + frame.middle.size(values) + frame.tail.size(values)
             size += (count - 1) * frame.separator.size(values) + sum(sizes[:count])
             if dropped:
@@ -266,9 +266,10 @@ def _number_values(number: int) -> dict[str, str]:
     }
 
 
-def _count_values(count: int, dropped: int) -> dict[str, str]:
+def _count_values(count: int, dropped: int, period: str) -> dict[str, str]:
     """The reader values that depend on how many papers fit."""
-    return {"intro": intro_line(count), "dropped": str(dropped), "notice": notice_line(dropped)}
+    intro = intro_line(count, period)
+    return {"intro": intro, "dropped": str(dropped), "notice": notice_line(dropped)}
 
 
 def _assemble(frame: Frame, papers: Sequence[str], values: SlotValues, dropped: int) -> str:

@@ -85,7 +85,7 @@ class EmailView:
     digest_title: str
     date_long: str
     preheader: str
-    intro: str  # "3 papers picked for you today."
+    intro: str  # "3 papers picked for you today." ("this week" for a weekly digest)
     recipient: str
     home_url: str
     postal_address: str
@@ -93,6 +93,7 @@ class EmailView:
     papers: tuple[PaperView, ...]
     dropped: int = 0  # papers left out to keep the HTML under its size budget
     notice: str = ""  # "2 more papers did not fit in this email.", or nothing
+    period: str = "day"  # the digest's period, which the intro names
 
     def context(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -103,7 +104,7 @@ class EmailView:
         return dataclasses.replace(
             self,
             papers=self.papers[:count],
-            intro=intro_line(count),
+            intro=intro_line(count, self.period),
             dropped=dropped,
             notice=notice_line(dropped),
         )
@@ -118,6 +119,7 @@ def make_email_view(
     home_url: str,
     postal_address: str,
     abstract_chars: int,
+    period: str = "day",
 ) -> EmailView:
     """What ``subscriber`` is shown of ``edition``; RenderError if it cannot be shown."""
     check_reader(edition, subscriber, ranked, links)
@@ -127,7 +129,8 @@ def make_email_view(
         digest_title=clean(edition.title),
         date_long=long_date(edition.date),
         preheader=preheader_line(p.title for p in papers[:3]),
-        intro=intro_line(len(papers)),
+        intro=intro_line(len(papers), period),
+        period=period,
         recipient=subscriber.email,
         home_url=home_url,
         postal_address=clean(postal_address),
@@ -168,8 +171,13 @@ def preheader_line(titles: Iterable[str]) -> str:
     return shorten(" · ".join(titles), PREHEADER_CHARS)
 
 
-def intro_line(count: int) -> str:
-    return f"{count} paper{'s' if count != 1 else ''} picked for you today."
+#: What an edition's intro calls its period.
+WHEN = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def intro_line(count: int, period: str = "day") -> str:
+    when = WHEN.get(period, "today")
+    return f"{count} paper{'s' if count != 1 else ''} picked for you {when}."
 
 
 def notice_line(dropped: int) -> str:
