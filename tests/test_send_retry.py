@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLE, SmtpServer, run_digest
 
 from digest.models import Status
@@ -27,13 +28,19 @@ def refusing(smtp_server: SmtpServer) -> None:
         smtp_server.script.rcpt[reader] = f"550 5.1.1 <{reader}>: Recipient address rejected"
 
 
-def test_a_relay_that_refuses_everyone_loses_nothing(
-    config_file: Callable[..., Path], smtp_server: SmtpServer, tmp_path: Path
-) -> None:
-    config = one_bounce_suppresses(config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port))
+@pytest.fixture
+def config(config_file: Callable[..., Path], smtp_server: SmtpServer, tmp_path: Path) -> Path:
+    """A config for the loopback relay with smtp.bounce_limit 1, and READERS imported."""
+    path = one_bounce_suppresses(config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port))
     csv = tmp_path / "readers.csv"
     csv.write_text("email\n" + "\n".join(READERS) + "\n")
-    assert run_digest(config, "subscribers", "import", str(csv)).returncode == 0
+    assert run_digest(path, "subscribers", "import", str(csv)).returncode == 0
+    return path
+
+
+def test_a_relay_that_refuses_everyone_loses_nothing(
+    config: Path, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
     refusing(smtp_server)
 
     first = run_digest(config, *SEND)
@@ -58,13 +65,9 @@ def test_a_relay_that_refuses_everyone_loses_nothing(
 
 
 def test_readers_whose_addresses_bounce_still_count_as_bounces(
-    config_file: Callable[..., Path], smtp_server: SmtpServer, tmp_path: Path
+    config: Path, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     """One refusal among deliveries that went through is the reader's address, as before."""
-    config = one_bounce_suppresses(config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port))
-    csv = tmp_path / "readers.csv"
-    csv.write_text("email\n" + "\n".join(READERS) + "\n")
-    assert run_digest(config, "subscribers", "import", str(csv)).returncode == 0
     smtp_server.script.rcpt["kurt@example.org"] = "550 5.1.1 <kurt@example.org>: no such user"
     sent = run_digest(config, *SEND)
     assert sent.returncode == 1

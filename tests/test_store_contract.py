@@ -24,6 +24,7 @@ from digest.models import (
     Delivery,
     DeliveryStatus,
     Edition,
+    Ledger,
     Paper,
     RunReport,
     SourceReport,
@@ -219,12 +220,12 @@ def test_a_run_comes_back_typed(store: Store) -> None:
 # deliveries and the ledger -----------------------------------------------------------------
 
 
-async def _claim_and_settle(ledger: object, steps: list[tuple[str, DeliveryStatus | None]]) -> None:
+async def _claim_and_settle(ledger: Ledger, steps: list[tuple[str, DeliveryStatus | None]]) -> None:
     for address, status in steps:
         if status is None:
-            await ledger.claim(address, f"<{address}>", ("p1",))  # type: ignore[attr-defined]
+            await ledger.claim(address, f"<{address}>", ("p1",))
         else:
-            await ledger.finish(address, status)  # type: ignore[attr-defined]
+            await ledger.finish(address, status)
 
 
 def test_the_ledger_remembers_what_each_reader_got(store: Store) -> None:
