@@ -287,6 +287,34 @@ class Ledger(Protocol):
         """Durably record what became of the delivery."""
 
 
+class MailEventKind(StrEnum):
+    """What a message that came back (or a provider's webhook) says about one delivery."""
+
+    HARD_BOUNCE = "hard bounce"  # permanent (5.x.x): the address does not take mail
+    SOFT_BOUNCE = "soft bounce"  # temporary (4.x.x): full mailbox, greylisting…
+    COMPLAINT = "complaint"  # the reader marked it as spam (ARF, a provider's event)
+    UNSUBSCRIBE = "unsubscribe"  # a mail to the List-Unsubscribe mailto address
+    AUTO_REPLY = "auto-reply"  # vacation, out of office, challenge-response: ignored, counted
+
+
+@dataclass(frozen=True, slots=True)
+class MailEvent:
+    """One event about one delivery we made, found in returned mail or a provider webhook.
+
+    It names a message we sent (``edition`` and ``email`` come from a signed token or the
+    original Message-ID, never from the report's own say-so). ``event_id`` makes recording
+    it idempotent: the same report or webhook event twice counts once."""
+
+    kind: MailEventKind
+    email: str  # the reader's address, as we sent to it
+    edition: str  # the edition key of the message it is about
+    event_id: str  # e.g. the report's Message-ID, or the provider's event id
+    at: datetime
+    source: str = ""  # where it came from: "imap INBOX", "file x.eml", "ses", "postmark"…
+    diagnostic: str = ""  # e.g. "5.1.1 <ada@example.org>: user unknown"
+    status: str = ""  # the RFC 3463 status code, when the report gives one ("5.1.1")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceReport:
     """How one source fared in a run."""
@@ -315,6 +343,8 @@ class RunReport:
     note: str = ""
     scheduled_at: datetime | None = None  # the scheduled run it was for (None: by hand)
     missed: bool = False  # the scheduled run came too late to be made up: nothing was sent
+    round: str = ""  # the send round it took part in: several senders' runs make one round
+    sender: str = ""  # which sender made it ("host pid N"), when several may share a round
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,7 @@ folder per edition). A second backend implements :class:`Store` and passes the c
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +27,7 @@ from digest.models import (
     DeliveryStatus,
     Edition,
     Ledger,
+    MailEvent,
     Paper,
     RunReport,
     Status,
@@ -104,6 +105,8 @@ class RunRecord:
     counts: Mapping[str, int] = field(default_factory=dict)  # deliveries by status
     sources: tuple[Mapping[str, Any], ...] = ()  # per source: name, kind, ok, papers, error…
     problems: tuple[Mapping[str, Any], ...] = ()  # deliveries not sent: email, status, reason
+    round: str = ""  # the send round (one per edition send, shared by every sender in it)
+    sender: str = ""  # "host pid N": which of a round's senders made this run
 
     @property
     def papers(self) -> int:
@@ -121,11 +124,39 @@ class Holder:
         return f" (pid {self.pid})" if self.pid else ""
 
 
+@dataclass(frozen=True, slots=True)
+class EventEffect:
+    """What recording a new :class:`~digest.models.MailEvent` did to its reader."""
+
+    status: Status | None = None  # the reader's new status (bounced, complained), if it changed
+    paused: bool = False  # paused now (soft bounces on ``soft_limit`` editions in a row)
+    unsubscribed: bool = False  # left the digest (a mailto unsubscribe)
+
+
+class Send(Protocol):
+    """One sender's part in sending one edition, from :meth:`Store.sending`.
+
+    Several senders (processes, hosts) may share one edition when the store allows it
+    (``Store.many_senders``): the first to start a round fixes the edition's papers, and
+    each takes its share of the readers a block at a time, so that no reader is given to
+    two senders and none is left out (a block a dead sender held is taken over)."""
+
+    round: str  # the send round this sender is part of
+    papers: tuple[Paper, ...]  # the edition's papers, as the round's first sender fixed them
+    ledger: Ledger  # claims (``sending``) and settles each delivery, durably
+
+    def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
+        """This sender's share of the subscribers (every status: the caller filters), in
+        blocks of at most ``size``, each claimed for this sender when it is handed out."""
+        ...
+
+
 class Store(Protocol):
     """The operations of a store. Each is one transaction; every method may raise
     StoreError (unreachable, locked too long, corrupt), never anything else."""
 
     location: str  # where it is, for messages (a path, or a URL without its password)
+    many_senders: bool  # several processes may send one edition at once (else: exclusive)
 
     # subscribers
     def get_subscriber(self, email: str) -> Subscriber | None: ...
@@ -163,10 +194,17 @@ class Store(Protocol):
     ) -> tuple[tuple[Edition, tuple[Paper, ...]], ...]: ...
 
     # deliveries and the ledger
-    def sending(self, edition: str) -> AbstractContextManager[Ledger]: ...
+    def sending(
+        self, edition: Edition, papers: Sequence[Paper], *, sender: str
+    ) -> AbstractContextManager[Send]: ...
     def deliveries(self, edition: str) -> tuple[Delivery, ...]: ...
     def history(
-        self, edition: str, candidates: Iterable[str], *, retry: Collection[DeliveryStatus] = ()
+        self,
+        edition: str,
+        candidates: Iterable[str],
+        *,
+        retry: Collection[DeliveryStatus] = (),
+        readers: Collection[str] | None = None,
     ) -> History: ...
     def shown_papers(
         self, email: str, candidates: Iterable[str], besides: str | None = None
@@ -180,6 +218,15 @@ class Store(Protocol):
         self, bounced: Iterable[str], delivered: Iterable[str], limit: int
     ) -> tuple[str, ...]: ...
     def runs(self, digest: str | None = None) -> tuple[RunRecord, ...]: ...
+
+    # mail that came back (digest.inbound, the provider webhooks)
+    def record_event(
+        self, event: MailEvent, *, bounce_limit: int, soft_limit: int
+    ) -> EventEffect | None: ...
+    def mail_events(
+        self, *, since: datetime | None = None, edition: str | None = None
+    ) -> tuple[MailEvent, ...]: ...
+    def delivery_by_message_id(self, message_id: str) -> tuple[str, str] | None: ...
 
     # fetched pages, for conditional GET (read_only: the commands that write nothing)
     def http_cache(self, *, read_only: bool = False) -> HttpCache: ...
