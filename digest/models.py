@@ -227,12 +227,13 @@ class RankedPaper:
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """The per-subscriber absolute links an email carries."""
+    """The per-subscriber absolute links an email carries, and its return path."""
 
     unsubscribe_url: str
     unsubscribe_mailto: str | None
     preferences_url: str
     archive_url: str
+    return_path: str | None = None  # the VERP envelope sender; None: the edition's own
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,16 @@ from datetime import UTC, date, datetime
 from digest.config import Config, DigestConfig
 from digest.config.sources import SourceSpec
 from digest.errors import InputError
-from digest.links import DEV_SECRET, PREFERENCES, UNSUBSCRIBE, make_token
+from digest.links import (
+    DEV_SECRET,
+    PREFERENCES,
+    UNSUBSCRIBE,
+    UNSUBSCRIBE_MAILTO,
+    VERP,
+    make_mail_token,
+    make_token,
+    tagged_address,
+)
 from digest.models import (
     Delivery,
     DeliveryStatus,
@@ -98,12 +107,27 @@ def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -
     unsub = make_token(secret, UNSUBSCRIBE, sub.id, edition.digest)
     prefs = make_token(secret, PREFERENCES, sub.id, edition.digest)
     mailto = config.sender.unsubscribe_mailto
+    if mailto:
+        mailto = tagged(mailto, secret, UNSUBSCRIBE_MAILTO, sub, edition) or mailto
+    envelope_from = config.sender.envelope_from
     return Links(
         unsubscribe_url=f"{config.base_url}/unsubscribe/{unsub}",
         unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe" if mailto else None,
         preferences_url=f"{config.base_url}/preferences/{prefs}",
         archive_url=f"{config.base_url}/archive/{edition.digest}/{edition.date.isoformat()}",
+        return_path=tagged(envelope_from, secret, VERP, sub, edition) if envelope_from else None,
     )
+
+
+def tagged(
+    address: str, secret: str, purpose: str, sub: Subscriber, edition: Edition
+) -> str | None:
+    """``address`` with a token naming (reader, edition) in its local part (VERP), so that
+    mail coming back to it says which delivery it is about; None when it would not fit in
+    a local part (a very long subscriber id): the plain address is used then."""
+    if not sub.id:
+        return None
+    return tagged_address(address, make_mail_token(secret, purpose, sub.id, edition.key))
 
 
 def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:

@@ -198,7 +198,7 @@ def make_email(
         raise RenderError(f"cannot write the message to {subscriber.email!r}: {exc}") from exc
     return Email(
         recipient=subscriber.email,
-        envelope_from=settings.envelope_from,
+        envelope_from=links.return_path or settings.envelope_from,
         subject=parts.subject,
         message_id=message_id,
         raw=signer.sign(raw) if signer else raw,

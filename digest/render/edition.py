@@ -100,7 +100,7 @@ class EditionRenderer:
         self._subjects: dict[str, str] = {}
         self._segments: dict[PaperKey, tuple[Segment, Segment]] = {}  # HTML, text
         self._frames: tuple[Frame, Frame] | None = None
-        self._mailto: bool | None = None  # whether the patterns were made with a mailto link
+        self._optional: tuple[bool, bool] | None = None  # patterns made with (mailto, VERP)?
 
     @property
     def fast(self) -> bool:
@@ -135,7 +135,8 @@ class EditionRenderer:
         """This reader's parts from the cached pieces; None if this reader needs the slow path."""
         reasons = [_reason_values(r.reason) for r in ranked]
         keys = [(r.paper.id, bool(why)) for r, (why, _) in zip(ranked, reasons, strict=True)]
-        if not self._prepare(ranked, keys, links.unsubscribe_mailto is not None):
+        optional = (links.unsubscribe_mailto is not None, links.return_path is not None)
+        if not self._prepare(ranked, keys, optional):
             return None
         assert self._frames is not None
         html_frame, text_frame = self._frames
@@ -171,6 +172,7 @@ class EditionRenderer:
             "unsubscribe_mailto": links.unsubscribe_mailto or "",
             "preferences_url": links.preferences_url,
             "archive_url": links.archive_url,
+            "return_path": links.return_path or "",
         }
 
     def _fitting(
@@ -191,12 +193,14 @@ class EditionRenderer:
                 return count, values
         raise budget_error(budget)
 
-    def _prepare(self, ranked: Sequence[RankedPaper], keys: list[PaperKey], mailto: bool) -> bool:
+    def _prepare(
+        self, ranked: Sequence[RankedPaper], keys: list[PaperKey], optional: tuple[bool, bool]
+    ) -> bool:
         """Whether every paper of ``ranked`` has its segments, making those it lacks."""
-        if self._mailto is None:
-            self._mailto = mailto
-        if mailto != self._mailto:
-            return False  # patterns are made with or without a mailto link, not both
+        if self._optional is None:
+            self._optional = optional
+        if optional != self._optional:
+            return False  # patterns are made with or without a mailto link (VERP), not both
         missing = {k: r for k, r in zip(keys, ranked, strict=True) if k not in self._segments}
         if not missing:
             return True
@@ -222,7 +226,8 @@ class EditionRenderer:
             if paper_id not in self._views:
                 self._views[paper_id] = make_paper_view(ranked.paper, self.settings.abstract_chars)
         batch = [(self._views[paper_id], why) for paper_id, why in missing]
-        context = pattern_context(self._constants(), batch, bool(self._mailto))
+        mailto, return_path = self._optional or (False, False)
+        context = pattern_context(self._constants(), batch, mailto, return_path)
         html = inline_css(render_template(self.env, HTML_TEMPLATE, context))
         text = render_template(self.env, TEXT_TEMPLATE, context)
         html_layout = cut_layout(html, _HTML_CONTEXTS, ascii_html, len(batch))

@@ -50,6 +50,7 @@ READER_SLOTS = frozenset(
         "unsubscribe_mailto",
         "preferences_url",
         "archive_url",
+        "return_path",
         "dropped",
         "notice",
     }
@@ -119,7 +120,10 @@ def slot(name: str) -> str:
 
 
 def pattern_context(
-    constants: Mapping[str, Any], papers: Sequence[tuple[PaperView, bool]], mailto: bool
+    constants: Mapping[str, Any],
+    papers: Sequence[tuple[PaperView, bool]],
+    mailto: bool,
+    return_path: bool = False,
 ) -> dict[str, Any]:
     """The template variables of a pattern: ``constants`` plus slots for the rest.
 
@@ -137,6 +141,7 @@ def pattern_context(
             unsubscribe_mailto=slot("unsubscribe_mailto") if mailto else None,
             preferences_url=slot("preferences_url"),
             archive_url=slot("archive_url"),
+            return_path=slot("return_path") if return_path else None,
         ),
         "papers": [_paper_pattern(view, reason) for view, reason in views],
         "dropped": slot("dropped"),

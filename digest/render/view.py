@@ -38,6 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}(v\d+)?|[a-z-]+(\.[A-Z]{2})?/\d{7}(v\d+)?")
 _ABSOLUTE = re.compile(r"https?://[^/?#]", re.IGNORECASE)  # a scheme we link to, and a host
 _URI_UNSAFE = re.compile(r"[^\x21-\x7e]|[<>]")  # header URIs: printable ASCII, no brackets
+_ADDRESS_UNSAFE = re.compile(r"[\s<>]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,9 @@ def check_reader(
     mailto = links.unsubscribe_mailto
     if mailto is not None and (not mailto.startswith("mailto:") or _URI_UNSAFE.search(mailto)):
         raise RenderError(f"unsubscribe_mailto must be a mailto: URI, got {mailto!r}")
+    path = links.return_path
+    if path is not None and (has_control(path) or "@" not in path or _ADDRESS_UNSAFE.search(path)):
+        raise RenderError(f"the return path must be an email address, got {path!r}")
 
 
 def subject_line(edition: Edition, top_title: str) -> str:
