@@ -20,6 +20,7 @@ from digest.config.settings import (
     Config,
     DigestConfig,
     DkimConfig,
+    InboundConfig,
     LogConfig,
     LogFormat,
     LogLevel,
@@ -94,6 +95,7 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
         web=_web(v.section(raw.get("web"), "web", where), where),
         scheduler=_scheduler(v.section(raw.get("scheduler"), "scheduler", where), where),
         log=_log(v.section(raw.get("log"), "log", where), env, where),
+        inbound=_inbound(v.section(raw.get("inbound"), "inbound", where), env, where, base),
     )
 
 
@@ -248,6 +250,17 @@ def _scheduler(raw: dict[Any, Any], where: str) -> SchedulerConfig:
     hours = _given(raw, SchedulerConfig, {})["catch_up_hours"]
     return SchedulerConfig(
         catch_up_hours=v.number(hours, "scheduler.catch_up_hours", where, maximum=MAX_HOURS)
+    )
+
+
+def _inbound(raw: dict[Any, Any], env: Mapping[str, str], where: str, base: Path) -> InboundConfig:
+    """The ``inbound`` section (``env`` and ``base`` for the mail sources' settings)."""
+    v.check_keys(raw, yaml_keys(InboundConfig), f"{where}: inbound")
+    given = _given(raw, InboundConfig, {})
+    return InboundConfig(
+        soft_bounce_limit=v.whole(
+            given["soft_bounce_limit"], "inbound.soft_bounce_limit", where, minimum=1
+        ),
     )
 
 

@@ -133,6 +133,16 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundConfig:
+    """Mail that comes back: ``digest inbound``, and the provider webhooks of ``digest serve``.
+
+    Hard bounces count toward ``smtp.bounce_limit``; soft ones (a full mailbox, a server
+    down) pause a reader who soft-bounces on ``soft_bounce_limit`` editions in a row."""
+
+    soft_bounce_limit: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """Log lines on stderr: one event a line, ``key=value`` or JSON."""
 
@@ -155,6 +165,7 @@ class Config:
     web: WebConfig = WebConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     log: LogConfig = LogConfig()
+    inbound: InboundConfig = InboundConfig()
     digests: tuple[DigestConfig, ...] = (DEFAULT_DIGEST,)
 
     def digest(self, name: str | None) -> DigestConfig:
