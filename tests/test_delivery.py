@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from file_events import files_opened
 
-from digest.models import DeliveryStatus, Email
+from digest.models import DeliveryStatus, Edition, Email
 from digest.send import Outcome, RetryPolicy, deliver_all
 from digest.send.transport import (
     AmbiguousFailure,
@@ -185,8 +186,9 @@ def test_unwritable_outbox_defers_instead_of_crashing(tmp_path: Path) -> None:
     out.mkdir()
     (out / "a@example.org.eml").mkdir()  # a folder where the file should go
     store = TinyStore(tmp_path / "s.json")
-    with store.sending(EDITION) as book:
-        outcome = run([email("a@example.org")], OutboxTransport(out), book)
+    edition = Edition("daily", date.fromisoformat(EDITION.split("/")[1]), "Daily")
+    with store.sending(edition, (), sender="test") as send:
+        outcome = run([email("a@example.org")], OutboxTransport(out), send.ledger)
     assert outcome.deliveries[0].status == DeliveryStatus.DEFERRED
     assert "cannot write" in outcome.deliveries[0].reason
     assert store.deliveries(EDITION)[0].status == DeliveryStatus.DEFERRED

@@ -68,8 +68,9 @@ def claim_and_finish(book: EditionLedger, *steps: tuple[str, DeliveryStatus | No
 
 def record(store: Store, edition: str, *steps: tuple[str, DeliveryStatus | None]) -> None:
     """A send's ledger writes, through the store (as the pipeline makes them)."""
-    with store.sending(edition) as book:
-        asyncio.run(_steps(book, steps))
+    digest, _, day = edition.rpartition("/")
+    with store.sending(Edition(digest, date.fromisoformat(day), digest), (), sender="t") as send:
+        asyncio.run(_steps(send.ledger, steps))
 
 
 def test_fold_settles_an_interrupted_run(tmp_path: Path) -> None:

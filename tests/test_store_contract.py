@@ -229,10 +229,10 @@ async def _claim_and_settle(ledger: Ledger, steps: list[tuple[str, DeliveryStatu
 
 
 def test_the_ledger_remembers_what_each_reader_got(store: Store) -> None:
-    with store.sending(EDITION.key) as ledger:
+    with store.sending(EDITION, (), sender="test") as send:
         asyncio.run(
             _claim_and_settle(
-                ledger,
+                send.ledger,
                 [
                     ("a@example.org", None),
                     ("a@example.org", DeliveryStatus.SENT),
@@ -254,11 +254,12 @@ def test_the_ledger_remembers_what_each_reader_got(store: Store) -> None:
 _KILLED_SENDER = """
 import asyncio, os, sys
 from digest.models import DeliveryStatus
-from tests.test_store_contract import BACKENDS
+from tests.test_store_contract import BACKENDS, EDITION
 from pathlib import Path
 
 store = BACKENDS[sys.argv[1]](Path(sys.argv[2]))
-with store.sending("daily/2026-11-24") as ledger:
+with store.sending(EDITION, (), sender="killed") as send:
+    ledger = send.ledger
     async def go():
         await ledger.claim("done@example.org", "<d>", ("p1",))
         await ledger.finish("done@example.org", DeliveryStatus.SENT)
@@ -283,7 +284,7 @@ def test_a_killed_send_leaves_only_its_message_in_flight_unknown(
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL and "claimed" in killed.stdout, killed.stderr
-    with store.sending(EDITION.key):  # the next run settles what the killed one left
+    with store.sending(EDITION, (), sender="next"):  # the next run settles what the killed left
         pass
     got = {d.email: d.status for d in store.deliveries(EDITION.key)}
     assert got == {

@@ -209,7 +209,7 @@ class SendProgress:
         self._progress = progress
         self._task = progress.add_task("sending", total=None)
 
-    def start(self, total: int) -> None:
+    def start(self, total: int | None) -> None:
         self._progress.update(self._task, total=total)
 
     def update(self, delivery: Delivery) -> None:

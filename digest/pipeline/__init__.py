@@ -12,9 +12,11 @@ chosen once; the steps ask it what to do rather than testing flags of their own.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,17 +38,17 @@ from digest.models import (
     SourceReport,
     Subscriber,
 )
-from digest.pipeline import readers as shown
 from digest.pipeline.collect import Collected, collect_edition
 from digest.pipeline.compose import Composer, EditionRequest
-from digest.pipeline.readers import recipients
+from digest.pipeline.readers import Share, send_share, test_share
 from digest.pipeline.stream import STOPPED, DryRunRow, Progress, Stream, run_note
 from digest.render.dkim import DkimSigner
 from digest.send import NoSkip, Outcome, RetryPolicy, deliver_all
 from digest.send.smtp import SmtpPool
 from digest.send.suppression import SuppressionWatch
 from digest.send.transport import OutboxTransport, Transport
-from digest.store import Store
+from digest.store import History, Store
+from digest.store.protocol import Send
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,38 +126,73 @@ def send_edition(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SendResult:
     """The whole job: collect → compose → deliver → report. ``progress`` hears of each
-    subscriber as they are settled (sent, skipped, failed...); ``clock`` tells the time."""
+    subscriber as they are settled (sent, skipped, failed...); ``clock`` tells the time.
+
+    A real send is this sender's part of the edition (:meth:`Store.sending`): alone under
+    ``exclusive`` on the embedded store; beside other senders on a store that has
+    ``many_senders``, each taking its share of the readers a block at a time."""
     mode, started, edition = Mode.of(request), clock(), request.target.edition
-    with store.exclusive(f"send-{edition.digest}") if mode.writes else nullcontext():
+    alone = mode.writes and not store.many_senders
+    with store.exclusive(f"send-{edition.digest}") if alone else nullcontext():
         collected = _collect(request, client, store.http_cache(read_only=not mode.writes))
         transport = choose_transport(config, request, edition)
-        with store.sending(edition.key) if mode.writes else nullcontext() as ledger:
-            if mode is Mode.SEND and collected.papers:
-                store.save_edition(edition, collected.papers)
+        with _sending(store, mode, edition, collected.papers) as send:
+            collected = replace(collected, papers=send.papers)  # as the round fixed them
             since = store.change_token()  # recipients are read as of now
-            readers = recipients(store, request.target.digest, request.to)
-            subs = _due(readers, request) if collected.papers else ()
+            share = _share(store, request, mode, send)
+            blocks = list(share) if not store.many_senders else share  # streamed on a server
             if progress is not None:
-                progress.start(len(subs))
-            history = shown.history(
-                store,
-                edition.key,
-                collected.papers,
-                test=mode is Mode.TEST,
-                retry=request.retry,
-            )
+                progress.start(share.due if not store.many_senders else None)
             composer = _composer(config, request.target, collected, transport, started)
-            stream = Stream(composer.compose_all(subs, history), progress, request)
+            stream = Stream(composer.compose_blocks(blocks), progress, request)
             watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
             skip = _unless_stopped(watch, request.stop)
-            outcome = _deliver(config, transport, stream, edition, ledger, skip, progress, request)
+            outcome = _deliver(
+                config, transport, stream, edition, send.ledger, skip, progress, request
+            )
         refusal = relay_refusal(outcome.deliveries)
-        report = _report(request, collected, stream, outcome, started, clock(), readers, subs)
+        report = _report(request, collected, stream, outcome, (started, clock()), share, send)
         if refusal is not None:
             report = replace(report, note=f"the relay refused every message: {refusal}")
         suppressed = _settle(config, store, report, outcome, refusal) if mode.writes else ()
     checks = tuple(stream.checks)
     return SendResult(report, transport.description, checks, suppressed, refusal)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rehearsal:
+    """What stands in for :class:`Store.sending` in a dry run or a test send: no ledger,
+    no round; every reader in one block."""
+
+    store: Store
+    papers: tuple[Paper, ...]
+    ledger: Ledger | None = None
+    round: str = ""
+
+    def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
+        yield self.store.list_subscribers()
+
+
+def _sending(
+    store: Store, mode: Mode, edition: Edition, papers: Sequence[Paper]
+) -> AbstractContextManager[Send | _Rehearsal]:
+    """This sender's part of a real send, or a rehearsal that writes nothing."""
+    if mode.writes:
+        return store.sending(edition, papers, sender=SENDER)
+    return nullcontext(_Rehearsal(store, tuple(papers)))
+
+
+def _share(store: Store, request: SendRequest, mode: Mode, send: Send | _Rehearsal) -> Share:
+    """The readers this run sends to (every reader of the digest, or those whose window has
+    come; the ``--to`` addresses for a test send), a block at a time."""
+    if mode is Mode.TEST:
+        return test_share(store, request.to)
+    if not send.papers:
+        return Share((), lambda sub: False, None, lambda subs: History())
+    blocks = send.blocks(READER_BLOCK)
+    return send_share(
+        store, blocks, request.target, send.papers, due=request.only, retry=request.retry
+    )
 
 
 def relay_refusal(deliveries: Sequence[Delivery]) -> str | None:
@@ -169,32 +206,29 @@ def relay_refusal(deliveries: Sequence[Delivery]) -> str | None:
     return replies.pop() if len(replies) == 1 else None
 
 
-def _due(readers: Sequence[Subscriber], request: SendRequest) -> tuple[Subscriber, ...]:
-    """The readers this run sends to: all of them, or those whose window has come."""
-    return tuple(readers) if request.only is None else tuple(filter(request.only, readers))
-
-
 def _report(
     request: SendRequest,
     collected: Collected,
     stream: Stream,
     outcome: Outcome,
-    started: datetime,
-    finished: datetime,
-    readers: Sequence[Subscriber],
-    subs: Sequence[Subscriber],
+    times: tuple[datetime, datetime],
+    share: Share,
+    send: Send | _Rehearsal,
 ) -> RunReport:
     edition = request.target.edition
+    note = run_note(collected, share.due, stream, outcome.deliveries, waiting=bool(share.readers))
     return RunReport(
         digest=edition.digest,
         edition_date=edition.date,
-        started_at=started,
-        finished_at=finished,
+        started_at=times[0],
+        finished_at=times[1],
         dry_run=request.dry_run,
         sources=collected.sources,
         deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
-        note=run_note(collected, subs, stream, outcome.deliveries, waiting=bool(readers)),
+        note=note,
         scheduled_at=request.scheduled_at,
+        round=send.round,
+        sender=SENDER if send.round else "",
     )
 
 
@@ -207,6 +241,12 @@ def _settle(
     return store.finish_run(
         report, bounced=bounced, delivered=outcome.sent, limit=config.smtp.bounce_limit
     )
+
+
+#: Who this process is among the senders of a round (several hosts may share one store).
+SENDER = f"{socket.gethostname()} pid {os.getpid()}"
+#: Readers taken from the store at a time by a sender (a block of its share).
+READER_BLOCK = 1000
 
 
 def _collect(request: SendRequest, client: httpx.Client, cache: PageCache) -> Collected:

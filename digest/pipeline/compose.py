@@ -9,7 +9,6 @@ a preview. It reads no store: who the readers are and what they were shown is ha
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -193,8 +192,21 @@ class Composer:
     ) -> Iterator[Email | Delivery]:
         """Lazily, one item per subscriber: readers are ranked a block at a time and nothing
         is rendered before it is needed."""
-        subs = iter(subs)
-        while block := list(itertools.islice(subs, RANK_BLOCK)):
+        return self.compose_blocks([(tuple(subs), history)])
+
+    def compose_blocks(
+        self, blocks: Iterable[tuple[Sequence[Subscriber], History]]
+    ) -> Iterator[Email | Delivery]:
+        """:meth:`compose_all` for readers that come a block at a time, each block with what
+        the ledger says of its readers (a send streams its share of the list this way)."""
+        for readers, history in blocks:
+            yield from self._compose_block(readers, history)
+
+    def _compose_block(
+        self, subs: Sequence[Subscriber], history: History
+    ) -> Iterator[Email | Delivery]:
+        for start in range(0, len(subs), RANK_BLOCK):
+            block = subs[start : start + RANK_BLOCK]
             earlier = [history.earlier_delivery(s.email) for s in block]
             readers = [
                 Reader.of(s, history.shown_to(s.email))

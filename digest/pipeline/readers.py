@@ -8,7 +8,7 @@ that editions other than this one sent, or may have sent, to the reader.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from digest.config import Config, DigestConfig
@@ -16,6 +16,7 @@ from digest.errors import InputError
 from digest.models import DeliveryStatus, Paper, Subscriber
 from digest.pipeline.compose import EditionRequest, preview_email, receives, test_recipient
 from digest.store import History, Store
+from digest.subscribers import address_key
 
 
 def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:
@@ -23,6 +24,59 @@ def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[S
     if to:
         return tuple(store.get_subscriber(a) or test_recipient(a) for a in to)
     return tuple(s for s in store.list_subscribers() if receives(s, digest))
+
+
+class Share:
+    """The readers one run sends to, a block at a time, each block with what the ledger says
+    of its readers: streamed, so that memory does not grow with the list. Counts what it
+    met as it goes (for the run's note)."""
+
+    def __init__(
+        self,
+        blocks: Iterable[Sequence[Subscriber]],
+        keep: Callable[[Subscriber], bool],
+        due: Callable[[Subscriber], bool] | None,
+        history: Callable[[Sequence[Subscriber]], History],
+    ) -> None:
+        self._blocks, self._keep, self._due, self._history = blocks, keep, due, history
+        self.readers = 0  # the digest's readers met (due now or not)
+        self.due = 0  # of those, the ones this run sends to (their window has come)
+
+    def __iter__(self) -> Iterator[tuple[Sequence[Subscriber], History]]:
+        for block in self._blocks:
+            readers = [s for s in block if self._keep(s)]
+            due = readers if self._due is None else [s for s in readers if self._due(s)]
+            self.readers += len(readers)
+            self.due += len(due)
+            if due:
+                yield due, self._history(due)
+
+
+def send_share(
+    store: Store,
+    blocks: Iterable[Sequence[Subscriber]],
+    target: EditionRequest,
+    papers: Sequence[Paper],
+    *,
+    due: Callable[[Subscriber], bool] | None = None,
+    retry: Collection[DeliveryStatus] = (),
+) -> Share:
+    """The readers of the digest among ``blocks`` (those ``due`` now, when given), each
+    block with its ledger history: what a real send or a dry run goes through."""
+    candidates = tuple(p.id for p in papers)
+
+    def history(subs: Sequence[Subscriber]) -> History:
+        keys = [address_key(s.email) for s in subs]
+        return store.history(target.edition.key, candidates, retry=retry, readers=keys)
+
+    return Share(blocks, lambda sub: receives(sub, target.digest), due, history)
+
+
+def test_share(store: Store, to: Sequence[str]) -> Share:
+    """The readers of a test send: the ``--to`` addresses (a subscriber's own record where
+    there is one), whatever their state; the ledger is ignored."""
+    subs = tuple(store.get_subscriber(a) or test_recipient(a) for a in to)
+    return Share([subs], lambda sub: True, None, lambda subs: History())
 
 
 def subscriber_named(store: Store, email: str) -> Subscriber:
@@ -42,20 +96,6 @@ def already_shown(
     """Which of ``candidates`` editions other than ``edition`` (its key) showed ``email``:
     this edition's own email may already have gone out, and still counts as unseen."""
     return store.shown_papers(email, candidates, besides=edition)
-
-
-def history(
-    store: Store,
-    edition: str,
-    papers: Sequence[Paper],
-    *,
-    test: bool,
-    retry: Collection[DeliveryStatus],
-) -> History:
-    """What the ledger forbids or remembers for a send; a test send (``--to``) ignores it."""
-    if test:
-        return History()
-    return store.history(edition, (p.id for p in papers), retry=retry)
 
 
 def preview_html(

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from digest.models import Delivery, DeliveryStatus, Email, Subscriber
+from digest.models import Delivery, DeliveryStatus, Email
 from digest.pipeline.collect import Collected
 from digest.pipeline.compose import ALREADY_DELIVERED
 from digest.send.preflight import preflight
@@ -22,7 +22,7 @@ STOPPED = "left for the next run: shutting down"
 class Progress(Protocol):
     """Hears how a send advances (the CLI's progress bar)."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int | None) -> None: ...  # None: not known before the end
 
     def update(self, delivery: Delivery) -> None: ...
 
@@ -74,7 +74,7 @@ class Stream:
 
 def run_note(
     collected: Collected,
-    subs: Sequence[Subscriber],
+    due: int,
     stream: Stream,
     delivered: Sequence[Delivery],
     *,
@@ -89,9 +89,9 @@ def run_note(
     if not collected.papers:
         failed = [s.name for s in collected.sources if not s.ok]
         return f"no papers: sources failed ({', '.join(failed)})" if failed else NO_NEW_PAPERS
-    if not subs and waiting:  # a scheduled run: readers elsewhere get it at their own hour
+    if not due and waiting:  # a scheduled run: readers elsewhere get it at their own hour
         return "made; no reader's local time has come yet"
-    if not subs:
+    if not due:
         return "no confirmed subscribers for this digest"
     if delivered:
         return ""

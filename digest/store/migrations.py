@@ -94,6 +94,8 @@ def run_doc(report: RunReport) -> dict[str, Any]:
     doc = records.run_doc(report)
     doc["missed"] = report.missed
     doc["empty"] = report.note == NO_NEW_PAPERS and bool(report.sources)
+    if report.round:
+        doc["round"], doc["sender"] = report.round, report.sender
     return doc
 
 
@@ -113,6 +115,8 @@ def run_record(doc: dict[str, Any]) -> RunRecord:
         counts={str(k): int(v) for k, v in dict(doc.get("counts") or {}).items()},
         sources=tuple(doc.get("sources") or ()),
         problems=tuple(doc.get("problems") or ()),
+        round=str(doc.get("round") or ""),
+        sender=str(doc.get("sender") or ""),
     )
 
 
@@ -130,6 +134,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "counts": dict(run.counts),
         "sources": [dict(s) for s in run.sources],
         "problems": [dict(p) for p in run.problems],
+        **({"round": run.round, "sender": run.sender} if run.round else {}),
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,27 @@ from digest.store.protocol import (
 from digest.subscribers import address_key, rules
 
 
+@dataclass(frozen=True, slots=True)
+class OneSender:
+    """The :class:`~digest.store.protocol.Send` of the embedded store: its only sender
+    takes every reader, in one round per send."""
+
+    store: TinyStore
+    papers: tuple[Paper, ...]
+    ledger: EditionLedger
+    round: str = ""
+
+    def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
+        """Every reader in one block, whatever ``size``: the file is read whole anyway, and
+        one block means the ledgers are read once for the whole send."""
+        yield self.store.list_subscribers()
+
+
 class TinyStore:
     """:class:`~digest.store.protocol.Store` over a TinyDB file; each operation is a locked
     transaction (file lock, then an atomic replace of the whole file)."""
+
+    many_senders = False  # one ``digest send`` per digest at a time (``exclusive``)
 
     def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
         self.path = path
@@ -303,15 +322,19 @@ class TinyStore:
         return self.path.with_name(self.path.stem + ".ledger")
 
     @contextmanager
-    def sending(self, edition: str) -> Iterator[EditionLedger]:
-        """The ledger of ``edition``, open for a real send (under ``exclusive``): what a
-        killed run left is settled first (in flight → unknown), and the journal is folded
-        again when the send ends, however it ends."""
-        ledger = self._ledger_files(edition)
+    def sending(
+        self, edition: Edition, papers: Sequence[Paper], *, sender: str
+    ) -> Iterator[OneSender]:
+        """One edition's send, for one sender at a time (the caller holds ``exclusive``):
+        ``papers`` are recorded as the edition's, the ledger is opened (what a killed run
+        left is settled first: in flight → unknown) and folded again however the send ends."""
+        ledger = self._ledger_files(edition.key)
         ledger.fold()
+        if papers:
+            self.save_edition(edition, papers)
         ledger.open()
         try:
-            yield ledger
+            yield OneSender(self, tuple(papers), ledger)
         finally:
             ledger.close()
             ledger.fold()
@@ -326,20 +349,31 @@ class TinyStore:
         return tuple(state[k].delivery(edition) for k in sorted(state))
 
     def history(
-        self, edition: str, candidates: Iterable[str], *, retry: Collection[DeliveryStatus] = ()
+        self,
+        edition: str,
+        candidates: Iterable[str],
+        *,
+        retry: Collection[DeliveryStatus] = (),
+        readers: Collection[str] | None = None,
     ) -> History:
         """Who already got ``edition``, and which of ``candidates`` each reader was shown.
 
         Only editions that carried one of the candidates are read, so a daily run reads
         little and a weekly run reads the week's dailies. Deliveries whose status is in
         ``retry`` may be sent again (the operator's call): ``unknown`` ones an interrupted
-        run left, ``failed`` ones a refusing relay left."""
+        run left, ``failed`` ones a refusing relay left. ``readers`` (address keys) limits
+        it to those readers; the file is read whole either way."""
         candidates = frozenset(candidates)
         forbid = FINAL - set(retry)
         earlier = {
             k: e for k, e in self._ledger_files(edition).load().items() if e.status in forbid
         }
-        return History(earlier, self._shown(candidates, besides=edition))
+        shown = self._shown(candidates, besides=edition)
+        if readers is not None:
+            wanted = set(readers)
+            earlier = {k: e for k, e in earlier.items() if k in wanted}
+            shown = {k: v for k, v in shown.items() if k in wanted}
+        return History(earlier, shown)
 
     def shown_papers(
         self, email: str, candidates: Iterable[str], besides: str | None = None
