@@ -7,17 +7,23 @@ import dataclasses
 import shutil
 import subprocess
 from collections.abc import Callable
+from email.header import Header
 from pathlib import Path
 
 import dkim  # type: ignore[import-untyped]
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from dkim.canonicalization import Relaxed  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_render import EDITION, LINKS, NOW, READER, SETTINGS, TEMPLATES, basic_ranked
 
 from digest.config import DkimConfig
 from digest.errors import ConfigError
 from digest.models import Email
 from digest.render import make_environment
-from digest.render.dkim import DkimSigner
+from digest.render.dkim import DkimSigner, relaxed_body
 from digest.render.edition import EditionRenderer
 
 SELECTOR, DOMAIN = "s2024", "example.org"
@@ -145,3 +151,110 @@ def test_a_file_that_is_not_a_key_is_a_config_error_naming_it(
     with pytest.raises(ConfigError, match=r"bad\.pem") as caught:
         DkimSigner.from_config(DkimConfig(SELECTOR, bad, DOMAIN))
     assert "\n" not in str(caught.value)
+
+
+def test_a_key_shorter_than_verifiers_accept_is_a_config_error(tmp_path: Path) -> None:
+    short = tmp_path / "short.pem"
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(short), "768"], check=True, capture_output=True
+    )
+    with pytest.raises(ConfigError, match=r"short\.pem.*768 bits") as caught:
+        DkimSigner.from_config(DkimConfig(SELECTOR, short, DOMAIN))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_key_that_is_not_rsa_is_a_config_error_naming_its_kind(tmp_path: Path) -> None:
+    curve = tmp_path / "ec.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    curve.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    with pytest.raises(
+        ConfigError, match=r"ec\.pem.*the key is EC, and rsa-sha256 needs RSA"
+    ) as caught:
+        DkimSigner.from_config(DkimConfig(SELECTOR, curve, DOMAIN))
+    assert "\n" not in str(caught.value)
+
+
+def test_the_body_hash_is_the_one_dkimpy_computes(signer: DkimSigner, key_file: Path) -> None:
+    raw = signed_email(signer).raw.split(b"\r\n", 1)[1]
+    while raw.startswith((b" ", b"\t")):  # the rest of our DKIM-Signature
+        raw = raw.split(b"\r\n", 1)[1]
+    theirs = dkim.sign(
+        raw, b"s", DOMAIN.encode(), key_file.read_bytes(), canonicalize=(b"relaxed", b"relaxed")
+    )
+    assert tags(signer.sign(raw))["bh"] == tags(theirs + raw)["bh"]
+
+
+# Bodies of spaces, tabs, line ends and text, in runs: what relaxed canonicalisation rewrites.
+_body_pieces = st.sampled_from([" ", "  ", "\t", " \t ", "\r\n", "\r\n\r\n", "x", "héllo", "a b"])
+bodies = st.lists(_body_pieces, max_size=40).map(lambda parts: "".join(parts).encode())
+
+
+@given(bodies)
+def test_relaxed_body_is_byte_for_byte_dkimpys(body: bytes) -> None:
+    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+# Each at most once, so that with the From below none is in the message more often than the
+# signature names it (dkim.verify refuses that, as it should: the extra one is unsigned).
+_names = st.lists(
+    st.sampled_from(["To", "Subject", "Date", "Reply-To", "Feedback-ID", "X-Mailer", "List-Id"]),
+    unique=True,
+    max_size=7,
+)
+_words = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":"),
+    min_size=1,
+    max_size=12,
+)
+_gaps = st.sampled_from([" ", "  ", "\t", "\r\n ", "\r\n\t", " \r\n  "])  # folds among them
+
+
+@st.composite
+def header_line(draw: st.DrawFn, name: str) -> bytes:
+    """A header field: words with spaces, tabs and folds between, maybe trailing WSP."""
+    words = draw(st.lists(_words, min_size=1, max_size=30))
+    value = words[0] + "".join(draw(_gaps) + word for word in words[1:])
+    return f"{name}:{draw(st.sampled_from(['', ' ', '  ']))}{value}".encode()
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes:
+    """A message with the headers a digest email has (some twice), others, a non-ASCII
+    subject as an encoded word, long lines, and a body canonicalisation has work on."""
+    subject = draw(st.text(min_size=1, max_size=120).filter(lambda s: s.strip()))
+    head = [
+        b"From: Papers <papers@example.org>",
+        b"Subject: " + Header(subject, "utf-8").encode(maxlinelen=76).encode(),
+        *(draw(header_line(name)) for name in draw(_names)),
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+    ]
+    lines = draw(st.lists(st.one_of(bodies, st.just(b"y" * 990)), max_size=12))
+    end = draw(st.sampled_from([b"", b"\r\n", b"\r\n\r\n\r\n"]))
+    return b"\r\n".join(draw(st.permutations(head))) + b"\r\n\r\n" + b"\r\n".join(lines) + end
+
+
+@settings(max_examples=150, deadline=None)
+@given(messages())
+def test_every_signature_verifies(signer: DkimSigner, dns: DnsFunc, raw: bytes) -> None:
+    signed = signer.sign(raw)
+    assert dkim.verify(signed, dnsfunc=dns)
+    assert not dkim.verify(signed.replace(b"From: Papers", b"From: Paper$", 1), dnsfunc=dns)
+
+
+@settings(max_examples=25, deadline=None)
+@given(messages())
+def test_a_signature_survives_a_relay_that_refolds_and_trims(
+    signer: DkimSigner, dns: DnsFunc, raw: bytes
+) -> None:
+    """What relaxed/relaxed is for: whitespace changes on the way do not break it."""
+    signed = signer.sign(raw)
+    head, _, body = signed.partition(b"\r\n\r\n")
+    relayed = head.replace(b"\r\n\t", b"\r\n ") + b"\r\n\r\n" + body.replace(b" \r\n", b"\r\n")
+    assert dkim.verify(relayed, dnsfunc=dns)
+
+
+def test_a_body_with_bare_line_feeds_is_signed_as_a_verifier_reads_it(
+    signer: DkimSigner, dns: DnsFunc
+) -> None:
+    raw = b"From: a@example.org\r\nSubject: x\r\n\r\nline one\nline two  \n\n"
+    assert dkim.verify(signer.sign(raw), dnsfunc=dns)
