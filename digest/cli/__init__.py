@@ -31,6 +31,7 @@ from digest.cli.report import (
     send_progress,
     summary_line,
 )
+from digest.cli.store import store
 from digest.cli.subscribers import subscribers
 from digest.config import Config
 from digest.errors import ConfigError, DigestError
@@ -63,6 +64,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 cli.add_command(subscribers)
+cli.add_command(store)
 cli.add_command(check_cmd)
 cli.add_command(history_cmd)
 cli.add_command(parse_cmd)

@@ -63,7 +63,7 @@ class EditionLedger:
         docs = data.get(TABLE, {})
         if not isinstance(docs, dict):
             raise StoreError(f"ledger {self.folded_path} has no {TABLE!r} table")
-        return {doc["key"]: _entry(doc) for doc in docs.values()}
+        return {doc["key"]: row_entry(doc) for doc in docs.values()}
 
     # folding -------------------------------------------------------------------------------
 
@@ -84,7 +84,7 @@ class EditionLedger:
         return state
 
     def _write_folded(self, entries: Iterable[tuple[str, LedgerEntry]]) -> None:
-        docs = {str(n): _doc(key, e) for n, (key, e) in enumerate(entries, start=1)}
+        docs = {str(n): entry_row(key, e) for n, (key, e) in enumerate(entries, start=1)}
         try:
             make_folder(self.folded_path.parent)  # 0700: it holds readers' addresses
             AtomicJSONStorage(str(self.folded_path)).write({TABLE: docs})
@@ -160,10 +160,11 @@ def _apply(state: dict[str, LedgerEntry], record: dict[str, Any]) -> None:
 
 def legacy_entry(doc: dict[str, Any]) -> LedgerEntry:
     """A delivery row of the old layout (every edition in the main store file)."""
-    return dataclasses.replace(_entry(doc), attempts=1)
+    return dataclasses.replace(row_entry(doc), attempts=1)
 
 
-def _doc(key: str, e: LedgerEntry) -> dict[str, Any]:
+def entry_row(key: str, e: LedgerEntry) -> dict[str, Any]:
+    """The document the folded file (and a store dump) keeps for one delivery."""
     return {
         "key": key,
         "email": e.email,
@@ -177,7 +178,8 @@ def _doc(key: str, e: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def _entry(doc: dict[str, Any]) -> LedgerEntry:
+def row_entry(doc: dict[str, Any]) -> LedgerEntry:
+    """The delivery an :func:`entry_row` document holds."""
     return LedgerEntry(
         email=doc["email"],
         status=DeliveryStatus(doc["status"]),

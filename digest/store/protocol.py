@@ -47,6 +47,16 @@ SHOWN = frozenset({DeliveryStatus.SENT, DeliveryStatus.UNKNOWN, DeliveryStatus.S
 NO_NEW_PAPERS = "no new papers"
 
 
+#: The tables of a store's dump (:meth:`Store.dump`), in the order a copy writes them. Each
+#: row is a document as the embedded store keeps it: ``subscribers`` as
+#: :func:`digest.store.documents.subscriber_doc` makes them (with ``hard_bounces`` and any
+#: other counters the store keeps), ``papers`` as ``Paper.to_json``, ``editions`` with
+#: ``key, digest, date, title, paper_ids``, ``deliveries`` as the ledger's documents plus
+#: their ``edition`` key, ``runs`` as :func:`digest.store.migrations.run_doc` makes them
+#: (plus ``round`` and ``sender``), ``events`` as the mail events are kept.
+DUMP_TABLES = ("subscribers", "papers", "editions", "deliveries", "runs", "events")
+
+
 class SaveOutcome(StrEnum):
     """What saving a subscriber did."""
 
@@ -221,7 +231,12 @@ class Store(Protocol):
 
     # mail that came back (digest.inbound, the provider webhooks)
     def record_event(
-        self, event: MailEvent, *, bounce_limit: int, soft_limit: int
+        self,
+        event: MailEvent,
+        *,
+        bounce_limit: int,
+        soft_limit: int,
+        known_digests: Sequence[str] = (),
     ) -> EventEffect | None: ...
     def mail_events(
         self, *, since: datetime | None = None, edition: str | None = None
@@ -230,6 +245,11 @@ class Store(Protocol):
 
     # fetched pages, for conditional GET (read_only: the commands that write nothing)
     def http_cache(self, *, read_only: bool = False) -> HttpCache: ...
+
+    # a whole store, for ``digest store copy`` (rows in the embedded layout: see DUMP_TABLES)
+    def dump(self) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def load(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> Mapping[str, int]: ...
+    def migrate(self) -> tuple[str, ...]: ...
 
     # coordination and health
     def exclusive(self, name: str) -> AbstractContextManager[None]: ...

@@ -33,19 +33,22 @@ from digest.models import (
     Delivery,
     DeliveryStatus,
     Edition,
+    MailEvent,
     Paper,
     RunReport,
     Status,
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store import migrations, tables
+from digest.store import events as returned
+from digest.store import migrations, tables, tinydump
 from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger
 from digest.store.locks import FileLocks
 from digest.store.protocol import (
     FINAL,
     SHOWN,
+    EventEffect,
     History,
     Holder,
     RunRecord,
@@ -436,6 +439,25 @@ class TinyStore:
         with self._db() as db:
             return tables.count_bounces(db.table("subscribers"), bounced, delivered, limit)
 
+    # the whole store, for ``digest store copy`` (tinydump.py) -------------------------------
+
+    def dump(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every row of the store (see ``protocol.DUMP_TABLES``), deliveries folded."""
+        with self._db() as db:
+            main = tinydump.main_rows(db)
+        for table in tinydump.MAIN_TABLES:
+            if table == "editions":  # deliveries come between editions and runs
+                yield from ((table, doc) for doc in main[table])
+                yield from tinydump.delivery_rows(self.ledger_root)
+                continue
+            yield from ((table, doc) for doc in main[table])
+
+    def load(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+        """Write a dump into this store, which must be empty; the rows written per table."""
+        with self._db() as db:
+            tinydump.refuse_unless_empty(db, self.ledger_root, self.location)
+            return dict(tinydump.load_rows(db, self.ledger_root, rows))
+
     # runs -------------------------------------------------------------------------------------
 
     def finish_run(
@@ -452,3 +474,30 @@ class TinyStore:
         with self._db() as db:
             docs = tables.rows(db.table("runs"))
         return tuple(migrations.run_record(d) for d in docs if digest in (None, d["digest"]))
+
+    # mail that came back (digest.inbound, the provider webhooks: rules in events.py) ----------
+
+    def record_event(
+        self,
+        event: MailEvent,
+        *,
+        bounce_limit: int,
+        soft_limit: int,
+        known_digests: Sequence[str] = (),
+    ) -> EventEffect | None:
+        """Record ``event`` and apply it to its reader; None if its id was recorded before."""
+        with self._db() as db:
+            limits = (bounce_limit, soft_limit)
+            return returned.record(db, self.ledger_root, event, limits, known_digests)
+
+    def mail_events(
+        self, *, since: datetime | None = None, edition: str | None = None
+    ) -> tuple[MailEvent, ...]:
+        with self._db() as db:
+            return returned.listed(db, since, edition)
+
+    def delivery_by_message_id(self, message_id: str) -> tuple[str, str] | None:
+        """``(edition key, email)`` of the delivery we sent with this Message-ID, if any."""
+        if not self._migrated and self.path.exists():
+            self.migrate()
+        return returned.find_delivery(self.ledger_root, message_id)
