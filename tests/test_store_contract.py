@@ -5,6 +5,7 @@ them all. The older-layout migrations at the end are the TinyDB backend's own hi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -25,6 +26,8 @@ from digest.models import (
     DeliveryStatus,
     Edition,
     Ledger,
+    MailEvent,
+    MailEventKind,
     Paper,
     RunReport,
     SourceReport,
@@ -33,6 +36,7 @@ from digest.models import (
 )
 from digest.store import SaveOutcome, Store, TinyStore
 from digest.store.migrations import MIGRATIONS
+from digest.store.protocol import EventEffect
 from digest.subscribers.rules import Request
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
@@ -448,3 +452,156 @@ def test_a_new_store_read_before_its_first_write_records_its_migrations(tmp_path
     assert store.get_subscriber("a@example.org") is None  # a read first: nothing written
     store.save_subscriber(Subscriber("a@example.org", ""))  # then the write that creates it
     assert TinyStore(path).migrations() == tuple(name for name, _ in MIGRATIONS)
+
+
+# mail that came back: record_event, mail_events, delivery_by_message_id ---------------------
+# (the rules: digest/store/events.py; the PostgreSQL backend implements the same)
+
+
+def _edition(day: int) -> Edition:
+    return Edition("daily", date(2026, 11, day), "Daily Papers")
+
+
+def _send(store: Store, edition: Edition, outcomes: dict[str, tuple[DeliveryStatus, bool]]) -> None:
+    """``edition`` sent: each address's delivery settled as (status, hard bounce)."""
+
+    async def go(ledger: Ledger) -> None:
+        for address, (status, bounce) in outcomes.items():
+            message_id = f"<daily.{edition.date.isoformat()}.{abs(hash(address)):016x}@ex.org>"
+            await ledger.claim(address, message_id[:60], ("p1",))
+            await ledger.finish(address, status, "", bounce=bounce)
+
+    with store.sending(edition, [Paper(id="p1", title="P1")], sender="test") as send:
+        asyncio.run(go(send.ledger))
+
+
+def _event(
+    kind: MailEventKind, edition: Edition, n: int, email: str = "ada@example.org"
+) -> MailEvent:
+    at = NOW + timedelta(minutes=n)
+    return MailEvent(kind, email, edition.key, f"<report-{n}@mx.example>", at, "file r.eml")
+
+
+SENT = (DeliveryStatus.SENT, False)
+
+
+def _reader(store: Store, email: str = "ada@example.org", **changes: object) -> Subscriber:
+    return store.save_subscriber(Subscriber(email, "", digests=("daily",)))[0]
+
+
+def _record(store: Store, event: MailEvent, soft: int = 3, bounce: int = 2) -> EventEffect | None:
+    return store.record_event(
+        event, bounce_limit=bounce, soft_limit=soft, known_digests=("daily", "weekly")
+    )
+
+
+def test_an_event_is_recorded_once_however_often_it_comes(store: Store) -> None:
+    _reader(store)
+    event = _event(MailEventKind.AUTO_REPLY, _edition(2), 1)
+    assert _record(store, event) == EventEffect()
+    assert _record(store, event) is None
+    assert _record(store, dataclasses.replace(event, kind=MailEventKind.COMPLAINT)) is None
+    assert store.mail_events() == (event,)
+    assert store.get_subscriber("ada@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
+
+
+def test_a_complaint_suppresses_the_reader_for_good(store: Store) -> None:
+    _reader(store)
+    effect = _record(store, _event(MailEventKind.COMPLAINT, _edition(2), 1))
+    assert effect == EventEffect(status=Status.COMPLAINED)
+    assert store.get_subscriber("ADA@example.org").status == Status.COMPLAINED  # type: ignore[union-attr]
+    assert "ada@example.org" in store.suppressed()
+    assert _record(store, _event(MailEventKind.COMPLAINT, _edition(3), 2)) == EventEffect()
+
+
+def test_a_mailto_unsubscribe_leaves_that_digest_as_the_link_does(store: Store) -> None:
+    store.save_subscriber(Subscriber("ada@example.org", "", digests=()))
+    effect = _record(store, _event(MailEventKind.UNSUBSCRIBE, _edition(2), 1))
+    assert effect == EventEffect(unsubscribed=True)
+    sub = store.get_subscriber("ada@example.org")
+    assert sub is not None and sub.status == Status.CONFIRMED and sub.digests == ("weekly",)
+    weekly = MailEvent(MailEventKind.UNSUBSCRIBE, "ada@example.org", "weekly/2026-11-02", "w", NOW)
+    assert _record(store, weekly) == EventEffect(status=Status.UNSUBSCRIBED, unsubscribed=True)
+    assert _record(store, _event(MailEventKind.UNSUBSCRIBE, _edition(3), 3)) == EventEffect()
+
+
+def test_hard_bounces_on_the_last_editions_in_a_row_bounce_the_reader(store: Store) -> None:
+    _reader(store)
+    for day in (2, 3, 4):
+        _send(store, _edition(day), {"ada@example.org": SENT})
+    assert _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(3), 1)) == EventEffect()
+    # edition 4 went through unreported: the old bounce does not count with a new one yet
+    assert _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(2), 2)) == EventEffect()
+    effect = _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(4), 3))
+    assert effect == EventEffect(status=Status.BOUNCED)
+    assert "ada@example.org" in store.suppressed()
+
+
+def test_a_second_report_of_the_same_edition_counts_once(store: Store) -> None:
+    _reader(store)
+    _send(store, _edition(2), {"ada@example.org": SENT})
+    assert _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(2), 1)) == EventEffect()
+    assert _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(2), 2)) == EventEffect()
+    assert store.get_subscriber("ada@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
+
+
+def test_a_synchronous_5xx_counts_in_the_row_with_a_late_bounce(store: Store) -> None:
+    _reader(store)
+    _send(store, _edition(2), {"ada@example.org": (DeliveryStatus.FAILED, True)})
+    _send(store, _edition(3), {"ada@example.org": SENT})
+    effect = _record(store, _event(MailEventKind.HARD_BOUNCE, _edition(3), 1))
+    assert effect == EventEffect(status=Status.BOUNCED)
+
+
+def test_editions_that_skipped_the_reader_neither_count_nor_break_the_row(store: Store) -> None:
+    _reader(store)
+    _send(store, _edition(2), {"ada@example.org": SENT})
+    _send(store, _edition(3), {"ada@example.org": (DeliveryStatus.SKIPPED, False)})
+    _send(store, _edition(4), {"ada@example.org": SENT})
+    _send(store, _edition(5), {"bob@example.org": SENT})  # not to her at all
+    events = [_event(MailEventKind.SOFT_BOUNCE, _edition(d), d) for d in (2, 4)]
+    assert [_record(store, e, soft=2) for e in events] == [EventEffect(), EventEffect(paused=True)]
+
+
+def test_soft_bounces_on_soft_limit_editions_in_a_row_pause_the_reader(store: Store) -> None:
+    _reader(store)
+    for day in (2, 3, 4, 5):
+        _send(store, _edition(day), {"ada@example.org": SENT})
+    for n, day in enumerate((2, 3, 5)):  # 4 went through: 5 alone is no row of three
+        assert _record(store, _event(MailEventKind.SOFT_BOUNCE, _edition(day), n)) == EventEffect()
+    assert _record(store, _event(MailEventKind.SOFT_BOUNCE, _edition(4), 9)) == EventEffect(
+        paused=True
+    )
+    sub = store.get_subscriber("ada@example.org")
+    assert sub is not None and sub.paused and sub.status == Status.CONFIRMED
+    assert _record(store, _event(MailEventKind.SOFT_BOUNCE, _edition(5), 10)) == EventEffect()
+
+
+def test_an_event_for_no_subscriber_is_recorded_and_changes_nothing(store: Store) -> None:
+    event = _event(MailEventKind.COMPLAINT, _edition(2), 1, email="gone@example.org")
+    assert _record(store, event) == EventEffect()
+    assert store.mail_events(edition=_edition(2).key) == (event,)
+
+
+def test_events_are_listed_oldest_first_since_a_time_or_for_an_edition(store: Store) -> None:
+    _reader(store)
+    kinds = [MailEventKind.AUTO_REPLY, MailEventKind.SOFT_BOUNCE, MailEventKind.AUTO_REPLY]
+    recorded = [_event(k, _edition(2 + n % 2), 10 - n) for n, k in enumerate(kinds)]
+    for event in recorded:
+        _record(store, event)
+    assert store.mail_events() == tuple(reversed(recorded))
+    assert store.mail_events(since=NOW + timedelta(minutes=9)) == (recorded[1], recorded[0])
+    assert store.mail_events(edition=_edition(3).key) == (recorded[1],)
+    assert all(e.at.tzinfo is not None for e in store.mail_events())
+
+
+def test_a_message_id_we_sent_names_its_delivery(store: Store) -> None:
+    assert store.delivery_by_message_id("<nothing@here>") is None  # no ledger at all yet
+    _send(store, _edition(2), {"ada@example.org": SENT, "bob@example.org": SENT})
+    _send(store, _edition(3), {"ada@example.org": SENT})
+    wanted = {d.email: d.message_id for d in store.deliveries(_edition(3).key)}["ada@example.org"]
+    assert store.delivery_by_message_id(wanted) == (_edition(3).key, "ada@example.org")
+    bare = wanted.strip("<>").upper()
+    assert store.delivery_by_message_id(f"  <{bare}> ") == (_edition(3).key, "ada@example.org")
+    assert store.delivery_by_message_id("<daily.2026-11-03.0000000000000000@ex.org>") is None
+    assert store.delivery_by_message_id("") is None
