@@ -30,6 +30,7 @@ from test_cli import run
 
 from digest.cli import checks
 from digest.cli.audience import account
+from digest.cli.ops import rounds
 from digest.config import Config, DigestConfig, load_config
 from digest.config.sources import SourceSpec
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
@@ -607,3 +608,33 @@ def test_check_says_whether_a_scheduler_runs_this_store(
             check=False,
         )
     assert f"scheduler: digest serve (pid {os.getpid()}) runs" in held.stdout
+
+
+def test_history_shows_a_round_of_several_senders_as_one_run() -> None:
+    def run(sender: str, sent: int, minute: int, round_: str = "r1") -> RunRecord:
+        at = datetime(2026, 12, 1, 8, minute, tzinfo=UTC)
+        return RunRecord(
+            "daily",
+            date(2026, 12, 1),
+            at,
+            at,
+            True,
+            counts={"sent": sent},
+            round=round_,
+            sender=sender,
+        )
+
+    alone = RunRecord(
+        "daily",
+        date(2026, 11, 30),
+        datetime(2026, 11, 30, tzinfo=UTC),
+        datetime(2026, 11, 30, tzinfo=UTC),
+        True,
+        counts={"sent": 5},
+    )
+    merged = rounds(
+        [alone, run("a pid 1", 40, 1), run("b pid 2", 38, 2), run("c pid 3", 0, 3, "r2")]
+    )
+    assert [r.counts.get("sent") for r in merged] == [5, 78, 0]
+    assert merged[1].note == "2 senders (a pid 1: 40 sent; b pid 2: 38 sent)"
+    assert merged[1].finished_at.minute == 2

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -129,7 +131,7 @@ def history_cmd(
         return
     if digest_name is not None:
         config.digest(digest_name)  # an unknown name is an error, not an empty history
-    runs = sorted(store.runs(digest_name), key=lambda r: r.started_at)[-limit:]
+    runs = rounds(sorted(store.runs(digest_name), key=lambda r: r.started_at))[-limit:]
     if as_json:
         click.echo(json.dumps([run_json(r) for r in runs], ensure_ascii=False, indent=2))
     elif not runs:
@@ -214,6 +216,42 @@ def missed_table(found: EditionAccount) -> Table:
     for status, n, why, addresses in grouped(found.missed):
         table.add_row(status, str(n), why, addresses)
     return table
+
+
+def rounds(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs with each send round's runs (several senders sharing one edition) made one:
+    counts added up, and the note says each sender's share."""
+    merged: list[RunRecord] = []
+    by_round: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        if not run.round:
+            merged.append(run)
+        elif run.round not in by_round:
+            by_round[run.round] = [run]
+            merged.append(run)
+        else:
+            by_round[run.round].append(run)
+    return [_one_round(by_round[r.round]) if r.round else r for r in merged]
+
+
+def _one_round(runs: Sequence[RunRecord]) -> RunRecord:
+    if len(runs) == 1:
+        return runs[0]
+    counts: Counter[str] = Counter()
+    for run in runs:
+        counts.update(run.counts)
+    shares = "; ".join(f"{r.sender}: {r.counts.get('sent', 0)} sent" for r in runs)
+    notes = dict.fromkeys(r.note for r in runs if r.note)
+    note = "; ".join([f"{len(runs)} senders ({shares})", *notes])
+    return replace(
+        runs[0],
+        finished_at=max(r.finished_at for r in runs),
+        ok=all(r.ok for r in runs),
+        note=note,
+        counts=dict(counts),
+        problems=tuple(p for r in runs for p in r.problems),
+        sender=", ".join(r.sender for r in runs),
+    )
 
 
 def runs_table(runs: Sequence[RunRecord]) -> Table:
