@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.config import values as v
+from digest.config.mail_sources import load_imap, load_webhooks
 from digest.config.settings import (
     Config,
     DigestConfig,
@@ -261,6 +262,8 @@ def _inbound(raw: dict[Any, Any], env: Mapping[str, str], where: str, base: Path
         soft_bounce_limit=v.whole(
             given["soft_bounce_limit"], "inbound.soft_bounce_limit", where, minimum=1
         ),
+        imap=load_imap(raw.get("imap"), env, where, base),
+        webhooks=load_webhooks(raw.get("webhooks"), env, where),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from digest.config.mail_sources import ImapConfig, WebhooksConfig
 from digest.config.sources import Period, SourceSpec
 from digest.errors import ConfigError
 from digest.models import TopicMode
@@ -140,6 +141,8 @@ class InboundConfig:
     down) pause a reader who soft-bounces on ``soft_bounce_limit`` editions in a row."""
 
     soft_bounce_limit: int = 3
+    imap: ImapConfig | None = None  # the IMAP folder bounces are read from (mail_sources.py)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)  # serve's provider webhooks
 
 
 @dataclass(frozen=True, slots=True)
