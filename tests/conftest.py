@@ -23,7 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digest.cli import main
 
-pytest_plugins = ["dovecot_server"]  # the throwaway Dovecot (tests/dovecot_server.py)
+pytest_plugins = ["dovecot_server", "pg_server"]  # throwaway Dovecot, PostgreSQL (tests/*_server.py)
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = Path(__file__).parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"
 

@@ -36,6 +36,7 @@ from digest.models import (
 )
 from digest.store import SaveOutcome, Store, TinyStore
 from digest.store.migrations import MIGRATIONS
+from digest.store.postgresql import PgStore
 from digest.store.protocol import EventEffect
 from digest.subscribers.rules import Request
 
@@ -46,6 +47,8 @@ EDITION = Edition("daily", date(2026, 11, 24), "Daily Papers")
 #: process, at the same place: the second element says where)
 BACKENDS: dict[str, Callable[[Path], Store]] = {
     "tinydb": lambda folder: TinyStore(folder / "store.json"),
+    # a fresh database of the throwaway server (tests/pg_server.py), its URL in the folder
+    "postgresql": lambda folder: PgStore((folder / "pg-url").read_text(encoding="utf-8")),
 }
 
 
@@ -56,8 +59,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path) -> Store:
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     """A fresh, empty store of the backend under test."""
+    if backend == "postgresql":
+        (tmp_path / "pg-url").write_text(request.getfixturevalue("pg_url"), encoding="utf-8")
     return BACKENDS[backend](tmp_path)
 
 
@@ -323,7 +328,9 @@ def test_concurrent_writers_lose_nothing(backend: str, store: Store, tmp_path: P
     assert len(store.list_subscribers()) == 80
 
 
-def test_exclusive_is_one_holder_at_a_time_and_says_who(store: Store) -> None:
+def test_exclusive_is_one_holder_at_a_time_and_says_who(
+    backend: str, store: Store, tmp_path: Path
+) -> None:
     assert store.holder("send-daily") is None
     with store.exclusive("send-daily"):
         holder = store.holder("send-daily")
@@ -336,7 +343,8 @@ def test_exclusive_is_one_holder_at_a_time_and_says_who(store: Store) -> None:
                 "from tests.test_store_contract import BACKENDS;"
                 "s = BACKENDS[sys.argv[1]](Path(sys.argv[2]));"
                 "h = s.holder('send-daily'); print(h.here, h.pid)",
-                *_where(store),
+                backend,
+                str(tmp_path),
             ],
             capture_output=True,
             text=True,
@@ -345,17 +353,10 @@ def test_exclusive_is_one_holder_at_a_time_and_says_who(store: Store) -> None:
             check=False,
         )
         assert probe.stdout.split() == ["False", str(os.getpid())], probe.stderr
-        other = BACKENDS[_where(store)[0]](Path(_where(store)[1]))
+        other = BACKENDS[backend](tmp_path)
         with pytest.raises(StoreError), other.exclusive("send-daily"):
             pass
     assert store.holder("send-daily") is None
-
-
-def _where(store: Store) -> tuple[str, str]:
-    """The backend name and folder of ``store`` (for another process to open it)."""
-    if isinstance(store, TinyStore):
-        return "tinydb", str(store.path.parent)
-    raise NotImplementedError(type(store))
 
 
 def test_check_answers_on_a_healthy_store(store: Store) -> None:

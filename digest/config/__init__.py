@@ -22,6 +22,7 @@ from digest.config.settings import (
     SmtpConfig,
     WebConfig,
     is_local_url,
+    is_store_url,
 )
 
 SECURITY = tuple(s.value for s in Security)
@@ -47,5 +48,6 @@ __all__ = [
     "WebConfig",
     "find_config_path",
     "is_local_url",
+    "is_store_url",
     "load_config",
 ]

@@ -34,6 +34,7 @@ from digest.config.settings import (
     defaults,
     env_names,
     is_local_url,
+    is_store_url,
     yaml_keys,
     yaml_names,
 )
@@ -83,7 +84,8 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
     base_url = _base_url(given["base_url"], *_source(Config, env, "base_url", "base_url", where))
     return Config(
         path=path,
-        store_path=v.path(given["store"], _store_key(env), where, base),
+        store_path=_store_path(given["store"], env, where, base),
+        store_url=given["store"] if _is_url(given["store"]) else None,
         base_url=base_url,
         outbox=v.path(given["outbox"], "outbox", where, base),
         templates=v.path(given["templates"], "templates", where, base)
@@ -118,6 +120,17 @@ def _source(cls: type, env: Mapping[str, str], field: str, key: str, where: str)
     if var and env.get(var):
         return var, "environment"
     return key, where
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and is_store_url(value)
+
+
+def _store_path(value: Any, env: Mapping[str, str], where: str, base: Path) -> Path:
+    """The TinyDB file ``store:`` names (the default one when it is a PostgreSQL URL)."""
+    return (
+        Path("digest-store.json") if _is_url(value) else v.path(value, _store_key(env), where, base)
+    )
 
 
 def _store_key(env: Mapping[str, str]) -> str:

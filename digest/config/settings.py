@@ -159,6 +159,8 @@ class Config:
     store_path: Path = field(
         default=Path("digest-store.json"), metadata={"key": "store", "env": "DIGEST_STORE"}
     )
+    # ``store:`` given as a postgresql:// URL (then store_path is unused): see is_store_url
+    store_url: str | None = field(default=None, metadata=NOT_A_KEY)
     base_url: str = field(default="http://localhost:8000", metadata={"env": "DIGEST_BASE_URL"})
     outbox: Path = Path("outbox")
     templates: Path | None = None
@@ -186,9 +188,21 @@ class Config:
         return str(self.path) if self.path else "the built-in defaults"
 
     @property
+    def store_location(self) -> str:
+        """The store, for messages: its path, or its URL without the password."""
+        if self.store_url is None:
+            return str(self.store_path)
+        return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1@", self.store_url)
+
+    @property
     def is_local(self) -> bool:
         """The links point at this machine: the development secret may sign them."""
         return is_local_url(self.base_url)
+
+
+def is_store_url(value: str) -> bool:
+    """A ``store:`` that names a PostgreSQL database rather than a TinyDB file."""
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 def is_local_url(url: str) -> bool:

@@ -1,0 +1,143 @@
+"""Connecting to the PostgreSQL store: the URL (and where it points, without its password),
+the lazily opened pool, and psycopg's errors as one StoreError line.
+
+The password comes from the URL, ``PGPASSWORD`` or ``~/.pgpass`` (libpq reads them); it is
+never part of :attr:`Target.location`, of a message or of a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from digest.errors import StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a store URL points."""
+
+    url: str
+    location: str  # the URL without its password, for messages
+    where: str  # host:port, for "cannot reach" messages
+    password: str  # only to scrub it from the server's messages, should one quote it
+
+    @classmethod
+    def of(cls, url: str) -> Target:
+        try:
+            params: dict[str, Any] = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreError(f"store URL is not valid: {_first_line(exc)}") from None
+        host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+        port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+        user = str(params.get("user") or "")
+        db = str(params.get("dbname") or user or "")
+        shown_host = quote(host, safe="") if host.startswith("/") else host
+        location = (
+            f"postgresql://{quote(user, safe='') + '@' if user else ''}{shown_host}:{port}/{db}"
+        )
+        where = f"{host}:{port}"
+        return cls(url, location, where, str(params.get("password") or ""))
+
+    @property
+    def cache_name(self) -> str:
+        """``<host>-<port>-<db>``: a name for files kept for this store on this machine."""
+        rest = self.location.split("://", 1)[1].rpartition("@")[2]
+        hostport, _, db = rest.partition("/")
+        host, _, port = hostport.rpartition(":")
+        return "-".join(p.replace("/", "_").replace("%", "_") for p in (host, port, db))
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self.password, "***") if self.password else text
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+class Connections:
+    """The store's pool, opened on first use, and dedicated connections (for locks)."""
+
+    def __init__(self, target: Target, *, size: int = 8, timeout: float = 10.0) -> None:
+        self.target = target
+        self._size, self._timeout = size, timeout
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._lock = threading.Lock()
+
+    def error(self, exc: BaseException, *, connecting: bool = False) -> StoreError:
+        """One line: what failed, where (host:port), and the server's or libpq's reason."""
+        reason = self.target.scrub(_first_line(exc))
+        if connecting or (isinstance(exc, psycopg.OperationalError) and self._lost(exc)):
+            return StoreError(
+                f"cannot reach PostgreSQL at {self.target.where}: {reason}",
+                hint="is the server running, and the store URL right?",
+            )
+        return StoreError(f"store {self.target.location}: {reason}")
+
+    @staticmethod
+    def _lost(exc: psycopg.OperationalError) -> bool:
+        return exc.sqlstate is None or exc.sqlstate.startswith("08")
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (autocommit), for a lock held over many transactions."""
+        try:
+            return psycopg.connect(
+                self.target.url, autocommit=True, connect_timeout=int(self._timeout)
+            )
+        except psycopg.Error as exc:
+            raise self.error(exc, connecting=True) from None
+
+    def pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        with self._lock:
+            if self._pool is None:
+                self.connect().close()  # an unreachable server: its reason, not a timeout
+                pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                    self.target.url,
+                    min_size=1,
+                    max_size=self._size,
+                    open=False,
+                    timeout=self._timeout,
+                    kwargs={"connect_timeout": int(self._timeout)},
+                    name=f"digest {self.target.where}",
+                )
+                try:
+                    pool.open(wait=True, timeout=self._timeout)
+                except PoolTimeout as exc:
+                    raise StoreError(
+                        f"cannot reach PostgreSQL at {self.target.where}: no connection in "
+                        f"{self._timeout:g} s"
+                    ) from exc
+                self._pool = pool
+            return self._pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection: committed when the block ends, rolled
+        back when it raises. psycopg's errors become StoreError."""
+        pool = self.pool()
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreError(
+                f"store {self.target.location}: no free connection in {self._timeout:g} s",
+                hint="too many operations at once, or the server is stuck",
+            ) from exc
+        except psycopg.Error as exc:
+            raise self.error(exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

@@ -1,0 +1,303 @@
+"""Sending one edition from many processes (or hosts) at once, on the PostgreSQL store.
+
+A **round** is one send of an edition (``send_rounds``); its readers are cut into **blocks**,
+half-open ranges of subscriber keys (``send_blocks``, about ``block_keys`` readers each when
+the round starts, together the whole key space, so a reader added later is in one too).
+The first sender starts the round and fixes the edition's papers; the others join it and
+send those papers, whatever they fetched themselves.
+
+Each sender (:class:`PgSend`) holds a session advisory lock on its own random ``owner`` id,
+on a connection of its own, for its whole life: a sender whose lock is free is dead (killed,
+or its connection lost). A sender claims one block at a time (``FOR UPDATE SKIP LOCKED``:
+two senders never wait for each other, never get the same block), open or held by a dead
+sender, and streams its readers in keyset pages. Taking over a dead sender's block first
+turns what it left ``sending`` into ``unknown`` (never resent unless asked), and the
+pipeline's history check (asked per block) skips whoever that sender reached.
+
+When a sender's run ends normally, the blocks it went through are done, and a round whose
+blocks are all done is finished: the next ``digest send`` of that edition starts a new
+round, which sends only to the readers not reached yet. When it ends with an error, it only
+lets go of its lock: its blocks are taken over.
+
+The ledger (:class:`PgLedger`) records ``sending`` before each SMTP transaction and the
+outcome after it, in a thread (the event loop never waits on the database), and the records
+of concurrent deliveries are written together: one commit for all of them, as the journal of
+the TinyDB store groups its appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from digest.errors import StoreError
+from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
+from digest.store import documents as records
+from digest.store.ledger import INTERRUPTED
+from digest.subscribers import address_key
+
+if TYPE_CHECKING:
+    from digest.store.postgresql import PgStore
+
+_Conn = psycopg.Connection[Any]
+
+#: What a dead sender left ``sending`` in an edition becomes ``unknown`` (it may have gone).
+_SETTLE_DEAD = (
+    "UPDATE deliveries SET status = 'unknown', reason = %s WHERE edition = %s"
+    " AND status = 'sending' AND (owner IS NULL OR NOT digest_owner_alive(owner))"
+)
+
+
+def edition_lock(edition: str) -> int:
+    """The pg_advisory_xact_lock key of ``edition``: one sender at a time starts, joins or
+    finishes its round."""
+    return int.from_bytes(hashlib.blake2b(edition.encode(), digest_size=8).digest(), "big") >> 2
+
+
+@contextmanager
+def open_send(
+    store: PgStore, edition: Edition, papers: Sequence[Paper], *, sender: str
+) -> Iterator[PgSend]:
+    """Join ``edition``'s open round, or start one (saving the edition with ``papers``)."""
+    from digest.store.postgresql import edition_papers, save_edition
+
+    owner = secrets.randbits(62) | 1
+    life = store.db.connect()
+    try:
+        life.execute("SELECT pg_advisory_lock(%s)", (owner,))
+        with store.tx() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (edition_lock(edition.key),))
+            conn.execute(_SETTLE_DEAD, (INTERRUPTED, edition.key))
+            row = conn.execute(
+                "SELECT round FROM send_rounds WHERE edition = %s AND finished_at IS NULL",
+                (edition.key,),
+            ).fetchone()
+            if row is not None:
+                round_id, fixed = row[0], edition_papers(conn, edition.key) or ()
+            else:
+                fixed = tuple(papers)
+                if fixed:
+                    save_edition(conn, edition, fixed)
+                round_id = uuid.uuid4()
+                _start_round(conn, round_id, edition.key, store.block_keys)
+    except psycopg.Error as exc:
+        life.close()
+        raise store.db.error(exc) from exc
+    except BaseException:
+        life.close()
+        raise
+    send = PgSend(store, edition.key, str(round_id), fixed, owner, life, sender)
+    try:
+        yield send
+    except BaseException:
+        send.abandon()
+        raise
+    send.close()
+
+
+def _start_round(conn: _Conn, round_id: uuid.UUID, edition: str, every: int) -> None:
+    """A new round whose blocks cut the key space every ``every`` subscriber keys."""
+    conn.execute("INSERT INTO send_rounds (round, edition) VALUES (%s, %s)", (round_id, edition))
+    conn.execute(
+        "INSERT INTO send_blocks (round, n, lo_key, hi_key)"
+        " SELECT %(r)s, row_number() OVER (ORDER BY lo) - 1, lo, lead(lo) OVER (ORDER BY lo)"
+        " FROM (SELECT ''::text COLLATE \"C\" AS lo UNION ALL"
+        "   SELECT key FROM (SELECT key, row_number() OVER (ORDER BY key) AS rn"
+        "     FROM subscribers) s WHERE rn > 1 AND rn %% %(e)s = 1) cuts",
+        {"r": round_id, "e": max(1, every)},
+    )
+
+
+class PgSend:
+    """One sender's part in a round (see the module's docstring)."""
+
+    def __init__(
+        self,
+        store: PgStore,
+        edition: str,
+        round_id: str,
+        papers: tuple[Paper, ...],
+        owner: int,
+        life: _Conn,
+        sender: str,
+    ) -> None:
+        self.store, self.edition = store, edition
+        self.round: str = round_id
+        self.papers: tuple[Paper, ...] = papers
+        self.owner, self.sender = owner, sender
+        self._life = life
+        self._through: list[int] = []  # blocks whose readers were all handed out
+        self.ledger: Ledger = PgLedger(store, edition, owner, sender)
+
+    def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
+        """Claim a block, hand out its readers ``size`` at a time, and the next, until no
+        block of the round is left (open, or held by a dead sender)."""
+        while (block := self._claim()) is not None:
+            n, lo, hi = block
+            after = None
+            while True:
+                page = self._page(lo, hi, after, size)
+                if page:
+                    yield [records.subscriber(doc) for _, doc in page]
+                    after = page[-1][0]
+                if len(page) < size:
+                    break
+            self._through.append(n)
+
+    def _claim(self) -> tuple[int, str, str | None] | None:
+        with self.store.tx() as conn:
+            row = conn.execute(
+                "SELECT n, lo_key, hi_key, state FROM send_blocks WHERE round = %s"
+                " AND (state = 'open' OR (state = 'claimed' AND owner <> %s"
+                "      AND NOT digest_owner_alive(owner)))"
+                " ORDER BY n LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (self.round, self.owner),
+            ).fetchone()
+            if row is None:
+                return None
+            n, lo, hi, state = row
+            if state == "claimed":  # a dead sender's: what it left in flight is unknown
+                conn.execute(_SETTLE_DEAD, (INTERRUPTED, self.edition))
+            conn.execute(
+                "UPDATE send_blocks SET state = 'claimed', owner = %s WHERE round = %s AND n = %s",
+                (self.owner, self.round, n),
+            )
+        return int(n), str(lo), hi
+
+    def _page(
+        self, lo: str, hi: str | None, after: str | None, size: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        with self.store.tx() as conn:
+            rows = conn.execute(
+                "SELECT key, doc FROM subscribers WHERE key >= %(lo)s"
+                " AND (%(hi)s::text IS NULL OR key < %(hi)s)"
+                " AND (%(after)s::text IS NULL OR key > %(after)s) ORDER BY key LIMIT %(n)s",
+                {"lo": lo, "hi": hi, "after": after, "n": size},
+            ).fetchall()
+        return [(str(k), d) for k, d in rows]
+
+    def close(self) -> None:
+        """The run ended: the blocks it went through are done, the others it held open
+        again, what it left in flight unknown, and the round finished if nothing is left."""
+        try:
+            with self.store.tx() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (edition_lock(self.edition),))
+                conn.execute(
+                    "UPDATE send_blocks SET state = CASE WHEN n = ANY(%s) THEN 'done'"
+                    " ELSE 'open' END, owner = CASE WHEN n = ANY(%s) THEN owner END"
+                    " WHERE round = %s AND owner = %s AND state = 'claimed'",
+                    (self._through, self._through, self.round, self.owner),
+                )
+                conn.execute(
+                    "UPDATE deliveries SET status = 'unknown', reason = %s"
+                    " WHERE edition = %s AND owner = %s AND status = 'sending'",
+                    (INTERRUPTED, self.edition, self.owner),
+                )
+                conn.execute(
+                    "UPDATE send_rounds SET finished_at = now() WHERE round = %s"
+                    " AND finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM send_blocks"
+                    "   WHERE round = %s AND state <> 'done')",
+                    (self.round, self.round),
+                )
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Let go of the owner lock: this sender is dead to the others from now on."""
+        self._life.close()
+
+
+class PgLedger:
+    """:class:`digest.models.Ledger` of one sender: each record durable (committed) before
+    its ``claim``/``finish`` returns; concurrent records share one commit."""
+
+    def __init__(self, store: PgStore, edition: str, owner: int, sender: str) -> None:
+        self.store, self.edition, self.owner, self.sender = store, edition, owner, sender
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+        """Durably record ``sending``: written before the SMTP transaction starts."""
+        await self._add(("claim", address_key(email), email, message_id, list(paper_ids)))
+
+    async def finish(
+        self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
+    ) -> None:
+        """Durably record what became of the delivery."""
+        await self._add(("finish", address_key(email), email, status.value, reason, bounce))
+
+    async def _add(self, record: tuple[Any, ...]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(((*record, datetime.now(UTC)), done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._write, [r for r, _ in batch])
+            except Exception as exc:  # StoreError, or a bug: every waiter hears of it
+                error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        """One transaction for the batch, in order (a claim and its outcome may share it)."""
+        with self.store.tx() as conn:
+            cur = conn.cursor()
+            for kind, group in _runs(batch):
+                if kind == "claim":
+                    cur.executemany(_CLAIM, [self._claimed(r) for r in group])
+                else:
+                    cur.executemany(_FINISH, [self._finished(r) for r in group])
+
+    def _claimed(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        _, key, email, message_id, paper_ids, at = r
+        return (self.edition, key, email, message_id, paper_ids, at, self.sender, self.owner)
+
+    def _finished(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        _, key, email, status, reason, bounce, at = r
+        return (self.edition, key, email, status, reason, bounce, at)
+
+
+_CLAIM = (
+    "INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
+    " updated_at, sender, owner) VALUES (%s, %s, %s, 'sending', %s, %s, 1, %s, %s, %s)"
+    " ON CONFLICT (edition, key) DO UPDATE SET email = EXCLUDED.email, status = 'sending',"
+    " message_id = EXCLUDED.message_id, paper_ids = EXCLUDED.paper_ids, reason = '',"
+    " bounce = false, attempts = deliveries.attempts + 1, updated_at = EXCLUDED.updated_at,"
+    " sender = EXCLUDED.sender, owner = EXCLUDED.owner"
+)
+_FINISH = (
+    "INSERT INTO deliveries (edition, key, email, status, reason, bounce, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (edition, key) DO UPDATE SET status = EXCLUDED.status,"
+    " reason = EXCLUDED.reason, bounce = EXCLUDED.bounce, updated_at = EXCLUDED.updated_at"
+)
+
+
+def _runs(batch: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """The batch cut into runs of one kind, in order."""
+    group: list[tuple[Any, ...]] = []
+    for record in batch:
+        if group and group[-1][0] != record[0]:
+            yield group[0][0], group
+            group = []
+        group.append(record)
+    if group:
+        yield group[0][0], group
