@@ -15,6 +15,7 @@ from digest.errors import ConfigError
 from digest.models import Status, Subscriber
 from digest.render.dkim import DkimSigner
 from digest.store import RunRecord
+from digest.store.postgresql import PgStore
 from digest.windows import latest_run, next_run
 
 
@@ -48,9 +49,32 @@ def dkim_key(config: Config) -> str | None:
     return None
 
 
+def store_line(config: Config) -> str:
+    """``store: <where>``; for a PostgreSQL store, with its schema version."""
+    if config.store_url is None:
+        return f"store: {config.store_path}"
+    pg = PgStore(config.store_url)
+    applied, known = pg.schema_version()
+    if applied >= known:
+        return f"store: {pg.location} (PostgreSQL, schema {applied} of {known})"
+    return (
+        f"store: {pg.location} (PostgreSQL, schema {applied} of {known}: run digest store migrate)"
+    )
+
+
+def store_exists(config: Config) -> bool:
+    """There is a store to read readers and runs from (a file, or an up-to-date schema)."""
+    if config.store_url is None:
+        return config.store_path.exists()
+    applied, known = PgStore(config.store_url).schema_version()
+    return applied >= known
+
+
 def store_writable(config: Config) -> str | None:
     """The store's folder (or the nearest one that exists, which the store would create
     folders in) must take new files: every write replaces the file with a new one."""
+    if config.store_url is not None:
+        return None  # a server's: store_line says whether it answers
     path = config.store_path
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return f"store {path} cannot be read and written by this user"

@@ -42,7 +42,7 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
     """Validate the config and print the next run of each digest."""
     config = app.config()
     click.echo(f"config: {config.where} — ok")
-    click.echo(f"store: {config.store_path}")
+    click.echo(checks.store_line(config))
     smtp = config.smtp
     click.echo(
         f"smtp: {smtp.host}:{smtp.port} ({smtp.security})"
@@ -50,7 +50,7 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
         else f"smtp: not set, messages go to {config.outbox}"
     )
     store = make_store(config)
-    exists = config.store_path.exists()
+    exists = checks.store_exists(config)
     readers, runs = (store.list_subscribers(), store.runs()) if exists else ((), ())
     click.echo(_scheduler_line(config))
     for warning in checks.warnings(config, readers, runs):

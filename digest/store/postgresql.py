@@ -491,7 +491,7 @@ class PgStore:
         """Who holds ``exclusive(name)`` now (None: nobody): tries the lock for an instant."""
         if name in self._held:
             return Holder(here=True, pid=os.getpid())
-        with self.tx() as conn:
+        with self.db.transaction() as conn:  # no schema: nobody can hold it (no such table)
             row = conn.execute(
                 "SELECT pg_try_advisory_xact_lock(%s, %s)", _lock_keys(name)
             ).fetchone()

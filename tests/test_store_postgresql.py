@@ -1,0 +1,216 @@
+"""What only the PostgreSQL store does (the contract suite holds what every store does): its
+schema and ``digest store migrate``, its URL's password kept out of every message, and one
+edition sent by several senders at once, a dead one's share taken over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StoreError
+from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
+from digest.store import open_store
+from digest.store.ledger import INTERRUPTED
+from digest.store.pg_schema import MIGRATIONS
+from digest.store.postgresql import PgStore
+from digest.subscribers import address_key
+from tests.conftest import run_cli
+
+EDITION = Edition("daily", date(2026, 11, 24), "Daily Papers")
+PAPERS = (Paper(id="2511.00001", title="One"), Paper(id="2511.00002", title="Two"))
+
+
+def _readers(store: PgStore, n: int) -> list[str]:
+    """``n`` confirmed readers; their address keys, sorted."""
+    store.save_subscribers(Subscriber(f"r{i:05d}@example.org", "") for i in range(n))
+    return sorted(address_key(f"r{i:05d}@example.org") for i in range(n))
+
+
+def _keys(page: Sequence[Subscriber]) -> list[str]:
+    return [address_key(s.email) for s in page]
+
+
+# the schema and digest store migrate -----------------------------------------------------------
+
+
+def test_a_store_without_its_schema_is_one_error_line_that_says_what_to_run(
+    pg_empty_url: str,
+    config_file: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = config_file()
+    monkeypatch.setenv("DIGEST_STORE", pg_empty_url)
+    code, out, err = run_cli(["--config", str(config), "subscribers", "list"], capsys)
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("Error: store postgresql://") and "has no schema" in line
+    assert "run: digest store migrate" in line
+
+
+def test_migrate_creates_the_schema_once_and_is_idempotent(
+    pg_empty_url: str,
+    config_file: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = config_file()
+    monkeypatch.setenv("DIGEST_STORE", pg_empty_url)
+    code, out, err = run_cli(["--config", str(config), "store", "migrate"], capsys)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("applied: ")] == [
+        f"applied: {name}" for name, _ in MIGRATIONS
+    ]
+    code, out, err = run_cli(["--config", str(config), "store", "migrate"], capsys)
+    assert code == 0 and "already up to date" in out and "applied:" not in out, err
+    assert PgStore(pg_empty_url).migrations() == tuple(name for name, _ in MIGRATIONS)
+    code, out, err = run_cli(["--config", str(config), "subscribers", "list"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["--config", str(config), "check"], capsys)
+    assert f"(PostgreSQL, schema {len(MIGRATIONS)} of {len(MIGRATIONS)})" in out, err
+
+
+def test_an_older_schema_says_which_and_what_to_run(pg_url: str) -> None:
+    store = PgStore(pg_url)
+    with store.db.transaction() as conn:
+        conn.execute("DELETE FROM digest_migrations WHERE name = %s", (MIGRATIONS[-1][0],))
+    with pytest.raises(StoreError, match=f"schema {len(MIGRATIONS) - 1} of {len(MIGRATIONS)}"):
+        PgStore(pg_url).list_subscribers()
+
+
+def test_the_password_is_in_no_location_and_no_message() -> None:
+    url = "postgresql://digest:s3cr3t-pw@127.0.0.1:1/papers"
+    store = open_store(url)
+    assert isinstance(store, PgStore)
+    assert store.location == "postgresql://digest@127.0.0.1:1/papers"
+    with pytest.raises(StoreError) as caught:
+        store.list_subscribers()
+    message = str(caught.value)
+    assert "s3cr3t" not in message and "\n" not in message
+    assert message.startswith("cannot reach PostgreSQL at 127.0.0.1:1: ")
+
+
+def test_a_url_in_the_config_survives_loading(
+    config_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.config import load_config
+
+    monkeypatch.setenv("DIGEST_STORE", "postgres://digest:pw@db.example:5433/papers")
+    config = load_config(config_file())
+    assert config.store_url == "postgres://digest:pw@db.example:5433/papers"
+    assert config.store_location == "postgres://digest@db.example:5433/papers"
+
+
+# many senders -----------------------------------------------------------------------------------
+
+
+def test_two_senders_split_an_edition_with_no_reader_twice_and_none_left_out(pg_url: str) -> None:
+    keys = _readers(PgStore(pg_url), 2500)
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    rounds: dict[str, str] = {}
+    started = threading.Barrier(2)
+
+    def sender(name: str) -> None:
+        store = PgStore(pg_url, block_keys=100)
+        started.wait()
+        with store.sending(EDITION, PAPERS, sender=name) as send:
+            rounds[name] = send.round
+            for page in send.blocks(40):
+                got[name].extend(_keys(page))
+                time.sleep(0.005)  # sending takes time: the other takes the next block
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert rounds["a"] == rounds["b"]
+    assert got["a"] and got["b"]  # both had a share
+    assert not set(got["a"]) & set(got["b"])
+    assert sorted(got["a"] + got["b"]) == keys
+    store = PgStore(pg_url)
+    with store.tx() as conn:
+        row = conn.execute(
+            "SELECT finished_at IS NOT NULL FROM send_rounds WHERE round = %s", (rounds["a"],)
+        ).fetchone()
+    assert row == (True,)  # every block done: the next send starts a new round
+    with store.sending(EDITION, PAPERS, sender="later") as later:
+        assert later.round != rounds["a"]
+
+
+def test_the_round_fixes_the_papers_whatever_a_joining_sender_fetched(pg_url: str) -> None:
+    first, second = PgStore(pg_url), PgStore(pg_url)
+    _readers(first, 3)
+    with (
+        first.sending(EDITION, PAPERS, sender="first") as one,
+        second.sending(EDITION, PAPERS[:1], sender="second") as two,
+    ):
+        assert two.round == one.round and two.papers == PAPERS
+
+
+def test_a_dead_senders_blocks_are_taken_over_and_its_message_in_flight_is_unknown(
+    pg_url: str,
+) -> None:
+    keys = _readers(PgStore(pg_url), 350)
+    dead, alive = PgStore(pg_url, block_keys=100), PgStore(pg_url, block_keys=100)
+    context = dead.sending(EDITION, PAPERS, sender="dead")
+    send = context.__enter__()
+    pages = send.blocks(50)
+    first = _keys(next(pages))
+    asyncio.run(send.ledger.claim(f"{first[0]}", "<m0@example.org>", ("2511.00001",)))
+    dead_round = send.round
+    send.abandon()  # as if killed: its connection gone, its lock free, its block still claimed
+    dead.close()
+
+    reached: list[str] = []
+    with alive.sending(EDITION, (), sender="alive") as taker:
+        assert taker.round == dead_round
+        for page in taker.blocks(50):
+            reached.extend(_keys(page))
+            history = alive.history(EDITION.key, [], readers=_keys(page))
+            if first[0] in _keys(page):
+                entry = history.earlier[first[0]]
+                assert entry.status == DeliveryStatus.UNKNOWN and entry.reason == INTERRUPTED
+    assert sorted(reached) == keys  # the dead sender's block too
+    (delivery,) = alive.deliveries(EDITION.key)
+    assert delivery.status == DeliveryStatus.UNKNOWN
+
+
+def test_a_sender_that_fails_lets_go_and_the_next_takes_its_blocks(pg_url: str) -> None:
+    keys = _readers(PgStore(pg_url), 250)
+    store = PgStore(pg_url, block_keys=100)
+    with pytest.raises(RuntimeError), store.sending(EDITION, PAPERS, sender="one") as send:
+        for _ in send.blocks(100):
+            raise RuntimeError("the relay went away")
+    reached: list[str] = []
+    with store.sending(EDITION, PAPERS, sender="two") as send:
+        for page in send.blocks(100):
+            reached.extend(_keys(page))
+    assert sorted(reached) == keys
+
+
+def test_claims_from_many_workers_share_commits_and_lose_nothing(pg_url: str) -> None:
+    store = PgStore(pg_url)
+    _readers(store, 1)
+    addresses = [f"w{i}@example.org" for i in range(400)]
+
+    async def deliver(ledger: Ledger, address: str) -> None:
+        await ledger.claim(address, f"<{address}>", ("2511.00001",))
+        await ledger.finish(address, DeliveryStatus.SENT)
+
+    async def workers(ledger: Ledger) -> None:
+        await asyncio.gather(*(deliver(ledger, a) for a in addresses))
+
+    with store.sending(EDITION, PAPERS, sender="one") as send:
+        started = time.monotonic()
+        asyncio.run(workers(send.ledger))
+        seconds = time.monotonic() - started
+    statuses = {d.email: d.status for d in store.deliveries(EDITION.key)}
+    assert statuses == dict.fromkeys(addresses, DeliveryStatus.SENT)
+    assert seconds < 10
