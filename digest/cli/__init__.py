@@ -21,6 +21,7 @@ import click
 
 from digest import logs
 from digest.cli.context import AppContext, edition_options, print_sources
+from digest.cli.init import init_cmd
 from digest.cli.ops import check_cmd, history_cmd
 from digest.cli.papers import fetch_cmd, parse_cmd, rank_cmd
 from digest.cli.report import (
@@ -31,6 +32,7 @@ from digest.cli.report import (
     send_progress,
     summary_line,
 )
+from digest.cli.stats import stats_cmd
 from digest.cli.store import store
 from digest.cli.subscribers import subscribers
 from digest.config import Config
@@ -70,6 +72,8 @@ cli.add_command(history_cmd)
 cli.add_command(parse_cmd)
 cli.add_command(fetch_cmd)
 cli.add_command(rank_cmd)
+cli.add_command(stats_cmd)
+cli.add_command(init_cmd)
 
 
 @cli.command("send")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from digest.models import (
 from digest.pipeline.stream import DryRunRow
 from digest.rank import RankSettings, Reader
 from digest.schedule.due import DueResult
+from digest.store import RunRecord
 
 OK = Text("ok", style="green")
 
@@ -191,6 +194,46 @@ def due_line(result: DueResult) -> str:
     if result.next_window is not None:
         parts.append(f"— next readers at {result.next_window.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     return " ".join(parts)
+
+
+#: The columns of ``digest history --csv``, one row per run.
+RUN_COLUMNS = (
+    "started_at",
+    "finished_at",
+    "digest",
+    "edition",
+    "ok",
+    "dry_run",
+    "sources",
+    "sources_ok",
+    "papers",
+    *(s.value for s in DeliveryStatus if s != DeliveryStatus.SENDING),
+    "note",
+)
+
+
+def runs_csv(runs: Sequence[RunRecord]) -> str:
+    """The runs as CSV with a header row (:data:`RUN_COLUMNS`), times in UTC ISO 8601."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RUN_COLUMNS)
+    for run in runs:
+        writer.writerow(
+            [
+                run.started_at.astimezone(UTC).isoformat(),
+                run.finished_at.astimezone(UTC).isoformat(),
+                run.digest,
+                run.edition_date.isoformat(),
+                str(run.ok).lower(),
+                str(run.dry_run).lower(),
+                len(run.sources),
+                sum(bool(s.get("ok")) for s in run.sources),
+                run.papers,
+                *(run.counts.get(c, 0) for c in RUN_COLUMNS[9:-1]),
+                run.note,
+            ]
+        )
+    return out.getvalue()
 
 
 def make_console(stderr: bool = False) -> Console:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from digest.cli.reader import pause_cmd, resume_cmd, show_cmd, unsuppress_cmd, update_cmd
 from digest.cli.report import make_console, subscribers_table
 from digest.config import find_config_path, load_config
 from digest.errors import InputError
@@ -28,7 +29,12 @@ def _store_and_digests(ctx: click.Context) -> tuple[Store, tuple[str, ...]]:
 
 @click.group()
 def subscribers() -> None:
-    """Add, remove, list, import and export subscribers."""
+    """Add, remove, list, import and export subscribers; show, update, pause, resume and
+    unsuppress one."""
+
+
+for _command in (show_cmd, update_cmd, pause_cmd, resume_cmd, unsuppress_cmd):
+    subscribers.add_command(_command)
 
 
 @subscribers.command("add")
