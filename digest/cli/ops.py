@@ -19,7 +19,7 @@ from rich.text import Text
 from digest.cli import checks
 from digest.cli.audience import EditionAccount, account, grouped
 from digest.cli.context import AppContext
-from digest.cli.report import OK, make_console
+from digest.cli.report import OK, make_console, runs_csv
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
 from digest.send.probe import ProbeResult, probe
@@ -118,11 +118,19 @@ def probe_line(result: ProbeResult) -> str:
     help="How many of the newest runs to show.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the runs as CSV (a spreadsheet's).")
 @click.pass_obj
 def history_cmd(
-    app: AppContext, digest_name: str | None, edition: str | None, limit: int, as_json: bool
+    app: AppContext,
+    digest_name: str | None,
+    edition: str | None,
+    limit: int,
+    as_json: bool,
+    as_csv: bool,
 ) -> None:
     """Past runs, newest last, with per-source and per-delivery counts."""
+    if as_csv and (as_json or edition is not None):
+        raise click.UsageError("--csv lists runs: it goes with neither --json nor --edition")
     config = app.config()
     store = make_store(config)
     if edition is not None:
@@ -134,6 +142,8 @@ def history_cmd(
     runs = rounds(sorted(store.runs(digest_name), key=lambda r: r.started_at))[-limit:]
     if as_json:
         click.echo(json.dumps([run_json(r) for r in runs], ensure_ascii=False, indent=2))
+    elif as_csv:
+        click.echo(runs_csv(runs), nl=False)
     elif not runs:
         click.echo("no runs yet")
     else:
