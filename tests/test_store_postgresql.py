@@ -5,13 +5,20 @@ edition sent by several senders at once, a dead one's share taken over."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_cli, with_readers
+from conftest import digest_command as command
+from conftest import run_digest as run
 
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
@@ -20,9 +27,9 @@ from digest.store.ledger import INTERRUPTED
 from digest.store.pg_schema import MIGRATIONS
 from digest.store.postgresql import PgStore
 from digest.subscribers import address_key
-from tests.conftest import run_cli
 
 EDITION = Edition("daily", date(2026, 11, 24), "Daily Papers")
+EDITION_KEY = "daily/2025-11-26"
 PAPERS = (Paper(id="2511.00001", title="One"), Paper(id="2511.00002", title="Two"))
 
 
@@ -214,3 +221,54 @@ def test_claims_from_many_workers_share_commits_and_lose_nothing(pg_url: str) ->
     statuses = {d.email: d.status for d in store.deliveries(EDITION.key)}
     assert statuses == dict.fromkeys(addresses, DeliveryStatus.SENT)
     assert seconds < 10
+
+
+# many real senders ------------------------------------------------------------------------------
+
+SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
+
+
+@pytest.mark.slow
+def test_three_senders_one_killed_then_a_rerun_reach_everyone_once(
+    pg_url: str,
+    smtp_server: SmtpServer,
+    config_file: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three real ``digest send`` of one edition on one database against one relay, one of
+    them killed with SIGKILL mid-run: the others take its share over, a rerun finds nothing
+    left to send, nobody gets the edition twice, only what it had in flight is unknown."""
+    monkeypatch.setenv("DIGEST_STORE", pg_url)
+    relay = smtp_server.script
+    relay.sleep = dict.fromkeys(READERS, 0.02)
+    config = with_readers(config_file, smtp_server.port, tmp_path)
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
+    senders = [
+        subprocess.Popen(
+            command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    deadline = time.monotonic() + 60
+    while len(relay.recipients) < 20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(senders[0].pid, signal.SIGKILL)
+    outputs = [s.communicate(timeout=120) for s in senders]
+    assert senders[0].returncode == -signal.SIGKILL
+    for (_, err), sender in zip(outputs[1:], senders[1:], strict=True):
+        assert sender.returncode == 0, err.decode()
+    # the two others took over the killed one's blocks (its lock went with its connections)
+
+    rerun = run(config, *SEND)
+    assert rerun.returncode == 0, rerun.stderr
+    got = Counter(relay.recipients)
+    store = PgStore(pg_url)
+    ledger = {d.email: d.status for d in store.deliveries(EDITION_KEY)}
+    unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
+    assert max(got.values()) == 1, "nobody gets the edition twice"
+    assert len(unknown) <= 4, "at most one delivery per connection of the killed sender"
+    assert set(READERS) == set(got) | unknown, "everyone else got it exactly once"
+    runs = store.runs("daily")
+    assert len({r.sender for r in runs}) == 3  # the two survivors and the rerun
+    assert len({r.round for r in runs[:2]}) == 1
