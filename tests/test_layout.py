@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 #: Records, errors and settings every part may use, each importing only those before it.
 NOUNS = ("errors", "models", "config", "subscribers", "links", "logs", "windows")
 #: One stage each; a stage imports nouns only.
-STAGES = ("fetch", "parse", "rank", "render", "send", "store")
+STAGES = ("fetch", "parse", "rank", "render", "send", "store", "inbound")
 #: What each composer may import besides the nouns and the stages (nothing above it).
 COMPOSERS = {
     "pipeline": (),
