@@ -49,7 +49,7 @@ def _reader(app: AppContext, email: str) -> tuple[Config, Store, Subscriber]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
 def show_cmd(app: AppContext, email: str, as_json: bool) -> None:
-    """Everything about one reader: state, digests, topics, consent, bounces, what was sent."""
+    """Everything about the subscriber EMAIL: state, choices, consent, bounces, what was sent."""
     config, store, sub = _reader(app, email)
     facts = Facts(
         hard_bounces(store, sub.email),
