@@ -23,7 +23,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digest.cli import main
 
-pytest_plugins = ["dovecot_server", "pg_server"]  # throwaway Dovecot, PostgreSQL (tests/*_server.py)
+pytest_plugins = [
+    "dovecot_server",
+    "pg_server",
+    "returned_mail",
+]  # throwaway Dovecot, PostgreSQL (tests/*_server.py); an edition sent and its mail back
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = Path(__file__).parent.parent / "digest" / "samples" / "hf-daily-2025-11-25.json"
 

@@ -7,6 +7,8 @@ Jobs, all calling :meth:`Scheduler.run` (which does what :mod:`digest.schedule.d
   made once when it wakes (``coalesce``), never twice.
 - ``window:<digest>``: at the next reader's delivery window of the current edition,
   rescheduled after each run.
+- ``inbound-imap``: when ``inbound.imap`` is configured, every ``poll_minutes`` and once at
+  start: reads returned mail from the IMAP folder (:mod:`digest.pipeline.inbound_imap`).
 - ``sweep``: every 15 minutes, and once at start: catches a run missed while serve was
   stopped, retries an edition whose sources all failed, and picks up readers whose window
   moved (a new timezone). It costs a few store reads when nothing is due.
@@ -33,6 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import Config, DigestConfig
 from digest.errors import DigestError, StoreError
 from digest.fetch import make_client
+from digest.pipeline.inbound_imap import ImapRun, read_imap
 from digest.schedule.due import DueAction, DueResult, send_due
 from digest.store import Store, make_store
 from digest.windows import make_trigger
@@ -102,6 +105,16 @@ class Scheduler:
             next_run_time=self.clock(),  # once now: what was missed while stopped
             replace_existing=True,
         )
+        imap = self.config.inbound.imap
+        if imap is not None:
+            self._aps.add_job(
+                self.read_imap,
+                IntervalTrigger(minutes=imap.poll_minutes, timezone=UTC),
+                id="inbound-imap",
+                name="read returned mail",
+                next_run_time=self.clock(),  # once now, then every poll_minutes
+                replace_existing=True,
+            )
         self._aps.start()
         for job in self._aps.get_jobs():
             log.info(
@@ -120,6 +133,16 @@ class Scheduler:
     def jobs(self) -> dict[str, Any]:
         """Job id → job (what is scheduled, and when)."""
         return {job.id: job for job in self._aps.get_jobs()}
+
+    def read_imap(self) -> ImapRun | None:
+        """Reads the inbound.imap folder (returned mail); a failure is logged, not raised."""
+        if self.stopping.is_set():
+            return None
+        try:
+            return read_imap(self.config, self.store)
+        except DigestError as exc:  # the server is down, the password wrong: next poll
+            log.error("inbound.imap.failed", extra={"fields": {"error": str(exc)}})
+            return None
 
     def sweep(self) -> None:
         for digest in self.config.digests:
