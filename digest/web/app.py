@@ -6,6 +6,7 @@ GET  /confirm/{token}       the Confirm button   POST: confirm (double opt-in)
 GET  /unsubscribe/{token}   the button           POST: unsubscribe (RFC 8058 one-click)
 GET  /preferences/{token}   the form             POST: save, or unsubscribe from all
 GET  /archive …             published editions and their Atom feeds (archive.py)
+POST /webhooks/{provider}   bounces, complaints: SES, Postmark, Mailgun, SendGrid (webhooks.py)
 GET  /healthz               200 {"status": "ok"} when the store can be read, else 503
 
 A path with a trailing slash is redirected to the one without, on ``base_url`` (never on
@@ -32,7 +33,7 @@ from digest.config import Config
 from digest.errors import DigestError
 from digest.links import DEV_SECRET, require_secret
 from digest.store import Store, make_store
-from digest.web import archive, manage, subscribe
+from digest.web import archive, manage, subscribe, webhooks
 from digest.web.notices import NoticeSender
 from digest.web.security import SecurityHeaders
 from digest.web.site import PageError, Site, site_of
@@ -103,6 +104,7 @@ def _routes() -> list[Route]:
         Route("/preferences/{token}", manage.preferences_page, methods=["GET"]),
         Route("/preferences/{token}", manage.preferences, methods=["POST"]),
         *archive.routes(),
+        *webhooks.routes(),
         Route("/healthz", _health, methods=["GET"]),
         Route("/static/{name}", static_file, methods=["GET"]),
     ]
