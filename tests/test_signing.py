@@ -7,11 +7,13 @@ import dataclasses
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from email.header import Header
 from pathlib import Path
 
 import dkim  # type: ignore[import-untyped]
 import pytest
+from conftest import CONFIG_TEMPLATE, SAMPLE, WEEKLY_DIGEST
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from dkim.canonicalization import Relaxed  # type: ignore[import-untyped]
@@ -19,14 +21,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_render import EDITION, LINKS, NOW, READER, SETTINGS, TEMPLATES, basic_ranked
 
-from digest.config import DkimConfig
+from digest.config import DkimConfig, load_config
+from digest.config.sources import parse_source_spec
 from digest.errors import ConfigError
-from digest.models import Email
+from digest.models import Email, Subscriber
+from digest.parse import parse_bytes
+from digest.pipeline.compose import Composer, EditionRequest
 from digest.render import make_environment
 from digest.render.dkim import DkimSigner, relaxed_body
 from digest.render.edition import EditionRenderer
+from digest.store import History
 
 SELECTOR, DOMAIN = "s2024", "example.org"
+SECRET = "signing-test-0123456789abcdefghijkl"
 DnsFunc = Callable[..., bytes]
 
 
@@ -258,3 +265,58 @@ def test_a_body_with_bare_line_feeds_is_signed_as_a_verifier_reads_it(
 ) -> None:
     raw = b"From: a@example.org\r\nSubject: x\r\n\r\nline one\nline two  \n\n"
     assert dkim.verify(signer.sign(raw), dnsfunc=dns)
+
+
+@pytest.fixture(scope="module")
+def composer(
+    tmp_path_factory: pytest.TempPathFactory, key_file: Path
+) -> Callable[[Subscriber], Email]:
+    """Real digest emails, as a send makes them: the shipped HF day (31 papers), the test
+    config with a weekly digest too, each reader's own ranking, signed with the test key."""
+    folder = tmp_path_factory.mktemp("real")
+    config_path = folder / "schedules.yaml"
+    text = CONFIG_TEMPLATE.format(
+        store=folder / "store.json", outbox=folder / "outbox", smtp_host="null", smtp_port=25
+    )
+    config_path.write_text(text + WEEKLY_DIGEST)
+    config = load_config(config_path, env={"DIGEST_SECRET": SECRET})
+    spec = parse_source_spec(str(SAMPLE))
+    papers = parse_bytes(SAMPLE.read_bytes(), kind=spec.kind, source="", today=date(2025, 11, 26))
+    signer = DkimSigner.from_config(DkimConfig(SELECTOR, key_file, DOMAIN))
+    made = {
+        name: Composer(
+            EditionRequest(config.digest(name), date(2025, 11, 26), datetime.now(UTC), (spec,)),
+            papers.papers,
+            config=config,
+            secret=SECRET,
+            signer=signer,
+        )
+        for name in ("daily", "weekly")
+    }
+
+    def compose(sub: Subscriber) -> Email:
+        email = made[sub.digests[0]].compose(sub, History())
+        assert isinstance(email, Email), email
+        return email
+
+    return compose
+
+
+_topics = st.lists(
+    st.sampled_from(
+        ["diffusion", "video generation", "agents", "reasoning", "réseaux", "ロボット"]
+    ),
+    unique=True,
+    max_size=3,
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(topics=_topics, digest=st.sampled_from(["daily", "weekly"]), n=st.integers(0, 999))
+def test_real_digest_emails_verify(
+    composer: Callable[[Subscriber], Email], dns: DnsFunc, topics: list[str], digest: str, n: int
+) -> None:
+    reader = Subscriber(f"réader{n}@example.org", f"id{n}", digests=(digest,), topics=tuple(topics))
+    raw = composer(reader).raw
+    assert len(raw) > 20_000  # a whole email: both parts, ten or more papers
+    assert dkim.verify(raw, dnsfunc=dns)
