@@ -52,18 +52,24 @@ class ImapRun:
         return tuple(r for r in self.reports if not r.processed)
 
     def lines(self) -> list[str]:
+        """The headline, what was recorded (summary_lines), and the notes."""
+        return [self.headline(), *summary_lines(self.reports), *self.notes()]
+
+    def headline(self) -> str:
         if not self.reports:
-            lines = [f"IMAP {self.folder}: no new messages"]
-        else:
-            moved = len(self.reports) - len(self.left)
-            lines = [f"IMAP {self.folder}: {len(self.reports)} new, {moved} moved"]
-            lines += summary_lines(self.reports)
+            return f"IMAP {self.folder}: no new messages"
+        moved = len(self.reports) - len(self.left)
+        return f"IMAP {self.folder}: {len(self.reports)} new, {moved} moved"
+
+    def notes(self) -> list[str]:
+        """A renumbered folder, each message left in it and why, a backlog."""
+        notes = []
         if self.restarted:
-            lines.append("the folder's UIDVALIDITY changed: it was read from the start")
-        lines += [f"left in the folder: {r.source}: {r.reason}" for r in self.left]
+            notes.append("the folder's UIDVALIDITY changed: it was read from the start")
+        notes += [f"left in the folder: {r.source}: {r.reason}" for r in self.left]
         if self.more:
-            lines.append(f"more messages wait: read {MAX_BATCHES} batches, the rest next time")
-        return lines
+            notes.append(f"more messages wait: read {MAX_BATCHES} batches, the rest next time")
+        return notes
 
 
 def position_file(config: Config) -> Path:
