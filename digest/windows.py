@@ -60,10 +60,14 @@ class ScheduledRun:
 
     def window(self, sub: Subscriber) -> datetime:
         """When ``sub`` gets this run's edition (see the module docstring)."""
+        return self.zone_window(sub.timezone)
+
+    def zone_window(self, timezone: str | None) -> datetime:
+        """When the readers of ``timezone`` (a name; None or unknown: the digest's) get it."""
         if not self.digest.local_time:
             return self.at
         at = self.at.astimezone(self.digest.zone)
-        return _local_window(at, reader_zone(sub, self.digest))
+        return _local_window(at, zone_named(timezone, self.digest))
 
 
 def local_window(run_at: datetime, zone: ZoneInfo) -> datetime:
@@ -88,7 +92,12 @@ _local_window = functools.lru_cache(maxsize=2048)(local_window)
 
 def reader_zone(sub: Subscriber, digest: DigestConfig) -> ZoneInfo:
     """The reader's timezone, or the digest's when they have none (or an unknown one)."""
-    return (_zone(sub.timezone) if sub.timezone else None) or digest.zone
+    return zone_named(sub.timezone, digest)
+
+
+def zone_named(timezone: str | None, digest: DigestConfig) -> ZoneInfo:
+    """The zone ``timezone`` names, or the digest's for none (or an unknown name)."""
+    return (_zone(timezone) if timezone else None) or digest.zone
 
 
 @functools.lru_cache(maxsize=1024)

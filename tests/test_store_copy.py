@@ -22,8 +22,21 @@ def rows(store: Store) -> dict[str, list[str]]:
     """Every row of ``store`` per table, as sorted canonical JSON (order-free, field-exact)."""
     tables: dict[str, list[str]] = {t: [] for t in DUMP_TABLES}
     for table, row in store.dump():
+        if table == "subscribers":  # a counter not yet counted is 0 in a table with a column
+            row = {"hard_bounces": 0, **row}
+        if table == "runs":  # a run of no round has round and sender "" in a table with columns
+            row = {"round": "", "sender": "", **row}
         tables[table].append(json.dumps(row, sort_keys=True, ensure_ascii=False))
     return {t: sorted(r) for t, r in tables.items()}
+
+
+def assert_same(got: dict[str, list[str]], want: dict[str, list[str]]) -> None:
+    """Equal, table by table; else the rows each side has that the other lacks."""
+    for table in DUMP_TABLES:
+        lost = sorted(set(want[table]) - set(got[table]))
+        added = sorted(set(got[table]) - set(want[table]))
+        assert not lost and not added, f"{table}: lost {lost[:1]}, added {added[:1]}"
+        assert len(got[table]) == len(want[table]), table
 
 
 @pytest.fixture
@@ -75,11 +88,11 @@ def test_a_round_trip_loses_nothing(
     code, out, err = copy(capsys, str(made), empty_target)
     assert code == 0, err
     assert f"{len(before['subscribers'])} subscribers" in out
-    assert rows(open_store(empty_target)) == before
+    assert_same(rows(open_store(empty_target)), before)
     back = tmp_path / "back" / "store.json"
     code, out, err = copy(capsys, empty_target, str(back))
     assert code == 0, err
-    assert rows(TinyStore(back)) == before
+    assert_same(rows(TinyStore(back)), before)
 
 
 def test_a_copy_refuses_a_target_that_is_not_empty(

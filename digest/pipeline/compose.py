@@ -33,7 +33,6 @@ from digest.models import (
     Email,
     Links,
     Paper,
-    Status,
     Subscriber,
 )
 from digest.rank import Ranker, Ranking, RankSettings, Reader, rank
@@ -139,14 +138,6 @@ def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
         base_url=config.base_url,
         period=digest.period,
     )
-
-
-def receives(sub: Subscriber, digest: DigestConfig) -> bool:
-    """Confirmed, not paused, subscribed to this digest, and (weekly readers) not a daily
-    digest."""
-    if sub.status != Status.CONFIRMED or sub.paused or not sub.wants(digest.name):
-        return False
-    return not (sub.cadence == "weekly" and digest.period == "day")
 
 
 def test_recipient(address: str) -> Subscriber:

@@ -14,9 +14,10 @@ from datetime import datetime
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
 from digest.models import DeliveryStatus, Paper, Subscriber
-from digest.pipeline.compose import EditionRequest, preview_email, receives, test_recipient
+from digest.pipeline.compose import EditionRequest, preview_email, test_recipient
 from digest.store import History, Store
 from digest.subscribers import address_key
+from digest.subscribers.rules import receives
 
 
 def recipients(store: Store, digest: DigestConfig, to: Sequence[str]) -> tuple[Subscriber, ...]:

@@ -17,6 +17,7 @@ overlap in time without a duplicate.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,10 +25,9 @@ from enum import StrEnum
 import httpx
 
 from digest.config import Config, DigestConfig
-from digest.models import Edition, Paper, RunReport
+from digest.models import Edition, Paper, RunReport, Subscriber
 from digest.pipeline import SendRequest, SendResult, send_edition
 from digest.pipeline.compose import EditionRequest
-from digest.pipeline.readers import recipients
 from digest.store import Store
 from digest.subscribers import address_key
 from digest.windows import ScheduledRun, latest_run
@@ -78,24 +78,27 @@ def send_due(
         late = now - run.at
         if late > timedelta(hours=config.scheduler.catch_up_hours):
             return _missed(config, store, run, now, late)
-    subs = recipients(store, digest, ())
-    delivered = frozenset(address_key(d.email) for d in store.deliveries(edition.key))
-    windows = {
-        address_key(s.email): run.window(s) for s in subs if address_key(s.email) not in delivered
-    }
-    due = frozenset(k for k, window in windows.items() if window <= now)
+    windows = {zone: run.zone_window(zone) for zone in store.waiting_zones(edition.key, digest)}
+    due = frozenset(zone for zone, window in windows.items() if window <= now)
     later = min((w for w in windows.values() if w > now), default=None)
     if made is not None and (not made or not due):  # an empty day, or nobody due yet
         return DueResult(digest.name, DueAction.NOTHING_DUE, run, next_window=later)
     request = SendRequest(
         EditionRequest(digest, run.edition_date, now, digest.sources),
         papers=made or None,
-        only=lambda sub: address_key(sub.email) in due,
+        only=_waiting(store, edition, due),
         stop=stop,
         scheduled_at=run.at,
     )
     result = send_edition(config, store, request, client)
     return DueResult(digest.name, DueAction.SENT, run, result, next_window=later)
+
+
+def _waiting(store: Store, edition: Edition, zones: frozenset[str]) -> Callable[[Subscriber], bool]:
+    """Readers of the ``zones`` whose window has come, and who have no delivery of the
+    edition yet (read now: there is something to send)."""
+    delivered = frozenset(address_key(d.email) for d in store.deliveries(edition.key))
+    return lambda sub: (sub.timezone or "") in zones and address_key(sub.email) not in delivered
 
 
 def _made(store: Store, edition: Edition) -> tuple[Paper, ...] | None:

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from digest.config import DigestConfig
 from digest.models import (
     Choices,
     Delivery,
@@ -219,6 +220,8 @@ class Store(Protocol):
     def shown_papers(
         self, email: str, candidates: Iterable[str], besides: str | None = None
     ) -> frozenset[str]: ...
+
+    def waiting_zones(self, edition: str, digest: DigestConfig) -> Mapping[str, int]: ...
 
     # runs and bounces
     def finish_run(

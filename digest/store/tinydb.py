@@ -26,6 +26,7 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.table import Document
 
+from digest.config import DigestConfig
 from digest.errors import StoreError
 from digest.models import (
     SUPPRESSED,
@@ -406,6 +407,17 @@ class TinyStore:
             for d in docs
             if d["key"] != besides and not candidates.isdisjoint(d.get("paper_ids", ()))
         )
+
+    def waiting_zones(self, edition: str, digest: DigestConfig) -> dict[str, int]:
+        """The timezones ('' for none) of the readers of ``digest`` (as ``rules.receives``
+        says) with no delivery of ``edition`` yet, and how many readers in each: all the
+        schedule needs to know whose window has come."""
+        delivered = self._ledger_files(edition).load().keys()
+        zones: dict[str, int] = {}
+        for sub in self.list_subscribers():
+            if rules.receives(sub, digest) and address_key(sub.email) not in delivered:
+                zones[sub.timezone or ""] = zones.get(sub.timezone or "", 0) + 1
+        return zones
 
     # suppression and bounces -----------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from digest.config import DigestConfig
+from digest.config.sources import Period
 from digest.models import SUPPRESSED, Choices, Status, Subscriber
 
 
@@ -145,3 +147,11 @@ def operator_add(
             "consent": consent or "added by the operator",
         }
     return replace(current, **changes)
+
+
+def receives(sub: Subscriber, digest: DigestConfig) -> bool:
+    """Confirmed, not paused, subscribed to this digest, and (weekly readers) not a daily
+    digest. The PostgreSQL store says the same in SQL (``waiting_zones``)."""
+    if sub.status != Status.CONFIRMED or sub.paused or not sub.wants(digest.name):
+        return False
+    return not (sub.cadence == "weekly" and digest.period == Period.DAY)
