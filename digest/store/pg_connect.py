@@ -8,6 +8,7 @@ never part of :attr:`Target.location`, of a message or of a log line.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,14 @@ def _first_line(exc: BaseException) -> str:
     return "; ".join(lines) or type(exc).__name__
 
 
+def _why(exc: BaseException) -> str:
+    """libpq's reason, without its preamble: ``Connection refused``, ``FATAL: password
+    authentication failed for user "digest"``, ``timeout expired``."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    reason = first.rpartition(" failed: ")[2] if " failed: " in first else first
+    return re.sub(r"^(FATAL|ERROR):\s+", "", reason) or type(exc).__name__
+
+
 class Connections:
     """The store's pool, opened on first use, and dedicated connections (for locks)."""
 
@@ -79,7 +88,7 @@ class Connections:
         reason = self.target.scrub(_first_line(exc))
         if connecting or (isinstance(exc, psycopg.OperationalError) and self._lost(exc)):
             return StoreError(
-                f"cannot reach PostgreSQL at {self.target.where}: {reason}",
+                f"cannot reach PostgreSQL at {self.target.where}: {self.target.scrub(_why(exc))}",
                 hint="is the server running, and the store URL right?",
             )
         return StoreError(f"store {self.target.location}: {reason}")

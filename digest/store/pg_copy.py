@@ -34,8 +34,7 @@ _DUMPS = {
     "editions": "SELECT key, digest, date, title, paper_ids FROM editions ORDER BY date, key",
     "deliveries": "SELECT edition, key, email, status, message_id, reason, paper_ids, attempts,"
     " bounce, updated_at FROM deliveries ORDER BY edition, key",
-    "runs": "SELECT doc || jsonb_build_object('round', round, 'sender', sender)"
-    " FROM runs ORDER BY id",
+    "runs": "SELECT doc FROM runs ORDER BY id",
     "events": "SELECT kind, email, edition, event_id, at, source, diagnostic, status"
     " FROM mail_events ORDER BY at, event_id",
 }

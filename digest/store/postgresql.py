@@ -370,8 +370,7 @@ class PgStore:
     def finish_run(
         self, report: RunReport, *, bounced: Iterable[str], delivered: Iterable[str], limit: int
     ) -> tuple[str, ...]:
-        doc = migrations.run_doc(report)
-        doc["round"], doc["sender"] = report.round, report.sender
+        doc = migrations.run_doc(report)  # with its round and sender, when it has them
         with self.tx() as conn:
             suppressed = _count_bounces(conn, bounced, delivered, limit)
             conn.execute(
