@@ -4,7 +4,7 @@ writes it (the shapes of the real ones in tests/fixtures/bounces)."""
 
 from __future__ import annotations
 
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 
 def _headers_of(sent: bytes) -> str:
@@ -31,7 +31,7 @@ Subject: Undelivered Mail Returned to Sender
 To: {to}
 Auto-Submitted: auto-replied
 Message-ID: {mid}
-Date: Tue, 24 Nov 2026 07:05:00 +0000 (UTC)
+Date: {formatdate()}
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
 
@@ -68,7 +68,7 @@ From: staff@fbl.example.net
 To: {to}
 Subject: FW: Daily Papers
 Message-ID: {make_msgid(domain="fbl.example.net")}
-Date: Tue, 24 Nov 2026 09:00:00 +0000
+Date: {formatdate()}
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=feedback-report; boundary="F1"
 

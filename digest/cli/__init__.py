@@ -21,6 +21,7 @@ import click
 
 from digest import logs
 from digest.cli.context import AppContext, edition_options, print_sources
+from digest.cli.inbound import bounces_cmd, inbound_cmd
 from digest.cli.init import init_cmd
 from digest.cli.ops import check_cmd, history_cmd
 from digest.cli.papers import fetch_cmd, parse_cmd, rank_cmd
@@ -74,6 +75,8 @@ cli.add_command(fetch_cmd)
 cli.add_command(rank_cmd)
 cli.add_command(stats_cmd)
 cli.add_command(init_cmd)
+cli.add_command(inbound_cmd)
+cli.add_command(bounces_cmd)
 
 
 @cli.command("send")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from digest.config import Config, DigestConfig
 from digest.errors import ConfigError
-from digest.models import Status, Subscriber
+from digest.models import MailEvent, MailEventKind, Status, Subscriber
 from digest.render.dkim import DkimSigner
 from digest.store import RunRecord
 from digest.store.postgresql import PgStore
@@ -160,12 +160,57 @@ def _local_hour(digest: DigestConfig, after: datetime) -> int:
     return next_run(digest, after).astimezone(digest.zone).hour
 
 
+def envelope_from(config: Config) -> str | None:
+    """Without a bounce address of its own, returned mail cannot be told apart per reader."""
+    if config.smtp.host and not config.sender.envelope_from:
+        return (
+            "sender.envelope_from is not set: bounces go to the From address, untagged, so "
+            "only their Message-ID can say whom they are about; set it to a mailbox of yours "
+            f"(e.g. bounces@{config.sender.domain}) and read it with digest inbound"
+        )
+    return None
+
+
+def inbound_source(config: Config) -> str | None:
+    """Nothing here reads returned mail unless an IMAP folder is named (a pipe from the MTA
+    is invisible from here: this is a hint)."""
+    if config.smtp.host and getattr(config.inbound, "imap", None) is None:
+        return (
+            "no inbound source is configured (inbound.imap): unless your MTA pipes returned "
+            "mail to `digest inbound -`, nothing reads bounces, complaints and mailto "
+            "unsubscribes"
+        )
+    return None
+
+
+COMPLAINT_RATE = 0.001  # 0.1 %: Gmail blocks above 0.3 %
+
+
+def complaint_rate(
+    runs: Sequence[RunRecord], events: Sequence[MailEvent], now: datetime
+) -> str | None:
+    """The last 7 days' complaints for the messages sent in them, over 0.1 %."""
+    since = now - timedelta(days=7)
+    sent = sum(r.counts.get("sent", 0) for r in runs if r.started_at >= since and not r.dry_run)
+    complaints = sum(1 for e in events if e.kind == MailEventKind.COMPLAINT and e.at >= since)
+    if not complaints or complaints <= COMPLAINT_RATE * sent:
+        return None
+    rate = f"{100 * complaints / sent:.2f} %" if sent else "no messages sent"
+    return (
+        f"the last 7 days' complaint rate is {rate} ({complaints} complaint(s) for {sent} "
+        "message(s) sent), above 0.1 %: Gmail throttles and then blocks senders near 0.3 % "
+        "(digest bounces lists them)"
+    )
+
+
 #: The checks that need only the config, in the order they are printed.
 CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
     secret,
     base_url,
     dkim_key,
     store_writable,
+    envelope_from,
+    inbound_source,
 )
 
 
@@ -174,8 +219,10 @@ def warnings(
     subscribers: Sequence[Subscriber],
     runs: Sequence[RunRecord] = (),
     now: datetime | None = None,
+    events: Sequence[MailEvent] = (),
 ) -> list[str]:
     found = [check(config) for check in CONFIG_CHECKS]
+    found.append(complaint_rate(runs, events, now or datetime.now(UTC)))
     found.append(weekly_readers(config, subscribers))
     found += dst_hour(config)
     found += stalled(config, runs, now or datetime.now(UTC))

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
@@ -19,6 +19,7 @@ from rich.text import Text
 from digest.cli import checks
 from digest.cli.audience import EditionAccount, account, grouped
 from digest.cli.context import AppContext
+from digest.cli.inbound import event_json, events_table
 from digest.cli.report import OK, make_console, runs_csv
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
@@ -52,8 +53,10 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
     store = make_store(config)
     exists = checks.store_exists(config)
     readers, runs = (store.list_subscribers(), store.runs()) if exists else ((), ())
+    week = datetime.now(UTC) - timedelta(days=7)
+    events = store.mail_events(since=week) if exists else ()
     click.echo(_scheduler_line(config))
-    for warning in checks.warnings(config, readers, runs):
+    for warning in checks.warnings(config, readers, runs, events=events):
         click.echo(f"warning: {warning}", err=True)
     for digest, when in next_runs(config, datetime.now(UTC)):
         click.echo(next_run_line(digest, when))
@@ -186,12 +189,16 @@ def _show_edition(config: Config, store: Store, name: str | None, day: date, as_
             f"no run has worked on edition {digest.name}/{day.isoformat()}",
             hint=f"digest history --digest {digest.name} lists the editions made",
         )
+    returned = store.mail_events(edition=found.key)
     if as_json:
-        click.echo(json.dumps(account_json(found), ensure_ascii=False, indent=2))
+        doc = {**account_json(found), "returned": [event_json(e) for e in returned]}
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         return
     click.echo(edition_header(found))
     if found.missed:
         make_console().print(missed_table(found))
+    if returned:  # bounces, complaints and unsubscribes that came back after the send
+        make_console().print(events_table(returned, "Came back after the send"))
 
 
 def edition_header(found: EditionAccount) -> str:
