@@ -65,7 +65,7 @@ def _only_events(events: list[ProviderEvent]) -> None:
 
 
 NOW = datetime.now(UTC)
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
