@@ -108,6 +108,7 @@ def test_a_maildir_of_returned_mail_is_read_sorted_and_moved(
             "5.other": (BOUNCES / "not-bounce-01.eml").read_bytes(),
         },
     )
+    sent.config.write_text(sent.config.read_text().replace("smtp:\n", "smtp:\n  bounce_limit: 1\n"))
     code, out, err = sent.cli(capsys, "inbound", str(box))
     assert code == 0, err
     assert "hard bounce 5.1.1: ada@example.org (daily/2025-11-26)" in out
@@ -119,7 +120,9 @@ def test_a_maildir_of_returned_mail_is_read_sorted_and_moved(
     assert moved == ["1.bounce:2,S", "2.forged:2,S", "3.complaint:2,S", "4.vacation:2,S"]
     assert sent.status("bob@example.org") == Status.COMPLAINED
     assert sent.status("cy@example.org") == Status.CONFIRMED  # the auto-reply changed nothing
-    assert sent.status("ada@example.org") == Status.CONFIRMED  # one hard bounce: limit is 2
+    assert sent.status("ada@example.org") == Status.BOUNCED  # smtp.bounce_limit: 1
+    assert sent.status("cy@example.org") == Status.CONFIRMED
+    assert "readers: 1 bounced, 1 complained" in out
     code, out, _ = sent.cli(capsys, "inbound", str(box))  # again: the unclassified one only
     assert code == 0 and "1 unclassified" in out and "recorded" not in out
 
