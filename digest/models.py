@@ -223,6 +223,7 @@ class RankedPaper:
     reason: str
     trending: float = 0.0  # the score's parts, for ``digest rank --explain``
     relevance: float = 0.0
+    match: str = ""  # what the reader's interests matched: "on <topic>", "by <author>", or ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,7 +140,7 @@ def test_phrase_beats_the_same_words_scattered() -> None:
     relevance = {r.paper.id: r.relevance for r in chosen}
     assert relevance["dg"] > 2 * relevance["ds"] > 0
     assert chosen[0].paper.id == "dg"
-    assert chosen[0].reason == 'matches "diffusion guidance" · 3 upvotes · today'
+    assert chosen[0].reason == 'matches "diffusion guidance"'
 
 
 def test_stemming_matches_other_forms_of_a_word() -> None:
@@ -215,7 +215,8 @@ def test_modes(reader: Reader, kw: dict[str, object], expected: list[str]) -> No
 def test_followed_author_reason() -> None:
     chosen = rank(EDITION, Reader(authors=("ada lovelace",)), today=TODAY, settings=SETTINGS)
     assert chosen.papers[0].paper.id == "ada"
-    assert chosen.papers[0].reason == "by Ada Lovelace (followed) · 1 upvote · today"
+    assert chosen.papers[0].reason == "you follow Ada Lovelace"
+    assert chosen.papers[0].match == "by Ada Lovelace"
 
 
 @pytest.mark.parametrize(
@@ -251,7 +252,7 @@ def test_following_an_author_does_not_follow_everyone_with_the_same_initial() ->
     settings = replace(SETTINGS, topic_mode="filter")
     chosen = rank(papers, Reader(authors=("Xinchao Wang",)), today=TODAY, settings=settings)
     assert [p.paper.id for p in chosen.papers] == ["initial", "his"]
-    assert chosen.papers[1].reason.startswith("by Xinchao Wang (followed)")
+    assert chosen.papers[1].reason == "you follow Xinchao Wang"
 
 
 # -- diversity ------------------------------------------------------------------------------
@@ -317,7 +318,25 @@ def test_trend_reason(p: Paper, expected: str) -> None:
 def test_partial_match_names_the_words_found() -> None:
     reader = Reader(topics=("diffusion guidance",), topic_mode="filter")
     chosen = rank(EDITION, reader, today=TODAY, settings=SETTINGS).papers
-    assert chosen[1].reason == 'matches "diffusion", "guidance" · 5 upvotes · today'
+    assert chosen[1].reason == 'matches "diffusion", "guidance"'
+    assert chosen[1].match == "on diffusion guidance"
+
+
+def test_a_reason_says_why_and_leaves_how_much_to_the_stats_line() -> None:
+    """Issue 15: the reason repeated the stats line ("66 upvotes · 3 comments"); it says
+    why the paper is there: a topic, a followed author, or its place in the trending order."""
+    everyone = rank(EDITION, Reader(), today=TODAY, settings=SETTINGS).papers
+    assert [p.reason for p in everyone[:2]] == ["trending #1 today", "trending #2 today"]
+    assert all("upvote" not in p.reason and not p.match for p in everyone)
+    weekly = RankSettings(period="week")
+    assert rank(EDITION, Reader(), today=TODAY, settings=weekly).papers[0].reason == (
+        "trending #1 this week"
+    )
+    reader = Reader(topics=("diffusion guidance",))
+    mixed = rank(EDITION, reader, today=TODAY, settings=SETTINGS).papers
+    matched = [p for p in mixed if p.match]
+    assert matched and all(p.reason.startswith("matches ") for p in matched)
+    assert all(p.reason.startswith("trending #") for p in mixed if not p.match)
 
 
 # -- purity and the vectorised path ---------------------------------------------------------

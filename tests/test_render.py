@@ -68,9 +68,7 @@ def make_paper(n: int = 1, /, **changes: object) -> Paper:
 
 
 def rank(*papers: Paper) -> list[RankedPaper]:
-    return [
-        RankedPaper(p, 1.0 / i, f"{p.upvotes} upvotes · 1 day old") for i, p in enumerate(papers, 1)
-    ]
+    return [RankedPaper(p, 1.0 / i, f"trending #{i + 1} today") for i, p in enumerate(papers, 1)]
 
 
 @pytest.fixture
@@ -131,7 +129,7 @@ def hrefs(html: str) -> list[str]:
 def basic_ranked() -> list[RankedPaper]:
     """Three papers of different shapes: full, names unknown, nothing but an old-style id."""
     return [
-        RankedPaper(make_paper(1), 3.0, 'matches "diffusion" · 41 upvotes · 1 day old'),
+        RankedPaper(make_paper(1), 3.0, 'matches "diffusion"', match="on diffusion"),
         RankedPaper(
             make_paper(
                 2,
@@ -143,12 +141,12 @@ def basic_ranked() -> list[RankedPaper]:
                 ai_summary="An AI summary: distillation makes small models reason.",
             ),
             2.0,
-            "42 upvotes · 2 days old",
+            "trending #1 today",
         ),
         RankedPaper(
             Paper(id="cs/0112017", title="An old-style arXiv paper\n   with a wrapped title"),
             1.0,
-            "new in cs.LG",
+            "trending #9 today",
         ),
     ]
 
@@ -175,10 +173,7 @@ def test_every_header_is_set_once(env: jinja2.Environment) -> None:
     msg = parse(mail)
     assert msg["From"] == "Daily Papers <papers@example.org>"
     assert msg["To"] == "reader@example.com"
-    assert (
-        msg["Subject"]
-        == "Daily Papers — Tue 11 Jun: Paper number 1 on sparse diffusion transformers"
-    )
+    assert msg["Subject"] == "Daily Papers — Tue 11 Jun: Paper number 1 on sparse diffusion…"
     assert msg["Subject"] == mail.subject
     assert msg["Date"] == format_datetime(NOW)
     assert msg["Message-ID"] == mail.message_id
@@ -249,7 +244,7 @@ def test_message_id_differs_per_edition_and_subscriber(
 
 
 def test_non_ascii_subject_is_encoded_and_round_trips(env: jinja2.Environment) -> None:
-    title = "Café au lait: 日本語 retrieval for long documents"
+    title = "Café au lait: 日本語 retrieval"
     mail = render(env, rank(make_paper(1, title=title)))
     raw_headers = mail.raw.split(b"\r\n\r\n", 1)[0]
     raw_headers.decode("ascii")  # every header byte is ASCII
@@ -264,6 +259,40 @@ def test_a_long_top_title_is_cut_in_the_subject(env: jinja2.Environment) -> None
     assert len(top) <= 80
     assert top.endswith("…")
     assert title.startswith(top[:-1])
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Scaling Sparse Diffusion Transformers to Billions of Parameters with Mixture-of-Experts",
+        "Supercalifragilisticexpialidociousnessandmore" * 2,
+        "Short",
+    ],
+)
+def test_a_subject_stays_under_seventy_characters_cut_at_a_word(
+    env: jinja2.Environment, title: str
+) -> None:
+    """Issue 15: subjects of 100 characters were cut by every inbox, mid-word."""
+    mail = render(env, rank(make_paper(1, title=title)))
+    assert len(mail.subject) <= 70
+    top = mail.subject.split(": ", 1)[1]
+    if top.endswith("…"):
+        kept = top[:-1]
+        assert title.startswith(kept) and (title[len(kept)] in " -" or " " not in title)
+    else:
+        assert top == title
+
+
+def test_the_subject_carries_the_readers_strongest_match(env: jinja2.Environment) -> None:
+    """A reader with topics gets their best match in the subject, not the edition's top."""
+    top, mine = make_paper(1, title="Trending thing"), make_paper(2, title="Video diffusion")
+    ranked = [
+        RankedPaper(top, 2.0, "trending #1 today"),
+        RankedPaper(mine, 1.0, 'matches "diffusion"', match="on diffusion"),
+    ]
+    reader = dataclasses.replace(READER, topics=("diffusion",))
+    assert render(env, ranked, subscriber=reader).subject.endswith(": Video diffusion")
+    assert render(env, ranked).subject.endswith(": Trending thing")
 
 
 @pytest.mark.parametrize(
@@ -284,7 +313,7 @@ def test_control_characters_never_create_a_header(env: jinja2.Environment, evil:
     assert "X-Edition" not in msg
     assert not re.search(r"[\x00-\x1f]", msg["Subject"])
     assert msg["Subject"].startswith("Daily X-Edition: Nice title")
-    assert "Bcc: victim@example.com" in msg["Subject"] or "X-Injected: yes" in msg["Subject"]
+    assert len(msg["Subject"]) <= 70
     assert msg.get_content_type() == "multipart/alternative"
 
 
@@ -376,22 +405,44 @@ def test_font_family_is_set_once_and_for_outlook(env: jinja2.Environment) -> Non
 
 def test_footer_says_why_and_how_to_leave(env: jinja2.Environment) -> None:
     text, html = bodies(render(env, basic_ranked()))
+    assert "You receive this because reader@example.com subscribed to Daily Papers." in html
+    assert "because you subscribed to Daily Papers, as:\nreader@example.com\n" in text
     for body in (text, html):
-        assert "You receive this because reader@example.com subscribed to Daily Papers." in body
         assert "Daily Papers, 1 Example Street, Springfield 12345, USA" in body
     assert link(LINKS.unsubscribe_url, "Unsubscribe").search(html)
     assert link(LINKS.preferences_url, "Manage preferences").search(html)
-    assert "Unsubscribe: https://papers.example.org/unsubscribe/tok-123" in text
-    assert "Manage preferences: https://papers.example.org/preferences/tok-123" in text
+    assert "Unsubscribe:\nhttps://papers.example.org/unsubscribe/tok-123\n" in text
+    assert "Manage preferences:\nhttps://papers.example.org/preferences/tok-123\n" in text
 
 
 def test_text_part_is_wrapped_and_lists_full_urls(env: jinja2.Environment) -> None:
     text, _ = bodies(render(env, basic_ranked()))
-    assert max(len(line) for line in text.splitlines()) <= 72
-    assert "    arXiv: https://arxiv.org/abs/2406.10001" in text
-    assert "    Code:  https://github.com/example/sparse-dit" in text
-    assert '    Why:   matches "diffusion" · 41 upvotes · 1 day old' in text
+    assert max(len(line) for line in text.splitlines()) <= 78
+    assert "\n    https://arxiv.org/abs/2406.10001\n" in text
+    assert "\n    https://github.com/example/sparse-dit\n" in text
+    assert '    Why: matches "diffusion"\n' in text
     assert "href" not in text and "<a " not in text and "&nbsp;" not in text
+
+
+def test_text_part_wraps_at_78_and_every_url_stands_on_its_own_line(
+    env: jinja2.Environment,
+) -> None:
+    """Issue 15: lines up to 78 columns; a URL, which must not be broken, is alone on its
+    line (indented at most), so a client that wraps text never cuts one."""
+    long_url = "https://github.com/example/" + "a-very-long-repository-name-" * 4
+    ranked = rank(
+        make_paper(1, title="Word " * 40, github_url=long_url),
+        make_paper(2, authors=tuple(f"Author Number{n} With-A-Long-Surname" for n in range(3))),
+    )
+    reader = dataclasses.replace(READER, topics=("diffusion", "video generation"))
+    text, _ = bodies(render(env, ranked, subscriber=reader))
+    urls = re.findall(r"https?://\S+", text)
+    assert long_url in urls and LINKS.unsubscribe_url in urls
+    for line in text.splitlines():
+        if "://" in line:
+            assert re.fullmatch(r" *https?://\S+", line), line
+        else:
+            assert len(line) <= 78, line
 
 
 def test_preview_is_the_html_part(env: jinja2.Environment) -> None:
@@ -414,7 +465,7 @@ def test_papers_are_dropped_from_the_end_to_fit_the_budget(env: jinja2.Environme
     dropped = 10 - len(mail.paper_ids)
     assert f"{dropped} more papers did not fit in this email." in html
     assert link(LINKS.archive_url, "View this edition in your browser").search(html)
-    assert f"in your browser: {LINKS.archive_url}" in text
+    assert f"Read the whole email on the web:\n{LINKS.archive_url}\n" in text
     assert huge[len(mail.paper_ids)].title not in text  # the text part drops the same papers
     assert huge[len(mail.paper_ids) - 1].title in text
 
@@ -549,9 +600,10 @@ def test_authors_line(authors: tuple[str, ...], count: int | None, expected: str
 @pytest.mark.parametrize(
     ("upvotes", "comments", "stars", "expected"),
     [
-        (42, 3, 58, "42 upvotes · 3 comments · ★ 58"),
+        (42, 3, 58, "42 upvotes · 3 comments · 58 GitHub stars"),
         (1, 1, None, "1 upvote · 1 comment"),
-        (None, None, 1234, "★ 1,234"),
+        (None, None, 1234, "1,234 GitHub stars"),
+        (1234, 0, 0, "1,234 upvotes"),  # no "0 comments · 0 GitHub stars"
         (0, None, None, "0 upvotes"),
         (None, None, None, ""),
     ],
@@ -601,11 +653,11 @@ def test_text_copies_are_wrapped_and_indented_for_their_columns() -> None:
     assert view.text_number == "1.  "
     title_lines = view.text_title.split("\n")
     assert all(line.startswith("    ") for line in title_lines[1:])
-    assert all(len(line) <= 72 for line in title_lines)  # the first line follows "1.  "
+    assert all(len(line) <= 78 for line in title_lines)  # the first line follows "1.  "
     reason_lines = view.text_reason.split("\n")
     assert len(reason_lines) > 1
-    assert all(line.startswith(" " * 11) and len(line) <= 72 for line in reason_lines[1:])
-    assert len(reason_lines[0]) <= 72 - 11
+    assert all(line.startswith(" " * 9) and len(line) <= 78 for line in reason_lines[1:])
+    assert len(reason_lines[0]) <= 78 - 9
 
 
 def test_blurb_prefers_the_ai_summary_and_trims_abstracts_at_a_word() -> None:
@@ -621,13 +673,110 @@ def test_blurb_prefers_the_ai_summary_and_trims_abstracts_at_a_word() -> None:
 # --- golden files --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("name", "reader"), [("basic", READER), ("topics", "topics")])
 @pytest.mark.parametrize(("part", "suffix"), [(0, "txt"), (1, "html")])
-def test_golden(env: jinja2.Environment, part: int, suffix: str) -> None:
-    """The basic edition, byte for byte as sent; DIGEST_REGEN_GOLDEN=1 rewrites the files."""
-    body = sent_bodies(render(env, basic_ranked()))[part]
-    golden = GOLDEN / f"daily-basic.{suffix}"
+def test_golden(
+    env: jinja2.Environment, part: int, suffix: str, name: str, reader: Subscriber | str
+) -> None:
+    """The basic edition, byte for byte as sent, to a reader without topics and to one with
+    topics (its sections); DIGEST_REGEN_GOLDEN=1 rewrites the files."""
+    if isinstance(reader, str):
+        reader = dataclasses.replace(READER, topics=("diffusion",))
+    body = sent_bodies(render(env, basic_ranked(), subscriber=reader))[part]
+    golden = GOLDEN / f"daily-{name}.{suffix}"
     if os.environ.get("DIGEST_REGEN_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)
         golden.write_bytes(body.encode())
     assert golden.exists(), f"{golden} is missing: run with DIGEST_REGEN_GOLDEN=1"
     assert body == golden.read_bytes().decode()
+
+
+# --- what the email says of each paper, and in which order (issue 15) ------------------------
+
+
+def topic_ranked() -> list[RankedPaper]:
+    """A topic reader's ranking as rank gives it: matches and trending papers interleaved."""
+    return [
+        RankedPaper(make_paper(1), 3.0, "trending #1 today"),
+        RankedPaper(make_paper(2), 2.9, 'matches "diffusion"', match="on diffusion"),
+        RankedPaper(make_paper(3), 2.8, 'matches "video"', match="on video generation"),
+        RankedPaper(make_paper(4), 2.7, 'matches "diffusion"', match="on diffusion"),
+        RankedPaper(make_paper(5), 1.0, "trending #4 today"),
+        RankedPaper(make_paper(6), 0.9, "you follow Ada Lovelace", match="by Ada Lovelace"),
+    ]
+
+
+TOPIC_READER = dataclasses.replace(READER, topics=("diffusion", "video generation"))
+
+
+def test_a_reader_with_topics_gets_for_you_then_also_trending(env: jinja2.Environment) -> None:
+    mail = render(env, topic_ranked(), subscriber=TOPIC_READER)
+    text, html = bodies(mail)
+    mine, rest = (
+        ("2406.10002", "2406.10003", "2406.10004", "2406.10006"),
+        ("2406.10001", "2406.10005"),
+    )
+    assert mail.paper_ids == (*mine, *rest)
+    intro = "2 on diffusion, 1 on video generation, 1 by Ada Lovelace, and today's top 2."
+    assert intro in html and intro in text.replace("\n", " ")
+    at = {n: html.index(f'href="https://huggingface.co/papers/2406.1000{n}"') for n in (1, 2)}
+    assert html.index(">For you<") < at[2] < html.index(">Also trending<") < at[1]
+    assert "\nFor you\n-------\n\n1.  Paper number 2 " in text
+    assert "\nAlso trending\n-------------\n\n5.  Paper number 1 " in text
+
+
+def test_a_reader_without_topics_gets_one_list_and_no_headings(env: jinja2.Environment) -> None:
+    mail = render(env, topic_ranked())
+    text, html = bodies(mail)
+    assert mail.paper_ids[0] == "2406.10001"
+    assert "Today's top 6 papers." in html and "For you" not in html + text
+    assert "Also trending" not in html + text
+
+
+def test_nothing_matched_says_so(env: jinja2.Environment) -> None:
+    ranked = [RankedPaper(make_paper(n), 1.0, f"trending #{n} today") for n in (1, 2)]
+    _, html = bodies(render(env, ranked, subscriber=TOPIC_READER))
+    assert "Nothing new matched your topics today; here are today&#39;s top 2." in html or (
+        "Nothing new matched your topics today; here are today's top 2." in html
+    )
+    assert "For you" not in html and "Also trending" not in html
+
+
+def test_the_reason_says_why_and_the_stats_say_how_much_once(env: jinja2.Environment) -> None:
+    """Issue 15: "66 upvotes · 3 comments · ★ 229", then "matches "diffusion" · 66 upvotes ·
+    3 comments · 229 GitHub stars": each number twice, written two ways."""
+    paper = make_paper(1, upvotes=66, comments=3, github_stars=1229)
+    ranked = [RankedPaper(paper, 1.0, 'matches "diffusion"', match="on diffusion")]
+    text, html = bodies(render(env, ranked, subscriber=TOPIC_READER))
+    for body in (text, html):
+        assert body.count("66 upvotes") == 1 and body.count("1,229 GitHub stars") == 1
+        assert "★" not in body and "&#9733;" not in body and "1229" not in body
+    assert 'Why: matches "diffusion"\n' in text
+    assert re.search(r'class="reason"[^>]*>matches "diffusion"</td>', html)
+
+
+def test_a_trending_reason_that_repeats_the_number_is_left_out(env: jinja2.Environment) -> None:
+    ranked = [
+        RankedPaper(make_paper(1), 2.0, "trending #1 today"),
+        RankedPaper(make_paper(2), 1.0, "trending #5 today"),
+    ]
+    text, _ = bodies(render(env, ranked))
+    assert "trending #1 today" not in text  # paper 1 says so by its number
+    assert "Why: trending #5 today" in text  # paper 2 is the edition's fifth
+
+
+def test_thumbnails_are_off_by_default_and_sized_with_alt_text(env: jinja2.Environment) -> None:
+    _, html = bodies(render(env, basic_ranked()))
+    assert "<img" not in html
+    on = dataclasses.replace(SETTINGS, thumbnails=True)
+    _, html = bodies(render(env, basic_ranked(), settings=on))
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert len(imgs) == 2  # the third paper is not one of Hugging Face's
+    first = imgs[0]
+    src = 'src="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2406.10001.png"'
+    assert src in first
+    assert 'width="536"' in first and 'height="282"' in first
+    assert 'alt="Paper number 1 on sparse diffusion transformers"' in first
+    no_hf = make_paper(1, url="https://example.org/p")
+    _, html = bodies(render(env, rank(no_hf), settings=on))
+    assert "<img" not in html  # only Hugging Face's papers have a picture

@@ -33,10 +33,12 @@ TRICKY_REASONS = (
     "a long reason that the text part has to wrap " * 4,
     "&amp; already escaped? &lt;no&gt; &#183;",
 )
+MATCHES = ("", "", "on diffusion", "on video generation", "by Ada Lovelace")
 READERS = (
     READER,
-    Subscriber("zoë.o'brien@exämple.org", "sub-2"),
+    Subscriber("zoë.o'brien@exämple.org", "sub-2", topics=("diffusion", "video generation")),
     Subscriber('"quoted & odd"+tag@example.com', "sub-3"),
+    Subscriber("fan@example.org", "sub-4", authors=("Ada Lovelace",)),
 )
 
 
@@ -59,10 +61,13 @@ def edition_papers() -> list[Paper]:
 
 
 def personal(seed: int, papers: list[Paper]) -> list[RankedPaper]:
-    """A reader's own choice and order of papers, each with a reason of its own."""
+    """A reader's own choice and order of papers, each with a reason of its own and what
+    it matched of the reader's (a topic, an author, or nothing: trending)."""
     rng = random.Random(seed)
     chosen = rng.sample(papers, rng.randint(1, len(papers)))
-    return [RankedPaper(p, 1.0, rng.choice(TRICKY_REASONS)) for p in chosen]
+    return [
+        RankedPaper(p, 1.0, rng.choice(TRICKY_REASONS), match=rng.choice(MATCHES)) for p in chosen
+    ]
 
 
 def links_for(n: int, mailto: bool = True) -> Links:
@@ -108,10 +113,10 @@ def test_a_weekly_edition_speaks_of_the_week_in_both_renderers(env: jinja2.Envir
     assert fast == full
     text, html = bodies(full)
     count = len(full.paper_ids)
-    assert f"{count} papers picked for you this week." in text
-    assert f"{count} papers picked for you this week." in html and " today." not in text
+    assert f"This week's top {count} papers." in text
+    assert f"This week's top {count} papers." in html and "today" not in text.lower()
     daily_text, _ = bodies(render_email(EDITION, READER, ranked, LINKS, SETTINGS, NOW, env))
-    assert f"{count} papers picked for you today." in daily_text
+    assert f"Today's top {count} papers." in daily_text
 
 
 def test_escaping_matches_the_html_serialiser(env: jinja2.Environment) -> None:
@@ -193,7 +198,8 @@ def test_memory_grows_with_the_papers_not_the_readers(env: jinja2.Environment) -
     papers = edition_papers()
     for n in range(300):
         renderer.render(Subscriber(f"reader{n}@example.org", f"r{n}"), personal(n, papers), LINKS)
-    assert renderer.cached_papers <= 2 * len(papers)  # each paper with and without a reason
+    # each paper with and without a reason, opening a section or not
+    assert renderer.cached_papers <= 2 * 3 * len(papers)
 
 
 # --- templates the fast path cannot replay ---------------------------------------------------
@@ -237,7 +243,7 @@ def test_an_operator_text_template_without_markers_is_rendered_in_full(tmp_path:
     env = make_environment([tmp_path, TEMPLATES])
     renderer = EditionRenderer(EDITION, SETTINGS, env, NOW)
     mail = renderer.render(READER, basic_ranked(), LINKS)
-    assert bodies(mail)[0] == "Hello reader@example.com: 3 papers picked for you today.\n"
+    assert bodies(mail)[0] == "Hello reader@example.com: Today's top 3 papers.\n"
     assert not renderer.fast
 
 

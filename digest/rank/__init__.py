@@ -48,6 +48,7 @@ class RankSettings:
     half_life_days: float = 3.0
     topic_mode: str = "boost"
     min_relevance: float = 0.15
+    period: str = "day"  # the digest's: a trending reason says "today" or "this week"
     similar: float = 0.6  # cosine similarity at which two papers are near-duplicates (distinct
     # papers of a real HF month stay under 0.16; the same abstract twice is above 0.7)
 
@@ -101,7 +102,7 @@ class Ranker:
         self.by_author = _papers_by_author(self.papers)
         texts = [bool(p.abstract or p.ai_summary) for p in self.papers]
         self.selector = Selector(self.index, order, settings.similar, texts)
-        self.explainer = Explainer(self.papers, self.index, today)
+        self.explainer = Explainer(self.papers, self.index, today, order, settings.period)
         self._topic_rows: dict[str, np.ndarray] = {}
 
     def rank(self, readers: Sequence[Reader], size: int | None = None) -> list[Ranking]:
@@ -221,6 +222,7 @@ class _Block:
                     ranker.explainer.reason(int(col), topic, authors),
                     trending=round(float(ranker.trending[col]), 4),
                     relevance=round(float(self.relevance[row, k]), 4),
+                    match=ranker.explainer.label(int(col), topic, authors),
                 )
             )
         return tuple(picked)

@@ -72,6 +72,7 @@ class RenderSettings:
     max_html_bytes: int = 100_000
     abstract_chars: int = 400
     period: str = "day"  # the digest's: what the intro calls it ("today", "this week")
+    thumbnails: bool = False  # show each paper's picture (Hugging Face's), when it has one
     domain: str = field(init=False, repr=False)  # the From address's; Message-IDs are minted on it
 
     def __post_init__(self) -> None:
@@ -155,6 +156,7 @@ def render_parts(
         postal_address=settings.postal_address,
         abstract_chars=settings.abstract_chars,
         period=settings.period,
+        thumbnails=settings.thumbnails,
     )
     view, html = _fit_html(env, view, settings.max_html_bytes)
     text = strip_markers(render_template(env, TEXT_TEMPLATE, view.context()))

@@ -67,15 +67,18 @@ from digest.render.view import (
     make_paper_view,
     notice_line,
     preheader_line,
+    sectioned,
+    shown_reason,
     subject_line,
     text_number,
     text_reason,
+    text_wrap,
 )
 
 _log = logging.getLogger(__name__)
 _HTML_CONTEXTS = frozenset({TEXT, ATTRIBUTE})
 _TEXT_CONTEXTS = frozenset({PLAIN})
-PaperKey = tuple[str, bool]  # (paper id, shown with a reason)
+PaperKey = tuple[str, bool, str]  # (paper id, shown with a reason, the section it opens)
 
 
 class EditionRenderer:
@@ -133,8 +136,16 @@ class EditionRenderer:
         self, subscriber: Subscriber, ranked: Sequence[RankedPaper], links: Links
     ) -> RenderedParts | None:
         """This reader's parts from the cached pieces; None if this reader needs the slow path."""
-        reasons = [_reason_values(r.reason) for r in ranked]
-        keys = [(r.paper.id, bool(why)) for r, (why, _) in zip(ranked, reasons, strict=True)]
+        interests = bool(subscriber.topics or subscriber.authors)
+        shown = sectioned(ranked, interests)
+        ranked = [r for r, _ in shown]
+        reasons = [
+            _reason_values(shown_reason(clean(r.reason), n)) for n, r in enumerate(ranked, 1)
+        ]
+        keys = [
+            (r.paper.id, bool(why), section)
+            for (r, section), (why, _) in zip(shown, reasons, strict=True)
+        ]
         optional = (links.unsubscribe_mailto is not None, links.return_path is not None)
         if not self._prepare(ranked, keys, optional):
             return None
@@ -147,7 +158,9 @@ class EditionRenderer:
         html_papers = [self._segments[k][0].fill(v) for k, v in zip(keys, papers, strict=True)]
         views = [self._views[r.paper.id] for r in ranked]
         reader = self._reader_values(subscriber, links, views)
-        count, values = self._fitting(html_frame, [len(html) for html in html_papers], reader)
+        matches = tuple(r.match for r in ranked)
+        sizes = [len(html) for html in html_papers]
+        count, values = self._fitting(html_frame, sizes, reader, matches, interests)
         dropped = len(ranked) - count
         html = _assemble(html_frame, html_papers[:count], values, dropped)
         kept = zip(keys[:count], papers[:count], strict=True)
@@ -176,15 +189,22 @@ class EditionRenderer:
         }
 
     def _fitting(
-        self, frame: Frame, sizes: Sequence[int], reader: dict[str, str]
+        self,
+        frame: Frame,
+        sizes: Sequence[int],
+        reader: dict[str, str],
+        matches: tuple[str, ...],
+        interests: bool,
     ) -> tuple[int, SlotValues]:
         """How many papers fit in the HTML size budget, and the reader's values for that many.
 
         The HTML's size is added up from its pieces': nothing is rendered to be measured."""
         budget = self.settings.max_html_bytes
+        period = self.settings.period
         for count in range(len(sizes), 0, -1):
             dropped = len(sizes) - count
-            values = SlotValues({**reader, **_count_values(count, dropped, self.settings.period)})
+            counted = _count_values(matches[:count], dropped, period, interests)
+            values = SlotValues({**reader, **counted})
             size = frame.head.size(values) + frame.middle.size(values) + frame.tail.size(values)
             size += (count - 1) * frame.separator.size(values) + sum(sizes[:count])
             if dropped:
@@ -222,10 +242,12 @@ class EditionRenderer:
 
     def _add_patterns(self, missing: dict[PaperKey, RankedPaper]) -> None:
         """Render the papers in ``missing`` as one pattern and keep their segments."""
-        for (paper_id, _), ranked in missing.items():
+        settings = self.settings
+        for (paper_id, _, _), ranked in missing.items():
             if paper_id not in self._views:
-                self._views[paper_id] = make_paper_view(ranked.paper, self.settings.abstract_chars)
-        batch = [(self._views[paper_id], why) for paper_id, why in missing]
+                view = make_paper_view(ranked.paper, settings.abstract_chars, settings.thumbnails)
+                self._views[paper_id] = view
+        batch = [(self._views[paper_id], why, section) for paper_id, why, section in missing]
         mailto, return_path = self._optional or (False, False)
         context = pattern_context(self._constants(), batch, mailto, return_path)
         html = inline_css(render_template(self.env, HTML_TEMPLATE, context))
@@ -271,10 +293,18 @@ def _number_values(number: int) -> dict[str, str]:
     }
 
 
-def _count_values(count: int, dropped: int, period: str) -> dict[str, str]:
-    """The reader values that depend on how many papers fit."""
-    intro = intro_line(count, period)
-    return {"intro": intro, "dropped": str(dropped), "notice": notice_line(dropped)}
+@functools.lru_cache(maxsize=4096)  # readers share what their papers matched
+def _count_values(
+    matches: tuple[str, ...], dropped: int, period: str, interests: bool
+) -> dict[str, str]:
+    """The reader values that depend on which papers fit (``matches``: what each matched)."""
+    intro = intro_line(matches, period, interests)
+    return {
+        "intro": intro,
+        "text_intro": text_wrap(intro),
+        "dropped": str(dropped),
+        "notice": notice_line(dropped),
+    }
 
 
 def _assemble(frame: Frame, papers: Sequence[str], values: SlotValues, dropped: int) -> str:

@@ -45,6 +45,7 @@ READER_SLOTS = frozenset(
         "subject",
         "preheader",
         "intro",
+        "text_intro",
         "recipient",
         "unsubscribe_url",
         "unsubscribe_mailto",
@@ -121,13 +122,14 @@ def slot(name: str) -> str:
 
 def pattern_context(
     constants: Mapping[str, Any],
-    papers: Sequence[tuple[PaperView, bool]],
+    papers: Sequence[tuple[PaperView, bool, str]],
     mailto: bool,
     return_path: bool = False,
 ) -> dict[str, Any]:
     """The template variables of a pattern: ``constants`` plus slots for the rest.
 
-    ``papers`` are the views to render (with or without a reason) between two copies of the
+    ``papers`` are the views to render (with or without a reason, opening a section or not:
+    the section's heading is the same for every reader, so it is no slot) between two copies of the
     first one, which are rendered and discarded: no real paper is then first or last, so a
     template whose paper block depends on its position fails the renderer's self-check
     instead of passing it by luck.
@@ -135,7 +137,10 @@ def pattern_context(
     views = [papers[0], *papers, papers[0]]
     return {
         **constants,
-        **{name: slot(name) for name in ("subject", "preheader", "intro", "recipient")},
+        **{
+            name: slot(name)
+            for name in ("subject", "preheader", "intro", "text_intro", "recipient")
+        },
         "links": SimpleNamespace(
             unsubscribe_url=slot("unsubscribe_url"),
             unsubscribe_mailto=slot("unsubscribe_mailto") if mailto else None,
@@ -143,7 +148,7 @@ def pattern_context(
             archive_url=slot("archive_url"),
             return_path=slot("return_path") if return_path else None,
         ),
-        "papers": [_paper_pattern(view, reason) for view, reason in views],
+        "papers": [_paper_pattern(view, reason, section) for view, reason, section in views],
         "dropped": slot("dropped"),
         "notice": slot("notice"),
     }
@@ -216,13 +221,14 @@ class SlotValues(dict[str, str]):
         return value
 
 
-def _paper_pattern(view: PaperView, reason: bool) -> SimpleNamespace:
+def _paper_pattern(view: PaperView, reason: bool, section: str) -> SimpleNamespace:
     fields = {f.name: getattr(view, f.name) for f in dataclasses.fields(view)}
     fields.update(
         number=slot("number"),
         text_number=slot("text_number"),
         reason=slot("reason") if reason else "",
         text_reason=slot("text_reason") if reason else "",
+        section=section,
     )
     return SimpleNamespace(**fields)
 

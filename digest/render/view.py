@@ -26,12 +26,15 @@ from typing import Any
 from digest.errors import RenderError
 from digest.models import Edition, Links, Paper, RankedPaper, Subscriber, collapse_whitespace
 
-TEXT_WIDTH = 72  # columns of the plain-text part
+TEXT_WIDTH = 78  # columns of the plain-text part; only a URL, on a line of its own, is longer
 TEXT_INDENT = 4  # email.txt.j2 starts a paper's lines 4 columns in ...
-REASON_INDENT = 11  # ... and the reason 11 ("    Why:   ")
+REASON_INDENT = 9  # ... and the reason 9 ("    Why: ")
 MAX_AUTHORS = 3
-SUBJECT_TITLE_CHARS = 80
+SUBJECT_CHARS = 70  # a subject longer than this is cut in most inboxes
 PREHEADER_CHARS = 100
+FOR_YOU, ALSO_TRENDING = "For you", "Also trending"  # the sections of a reader with topics
+THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT = 536, 282  # a paper's picture, the width of its column
+_HF_PAPER = re.compile(r"https://huggingface\.co/papers/(\d{4}\.\d{4,5})")
 # U+E000 and U+E001 are the slot marks of the fast path (digest.render.pattern): scraped text
 # never carries them into a template.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ue000\ue001]")
@@ -62,19 +65,25 @@ class PaperView:
     links: tuple[LinkView, ...]  # arXiv, PDF, Code
     text_number: str  # the plain-text part's copies: "1.  ", then wrapped and indented
     text_title: str
+    text_authors: str
     text_blurb: str
     text_reason: str
     text_links: tuple[LinkView, ...]  # the paper page first when it is not already a link
+    thumbnail: str | None = None  # an image URL, when the digest shows thumbnails
+    section: str = ""  # the heading of the section this paper opens ("For you"), or ""
+    match: str = ""  # what it matched of the reader's ("on diffusion"), for the intro
 
-    def ranked_as(self, number: int, reason: str) -> PaperView:
+    def ranked_as(self, number: int, reason: str, section: str = "", match: str = "") -> PaperView:
         """This paper shown as a reader's ``number``-th, for ``reason``."""
-        why = clean(reason)
+        why = shown_reason(clean(reason), number)
         return dataclasses.replace(
             self,
             number=number,
             reason=why,
             text_number=text_number(number),
             text_reason=text_reason(why),
+            section=section,
+            match=match,
         )
 
 
@@ -86,7 +95,8 @@ class EmailView:
     digest_title: str
     date_long: str
     preheader: str
-    intro: str  # "3 papers picked for you today." ("this week" for a weekly digest)
+    intro: str  # "3 on diffusion, and today's top 5." ("this week's" for a weekly digest)
+    text_intro: str  # the intro wrapped for the text part
     recipient: str
     home_url: str
     postal_address: str
@@ -95,6 +105,7 @@ class EmailView:
     dropped: int = 0  # papers left out to keep the HTML under its size budget
     notice: str = ""  # "2 more papers did not fit in this email.", or nothing
     period: str = "day"  # the digest's period, which the intro names
+    interests: bool = False  # the reader has topics or follows authors
 
     def context(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -102,10 +113,13 @@ class EmailView:
     def keeping(self, count: int) -> EmailView:
         """The same email with only its first ``count`` papers."""
         dropped = self.dropped + len(self.papers) - count
+        papers = self.papers[:count]
+        intro = intro_line([p.match for p in papers], self.period, self.interests)
         return dataclasses.replace(
             self,
-            papers=self.papers[:count],
-            intro=intro_line(count, self.period),
+            papers=papers,
+            intro=intro,
+            text_intro=text_wrap(intro),
             dropped=dropped,
             notice=notice_line(dropped),
         )
@@ -121,17 +135,22 @@ def make_email_view(
     postal_address: str,
     abstract_chars: int,
     period: str = "day",
+    thumbnails: bool = False,
 ) -> EmailView:
     """What ``subscriber`` is shown of ``edition``; RenderError if it cannot be shown."""
     check_reader(edition, subscriber, ranked, links)
-    papers = make_paper_views(ranked, abstract_chars)
+    interests = bool(subscriber.topics or subscriber.authors)
+    papers = make_paper_views(ranked, abstract_chars, interests, thumbnails)
+    intro = intro_line([p.match for p in papers], period, interests)
     return EmailView(
         subject=subject_line(edition, papers[0].title),
         digest_title=clean(edition.title),
         date_long=long_date(edition.date),
         preheader=preheader_line(p.title for p in papers[:3]),
-        intro=intro_line(len(papers), period),
+        intro=intro,
+        text_intro=text_wrap(intro),
         period=period,
+        interests=interests,
         recipient=subscriber.email,
         home_url=home_url,
         postal_address=clean(postal_address),
@@ -160,10 +179,12 @@ def check_reader(
 
 
 def subject_line(edition: Edition, top_title: str) -> str:
-    """``"Daily Papers — Tue 11 Jun: <the top paper's title>"``."""
+    """``"Daily Papers — Tue 11 Jun: <the first paper's title>"`` in at most
+    :data:`SUBJECT_CHARS` characters, the title cut at a word. The first paper is the
+    reader's strongest match, or the edition's top paper for a reader without topics."""
     day = edition.date
-    top = shorten(top_title, SUBJECT_TITLE_CHARS)
-    return f"{clean(edition.title)} — {day:%a} {day.day} {day:%b}: {top}"
+    head = f"{shorten(clean(edition.title), 30)} — {day:%a} {day.day} {day:%b}: "
+    return head + shorten(top_title, SUBJECT_CHARS - len(head))
 
 
 def long_date(day: date) -> str:
@@ -179,9 +200,42 @@ def preheader_line(titles: Iterable[str]) -> str:
 WHEN = {"day": "today", "week": "this week", "month": "this month"}
 
 
-def intro_line(count: int, period: str = "day") -> str:
+def intro_line(matches: Sequence[str], period: str = "day", interests: bool = False) -> str:
+    """``"3 on diffusion, 2 on video generation, and today's top 5."``: what the papers
+    matched (``matches``, one per paper, "" for a trending one), then the trending rest."""
     when = WHEN.get(period, "today")
-    return f"{count} paper{'s' if count != 1 else ''} picked for you {when}."
+    top = f"{when}'s top"
+    trending = sum(1 for m in matches if not m)
+    if not interests:
+        line = f"{top} {_papers(len(matches))}."
+        return line[0].upper() + line[1:]
+    counts: dict[str, int] = {}
+    for match in matches:
+        if match:
+            counts[match] = counts.get(match, 0) + 1
+    if not counts:
+        return f"Nothing new matched your topics {when}; here are {top} {trending}."
+    parts = [f"{n} {match}" for match, n in counts.items()]
+    if trending:
+        parts.append(f"{top} {trending}")
+    if len(parts) == 1:
+        return f"{parts[0]}, {when}."
+    return ", ".join(parts[:-1]) + f"{',' if len(parts) > 2 else ''} and {parts[-1]}."
+
+
+def _papers(count: int) -> str:
+    return "paper" if count == 1 else f"{count} papers"
+
+
+def shown_reason(reason: str, number: int) -> str:
+    """The reason as the email shows it: ``trending #3 today`` next to paper 3 says nothing
+    the number does not, so it is left out."""
+    return "" if reason.startswith(f"trending #{number} ") else reason
+
+
+def text_wrap(text: str) -> str:
+    """A paragraph of the text part, wrapped at :data:`TEXT_WIDTH`."""
+    return _wrap(text, 0)
 
 
 def notice_line(dropped: int) -> str:
@@ -190,35 +244,66 @@ def notice_line(dropped: int) -> str:
     return f"{dropped} more paper{'s' if dropped != 1 else ''} did not fit in this email."
 
 
-def make_paper_views(ranked: Sequence[RankedPaper], abstract_chars: int) -> tuple[PaperView, ...]:
-    """The view of each ranked paper, numbered from 1 in rank order."""
+def sectioned(ranked: Sequence[RankedPaper], interests: bool) -> list[tuple[RankedPaper, str]]:
+    """The papers in the order the email shows them, each with the heading of the section
+    it opens: for a reader with topics, what matched them ("For you") before the rest
+    ("Also trending"), each part in rank order; for anyone else, rank order, no headings."""
+    if not interests:
+        return [(r, "") for r in ranked]
+    mine = [r for r in ranked if r.match]
+    rest = [r for r in ranked if not r.match]
+    out = [(r, FOR_YOU if i == 0 else "") for i, r in enumerate(mine)]
+    return out + [(r, ALSO_TRENDING if i == 0 and mine else "") for i, r in enumerate(rest)]
+
+
+def make_paper_views(
+    ranked: Sequence[RankedPaper],
+    abstract_chars: int,
+    interests: bool = False,
+    thumbnails: bool = False,
+) -> tuple[PaperView, ...]:
+    """The view of each ranked paper, in sections (:func:`sectioned`), numbered from 1."""
     return tuple(
-        make_paper_view(r.paper, abstract_chars).ranked_as(n, r.reason)
-        for n, r in enumerate(ranked, start=1)
+        make_paper_view(r.paper, abstract_chars, thumbnails).ranked_as(
+            n, r.reason, heading, r.match
+        )
+        for n, (r, heading) in enumerate(sectioned(ranked, interests), start=1)
     )
 
 
-def make_paper_view(paper: Paper, abstract_chars: int) -> PaperView:
+def make_paper_view(paper: Paper, abstract_chars: int, thumbnails: bool = False) -> PaperView:
     """What every reader sees of ``paper``; its number and reason are left blank."""
     title, url, links = clean(paper.title) or "(untitled)", paper_url(paper), paper_links(paper)
     blurb = shorten(clean(paper.ai_summary or paper.abstract), abstract_chars)
     extra = () if url is None or url in {link.url for link in links} else (LinkView("Paper", url),)
+    authors = authors_line(paper)
     return PaperView(
         number=0,
         id=paper.id,
         title=title,
         url=url,
-        authors=authors_line(paper),
+        authors=authors,
         signals=signals_line(paper),
         blurb=blurb,
         reason="",
         links=links,
         text_number="",
         text_title=_wrap(title, TEXT_INDENT),
+        text_authors=_wrap(authors, TEXT_INDENT),
         text_blurb=_wrap(blurb, TEXT_INDENT),
         text_reason="",
         text_links=extra + links,
+        thumbnail=thumbnail_url(paper) if thumbnails else None,
     )
+
+
+def thumbnail_url(paper: Paper) -> str | None:
+    """Hugging Face's picture of a paper of its daily list (the ``thumbnail`` its API gives
+    is always this address), or None for a paper from elsewhere."""
+    found = _HF_PAPER.fullmatch(paper.url or "")
+    if found is None:
+        return None
+    return f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{found[1]}.png"
 
 
 def text_number(number: int) -> str:
@@ -297,14 +382,16 @@ def authors_line(paper: Paper) -> str:
 
 
 def signals_line(paper: Paper) -> str:
-    """``"42 upvotes · 3 comments · ★ 58"``, leaving out the signals that are unknown."""
+    """How much attention the paper has, each number written one way:
+    ``"1,042 upvotes · 3 comments · 58 GitHub stars"``; unknown signals and zero comments
+    or stars are left out."""
     parts = []
     if paper.upvotes is not None:
         parts.append(_plural(paper.upvotes, "upvote"))
-    if paper.comments is not None:
+    if paper.comments:
         parts.append(_plural(paper.comments, "comment"))
-    if paper.github_stars is not None:
-        parts.append(f"★ {paper.github_stars:,}")
+    if paper.github_stars:
+        parts.append(_plural(paper.github_stars, "GitHub star"))
     return " · ".join(parts)
 
 
