@@ -326,3 +326,21 @@ def test_soft_bounces_report_the_status(sent: Sent) -> None:
     assert report.event is not None and report.event.kind == K.SOFT_BOUNCE
     assert report.event.status == "4.2.2"
     assert message_from_bytes(raw)["To"] == sent.return_path
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.sampled_from(_REAL), st.data())
+def test_processing_any_scrambled_message_changes_nothing_it_cannot_name(
+    sent: Sent, path: Path, data: st.DataObject
+) -> None:
+    raw = path.read_bytes()
+    cut = data.draw(st.integers(0, len(raw)))
+    to = data.draw(st.sampled_from(["", sent.return_path, "bounces+" + "a" * 39 + "@example.org"]))
+    tagged = f"Delivered-To: {to}\n".encode() if to else b""
+    report = process_message(sent.store, sent.config, tagged + raw[:cut], "fuzz")
+    assert report.outcome in Outcome
+    assert all(e.email == "ada@example.org" for e in sent.store.mail_events())
