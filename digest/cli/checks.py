@@ -174,7 +174,7 @@ def envelope_from(config: Config) -> str | None:
 def inbound_source(config: Config) -> str | None:
     """Nothing here reads returned mail unless an IMAP folder is named (a pipe from the MTA
     is invisible from here: this is a hint)."""
-    if config.smtp.host and getattr(config.inbound, "imap", None) is None:
+    if config.smtp.host and config.inbound.imap is None:
         return (
             "no inbound source is configured (inbound.imap): unless your MTA pipes returned "
             "mail to `digest inbound -`, nothing reads bounces, complaints and mailto "
