@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dovecot_server import Dovecot
+from conftest import run_cli
+from dovecot_server import PASSWORD, Dovecot
 from imapclient import IMAPClient
 from returned_mail import READERS, SECRET, UNKNOWN, arf, dsn, returned
 
@@ -246,3 +247,28 @@ def test_serve_polls_the_folder_when_inbound_imap_is_configured(
     assert [e.kind.value for e in store.mail_events()] == ["complaint"]
     unreachable = configure(tmp_path, dovecot, port_override=1)
     assert Scheduler(unreachable, store=store).read_imap() is None  # logged, not raised
+
+
+def test_digest_inbound_imap_on_the_command_line(
+    sent: dict[str, tuple[str, str]],
+    dovecot: Dovecot,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dovecot.append("INBOX", *returned(sent))
+    config = configure(tmp_path, dovecot)
+    args = ["--config", str(config.path), "inbound", "--imap"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith("INBOX: 4 new, 3 moved")
+    assert f"hard bounce 5.1.1: {READERS[0]} (daily/2025-11-26) from imap INBOX uid 1" in lines
+    assert f"complaint: {READERS[1]} (daily/2025-11-26) from imap INBOX uid 2" in lines
+    assert any(line.startswith("left in the folder: imap INBOX uid 4: ") for line in lines)
+    code, out, err = run_cli(args, capsys)
+    assert (code, out.splitlines()[0][-15:]) == (0, "no new messages")
+    wrong = configure(tmp_path, dovecot, port_override=1)
+    code, out, err = run_cli(["--config", str(wrong.path), "inbound", "--imap"], capsys)
+    assert code == 1
+    assert err.startswith("Error: IMAP bounces@127.0.0.1:1 INBOX: connect failed")
+    assert "Traceback" not in err and PASSWORD not in err + out

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from digest.cli.context import AppContext
+from digest.cli.inbound_imap import IMAP_HELP, read_imap_folder
 from digest.cli.mailfiles import read_source
 from digest.cli.report import make_console
 from digest.config import Config
@@ -31,13 +32,16 @@ _SAID = {Outcome.FORGED, Outcome.UNKNOWN, Outcome.UNCLASSIFIED}
     metavar="ADDRESS",
     help="The envelope recipient, when a pipe knows it (Postfix: ${original_recipient}).",
 )
+@click.option("--imap", "from_imap", is_flag=True, help=IMAP_HELP)
 @click.pass_obj
-def inbound_cmd(app: AppContext, sources: Sequence[str], recipient: str | None) -> None:
+def inbound_cmd(
+    app: AppContext, sources: Sequence[str], recipient: str | None, from_imap: bool
+) -> None:
     """Read returned mail: each SOURCE is an .eml file, an mbox, a Maildir or - (standard
     input, for an MTA's pipe). Processed Maildir messages move to its .Processed folder;
-    what cannot be classified stays and is listed."""
-    if not sources:
-        raise click.UsageError("give a SOURCE: an .eml file, an mbox, a Maildir, or -")
+    what cannot be classified stays and is listed. --imap reads the IMAP folder too."""
+    if not sources and not from_imap:
+        raise click.UsageError("give a SOURCE: an .eml file, an mbox, a Maildir, or -; or --imap")
     config = app.config()
     store = make_store(config)
     reports: list[InboundReport] = []
@@ -48,6 +52,9 @@ def inbound_cmd(app: AppContext, sources: Sequence[str], recipient: str | None) 
         except InputError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed += 1
+    if from_imap:
+        read, imap_failed = read_imap_folder(store, config)
+        reports, failed = reports + read, failed + imap_failed
     for line in summary_lines(reports):
         click.echo(line)
     if failed:
