@@ -14,8 +14,15 @@ With --dkim every message is DKIM-signed in process (``sender.dkim``, a fresh 20
 key), in the send and in the smtplib loop alike, and the cost of one signature is timed alone
 first (on one composed message, --signatures times).
 
+With ``--store postgresql`` the store is a PostgreSQL database on a throwaway cluster
+(bench/pg.py: fsync on; the subscribers written by COPY), and ``--senders N`` starts N
+``digest send`` processes together on the same edition: they share its deliveries (issue 16).
+The throughput is the relay's messages over the wall time from the first start to the last
+exit; each sender's peak RSS is its own (``wait4``). ``--baseline 0`` skips the smtplib loop.
+
 Usage: python bench/bench_send.py [--subscribers 100000] [--connections 64] [--baseline 2000]
                                   [--dkim [--signatures 200]]
+                                  [--store tinydb|postgresql [--senders N]]
 """
 
 from __future__ import annotations
@@ -34,10 +41,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
+
+from pg import load_subscribers, throwaway_cluster
 
 from digest.config import load_config
 from digest.config.sources import parse_source_spec
@@ -46,7 +56,7 @@ from digest.models import Email, Status, Subscriber
 from digest.parse import parse_bytes
 from digest.pipeline.compose import Composer, EditionRequest
 from digest.render.dkim import DkimSigner
-from digest.store import History, TinyStore
+from digest.store import History, TinyStore, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = REPO / "digest" / "samples" / "hf-daily-2025-11-25.json"  # a real HF day, 31 papers
@@ -170,6 +180,37 @@ def timed_send(config: Path) -> tuple[float, str, int, float]:
     return seconds, done.stdout, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
+def timed_senders(
+    config: Path, senders: int, folder: Path
+) -> tuple[float, list[str], list[int], float]:
+    """``senders`` ``digest send`` processes started together on one edition: seconds from
+    the first start to the last exit, their outputs, each one's peak RSS in KB (its own,
+    from ``wait4``) and the CPU seconds they used in all."""
+    env = {**os.environ, "DIGEST_SECRET": BENCH_SECRET}
+    env.pop("DIGEST_STORE", None)
+    command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
+    command += ["--date", EDITION_DATE.isoformat()]
+    logs = [folder / f"sender-{i}.log" for i in range(senders)]
+    started = time.perf_counter()
+    children = []
+    for log in logs:
+        with log.open("wb") as out:
+            children.append(subprocess.Popen(command, stdout=out, stderr=out, env=env))
+    peaks, cpu, failed = [], 0.0, []
+    for child, log in zip(children, logs, strict=True):
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        peaks.append(usage.ru_maxrss)
+        cpu += usage.ru_utime + usage.ru_stime
+        if child.returncode:
+            failed.append(log)
+    seconds = time.perf_counter() - started
+    outputs = [log.read_text() for log in logs]
+    if failed:
+        sys.exit("digest send failed:\n" + "\n".join(p.read_text() for p in failed))
+    return seconds, outputs, peaks, cpu
+
+
 def make_key(path: Path) -> str:
     """A fresh 2048-bit RSA key in PEM at ``path``; the YAML that signs with it."""
     from cryptography.hazmat.primitives import serialization
@@ -245,7 +286,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=2000, help="messages for smtplib loop")
     parser.add_argument("--dkim", action="store_true", help="DKIM-sign every message")
     parser.add_argument("--signatures", type=int, default=200, help="signatures timed alone")
+    parser.add_argument("--store", choices=["tinydb", "postgresql"], default="tinydb")
+    parser.add_argument("--senders", type=int, default=1, help="digest send processes at once")
     args = parser.parse_args()
+    if args.senders > 1 and args.store != "postgresql":
+        parser.error("--senders above 1 needs --store postgresql (TinyDB allows one sender)")
     print(
         f"machine: {platform.processor() or platform.machine()}, "
         f"{multiprocessing.cpu_count()} cores, Python {platform.python_version()}, "
@@ -256,12 +301,17 @@ def main() -> None:
     port = free_port()
     sink = multiprocessing.Process(target=run_sink, args=(port, args.delay, count), daemon=True)
     sink.start()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         folder = Path(tmp)
+        url = None
+        if args.store == "postgresql":
+            cluster = stack.enter_context(throwaway_cluster())
+            url = cluster.create_db("bench")
+            print(f"server: {cluster.version} (fsync on)")
         config = folder / "schedules.yaml"
         config.write_text(
             CONFIG.format(
-                store=folder / "store.json",
+                store=url or folder / "store.json",
                 outbox=folder / "outbox",
                 port=port,
                 connections=args.connections,
@@ -274,21 +324,36 @@ def main() -> None:
             ms, size = time_signature(config, subs[0], args.signatures)
             print(f"DKIM (RSA 2048): {ms:.2f} ms per signature of a {size / 1024:.0f} KB message")
         started = time.perf_counter()
-        TinyStore(folder / "store.json").save_subscribers(subs)
+        if url is None:
+            TinyStore(folder / "store.json").save_subscribers(subs)
+        else:
+            open_store(url).migrate()
+            load_subscribers(url, subs)
         print(f"setup: {len(subs):,} subscribers stored in {time.perf_counter() - started:.1f} s")
         time.sleep(0.5)  # the sink is listening by now
 
         sink_cpu = _cpu_seconds(sink.pid)
-        seconds, output, peak_kb, cpu = timed_send(config)
+        if url is None and args.senders == 1:
+            seconds, output, peak_kb, cpu = timed_send(config)
+            outputs, peaks = [output], [peak_kb]
+        else:
+            seconds, outputs, peaks, cpu = timed_senders(config, args.senders, folder)
         sink_cpu = _cpu_seconds(sink.pid) - sink_cpu
-        summary = next(line for line in output.splitlines() if "sent " in line)
-        sent = int(re.search(r"sent (\d+)", summary).group(1))  # type: ignore[union-attr]
-        size = sum(p.stat().st_size for p in (folder / "store.ledger").rglob("*.json"))
-        print(f"digest send: {summary.strip()}")
+        sent = 0
+        for number, output in enumerate(outputs, 1):
+            summary = next(line for line in output.splitlines() if "sent " in line)
+            sent += int(re.search(r"sent (\d+)", summary).group(1))  # type: ignore[union-attr]
+            print(f"digest send{f' #{number}' if len(outputs) > 1 else ''}: {summary.strip()}")
+        if url is None:
+            size = sum(p.stat().st_size for p in (folder / "store.ledger").rglob("*.json"))
+            where = f"ledger {size / 1e6:.1f} MB"
+        else:
+            where = f"database {cluster.size('bench') / 1e6:.0f} MB"
+        rss = ", ".join(f"{kb / 1024:,.0f}" for kb in peaks)
         print(
             f"  {sent:,} messages in {seconds:.1f} s = {sent / seconds:,.0f} messages/s "
-            f"end to end; peak RSS {peak_kb / 1024:,.0f} MB; the relay got {count.value:,}; "
-            f"ledger {size / 1e6:.1f} MB"
+            f"end to end ({args.store}, {args.senders} sender(s)); peak RSS {rss} MB; "
+            f"the relay got {count.value:,}; {where}"
         )
         print(
             f"  CPU per message: digest {cpu / sent * 1000:.2f} ms, "
@@ -297,6 +362,9 @@ def main() -> None:
         if count.value != sent:
             sys.exit(f"the relay received {count.value} messages, digest reported {sent}")
 
+        if not args.baseline:
+            sink.terminate()
+            return
         baseline_subs = subs[: args.baseline]
         with_compose, smtp_only = smtplib_loop(config, baseline_subs, port, args.dkim)
         ours = sent / seconds

@@ -1,0 +1,514 @@
+"""The store under a big list (issue 16; rerun: make bench-pg): a CSV import, then the
+reader-facing writes through the real web app, PostgreSQL at 1,000,000 subscribers beside
+TinyDB at 100,000, in the same run on the same machine.
+
+What runs, for each store:
+
+    1. ``digest store migrate`` (PostgreSQL), then ``digest subscribers import`` of a CSV of
+       N confirmed subscribers (3-5 topics each, 24 timezones), timed as a subprocess;
+    2. ``digest serve --no-scheduler`` as a subprocess on a loopback port (uvicorn, one
+       process, the real routes; confirmation emails go to the outbox);
+    3. 16 concurrent clients (each an ``httpx.AsyncClient`` with its own cookies; the CSRF
+       token from one GET /subscribe per client) POST, phase by phase:
+       subscribe (a new address), confirm (the link for one of those addresses, built with
+       digest.links from the same DIGEST_SECRET), preferences save (an imported reader) and
+       the RFC 8058 one-click unsubscribe (another imported reader). Each POST is timed from
+       send to answer; writes/s is the POSTs over the phases' wall time.
+
+Subscribe answers before its write (the record and the email are done after the page, so the
+answer takes the same time for any address); its phase ends when every write is in the store.
+
+Usage: python bench/bench_store.py [--subscribers 1000000] [--requests 4000]
+       [--tiny-subscribers 100000] [--tiny-requests 80] [--clients 16] [--no-tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from pg import Cluster, load_subscribers, machine, throwaway_cluster
+
+from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
+from digest.store import Store, open_store
+from digest.subscribers.csvfile import decode_csv, read_csv
+
+SECRET = "bench-store-secret-0123456789abcdef"
+ZONES = ["UTC", "Europe/London", "Europe/Paris", "America/New_York", "Asia/Tokyo"] + [
+    f"Etc/GMT{sign}{h}" for sign in "+-" for h in range(1, 10)
+]
+TOPICS = [
+    "diffusion",
+    "reinforcement learning",
+    "large language models",
+    "retrieval augmented generation",
+    "vision transformers",
+    "speech recognition",
+    "graph neural networks",
+    "robotics",
+    "reasoning",
+    "mixture of experts",
+    "quantization",
+    "video generation",
+]
+CONFIG = """\
+store: {store}
+outbox: {outbox}
+base_url: http://127.0.0.1:{port}
+sender:
+  from: "Daily Papers <papers@example.org>"
+  postal_address: "1 Research Way, Cambridge"
+web:
+  per_client_per_hour: 100000000
+digests:
+  daily:
+    title: Daily Papers
+    sources: [hf-daily]
+    schedule: "0 7 * * mon-fri"
+    timezone: UTC
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def email_of(i: int) -> str:
+    return f"reader{i:07}@example.org"
+
+
+def write_csv(path: Path, n: int) -> None:
+    rng = random.Random(16)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("email,topics,digests,cadence,timezone\n")
+        for i in range(n):
+            topics = ", ".join(rng.sample(TOPICS, rng.randint(3, 5)))
+            out.write(f'{email_of(i)},"{topics}",daily,daily,{ZONES[i % len(ZONES)]}\n')
+
+
+def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
+    env.pop("DIGEST_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", *args], capture_output=True, text=True, env=env
+    )
+    if done.returncode:
+        sys.exit(f"digest {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    failures: int = 0
+    started: float = 0.0
+
+
+@dataclass
+class Result:
+    label: str
+    subscribers: int
+    import_seconds: float
+    import_rss_mb: float
+    size_mb: float
+    phases: list[Phase]
+
+    @property
+    def latencies(self) -> list[float]:
+        return [x for p in self.phases for x in p.latencies]
+
+    @property
+    def writes_per_s(self) -> float:
+        return len(self.latencies) / sum(p.wall for p in self.phases)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000
+
+
+class Load:
+    """``clients`` concurrent clients against one ``digest serve``."""
+
+    def __init__(self, base: str, clients: int, rate: float | None) -> None:
+        self.base, self.clients, self.rate = base, clients, rate
+        self.sessions: list[tuple[httpx.AsyncClient, str]] = []
+
+    async def open(self) -> None:
+        for _ in range(self.clients):
+            client = httpx.AsyncClient(base_url=self.base, timeout=120)
+            page = await client.get("/subscribe")
+            page.raise_for_status()
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token, "no CSRF field on /subscribe"
+            self.sessions.append((client, token.group(1)))
+
+    async def close(self) -> None:
+        for client, _ in self.sessions:
+            await client.aclose()
+
+    async def run(
+        self,
+        name: str,
+        items: list[str],
+        request: Callable[[httpx.AsyncClient, str, str], Awaitable[httpx.Response]],
+        expect: str,
+    ) -> Phase:
+        phase = Phase(name, started=time.perf_counter())
+        queue = list(reversed(items))
+
+        async def worker(number: int, client: httpx.AsyncClient, csrf: str) -> None:
+            sent = 0
+            while queue:
+                item = queue.pop()
+                if self.rate:  # open loop: this client's next slot of the offered rate
+                    slot = phase.started + (sent * self.clients + number) / self.rate
+                    await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+                    sent += 1
+                started = time.perf_counter()
+                answer = await request(client, csrf, item)
+                phase.latencies.append(time.perf_counter() - started)
+                if answer.status_code != 200 or expect not in answer.text:
+                    phase.failures += 1
+                    if phase.failures <= 3:
+                        print(f"  {name}: {answer.status_code} {answer.text[:300]!r}")
+
+        await asyncio.gather(*(worker(i, c, t) for i, (c, t) in enumerate(self.sessions)))
+        phase.wall = time.perf_counter() - phase.started
+        return phase
+
+
+def subscribe(client: httpx.AsyncClient, csrf: str, email: str) -> Awaitable[httpx.Response]:
+    form = {
+        "csrf_token": csrf,
+        "email": email,
+        "digests": "daily",
+        "topics": "diffusion, robotics",
+        "authors": "",
+        "topic_mode": "boost",
+        "cadence": "daily",
+        "timezone": "Europe/Paris",
+        "website": "",
+    }
+    return client.post("/subscribe", data=form)
+
+
+def confirm(client: httpx.AsyncClient, csrf: str, sub_id: str) -> Awaitable[httpx.Response]:
+    token = make_confirm_token(SECRET, sub_id)
+    return client.post(f"/confirm/{token}", data={"csrf_token": csrf})
+
+
+def save_preferences(
+    client: httpx.AsyncClient, csrf: str, sub_id: str
+) -> Awaitable[httpx.Response]:
+    token = make_token(SECRET, PREFERENCES, sub_id, "")
+    form = {
+        "csrf_token": csrf,
+        "digests": "daily",
+        "topics": "quantization, reasoning, world models",
+        "authors": "Ada Lovelace",
+        "topic_mode": "filter",
+        "cadence": "daily",
+        "timezone": "Asia/Tokyo",
+        "action": "save",
+    }
+    return client.post(f"/preferences/{token}", data=form)
+
+
+def unsubscribe(client: httpx.AsyncClient, csrf: str, sub_id: str) -> Awaitable[httpx.Response]:
+    token = make_token(SECRET, UNSUBSCRIBE, sub_id, "daily")
+    return client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+
+
+def ids_of(store: Store, emails: list[str], pg: bool) -> dict[str, str]:
+    """The subscriber ids of ``emails`` (those in the store), read in this process."""
+    if pg or len(emails) == 1:
+        found = (store.get_subscriber(e) for e in emails)
+        return {s.email: s.id for s in found if s is not None}
+    wanted = set(emails)
+    return {s.email: s.id for s in store.list_subscribers() if s.email in wanted}
+
+
+def wait_http(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(600):
+        if server.poll() is not None:
+            sys.exit(f"digest serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"digest serve did not answer:\n{log.read_text()}")
+
+
+#: Runs ``digest serve`` with the web app's store lock (Site._locked: one store operation at
+#: a time in the process) taken away, to measure what it costs. A what-if, not shipped.
+UNLOCKED = (
+    "import sys; import digest.web.site as s; s.Site._locked = lambda self, call: call(); "
+    "from digest.cli import main; sys.argv[0] = 'digest'; main()"
+)
+
+
+def time_pg_import(cluster: Cluster, folder: Path, sizes: list[int]) -> list[tuple[int, float]]:
+    """``digest subscribers import`` into an empty PostgreSQL store, timed, per size."""
+    folder.mkdir()
+    timings = []
+    for n in sizes:
+        url = cluster.create_db(f"import{n}")
+        config = folder / f"schedules-{n}.yaml"
+        config.write_text(CONFIG.format(store=url, outbox=folder / "outbox", port=8000))
+        digest(config, "store", "migrate")
+        csv = folder / f"subscribers-{n}.csv"
+        write_csv(csv, n)
+        started = time.perf_counter()
+        digest(config, "subscribers", "import", str(csv))
+        seconds = time.perf_counter() - started
+        print(
+            f"digest subscribers import, PostgreSQL, {n:,} rows: {seconds:.1f} s "
+            f"({n / seconds:,.0f} rows/s)"
+        )
+        timings.append((n, seconds))
+    return timings
+
+
+def bench_store(
+    label: str,
+    folder: Path,
+    location: str,
+    n: int,
+    requests: int,
+    clients: int,
+    pg: bool,
+    profile: Path | None = None,
+    rates: tuple[float | None, ...] = (None,),
+    unlocked: bool = False,
+) -> list[Result]:
+    """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
+    every client as fast as it can); with ``unlocked``, the same loads once more against a
+    server without the web app's store lock."""
+    folder.mkdir()
+    port = free_port()
+    config = folder / "schedules.yaml"
+    config.write_text(CONFIG.format(store=location, outbox=folder / "outbox", port=port))
+    csv = folder / "subscribers.csv"
+    write_csv(csv, n)
+    print(f"{label}: {n:,} subscribers ({csv.stat().st_size / 1e6:.0f} MB of CSV)")
+    if pg:
+        digest(config, "store", "migrate")
+        # the CLI import is timed on smaller stores (time_pg_import); the big one is the
+        # same CSV read as the import reads it, written by COPY (Store.load)
+        started = time.perf_counter()
+        text = decode_csv(csv.read_bytes(), str(csv))
+        rows, errors = read_csv(text, known_digests=["daily"])
+        assert not errors, errors[:3]
+        loaded = load_subscribers(location, (row.subscriber for row in rows))
+        del rows, text
+        import_seconds = time.perf_counter() - started
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  {loaded:,} read and written by COPY in {import_seconds:.1f} s")
+    else:
+        started = time.perf_counter()
+        imported = digest(config, "subscribers", "import", str(csv))
+        import_seconds = time.perf_counter() - started
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max of children
+        print(f"  {imported.stdout.strip()} in {import_seconds:.1f} s")
+    size = 0.0 if pg else Path(location).stat().st_size / 1e6
+
+    rng = random.Random(42)
+    quarter = requests // 4
+    variants = [(rate, False) for rate in rates] + ([(r, True) for r in rates] if unlocked else [])
+    picked = rng.sample(range(n), 2 * quarter * len(variants))
+    reader = open_store(location if pg else Path(location))
+    known = ids_of(reader, [email_of(i) for i in picked], pg)
+    readers = [known[email_of(i)] for i in picked]
+    results = []
+    for number, (rate, without_lock) in enumerate(variants):
+        mine = readers[number * 2 * quarter : (number + 1) * 2 * quarter]
+        new = [f"new{label.lower()}{number}x{i:05}@example.org" for i in range(quarter)]
+        how = f"{rate:.0f}/s offered" if rate else "flat out"
+        name = f"{label}, {how}" + (", no web store lock" if without_lock else "")
+        server_profile = profile if profile and number == 0 else None
+        phases = serve_and_load(
+            folder,
+            config,
+            reader,
+            port,
+            clients,
+            pg,
+            new,
+            mine,
+            rate,
+            server_profile,
+            without_lock,
+        )
+        result = Result(name, n, import_seconds, rss, size, phases)
+        report(result)
+        results.append(result)
+    return results
+
+
+def serve_and_load(
+    folder: Path,
+    config: Path,
+    store: Store,
+    port: int,
+    clients: int,
+    pg: bool,
+    new: list[str],
+    readers: list[str],
+    rate: float | None,
+    profile: Path | None,
+    unlocked: bool,
+) -> list[Phase]:
+    quarter = len(new)
+    prefs, leaving = readers[:quarter], readers[quarter:]
+    log = folder / "serve.log"
+    env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
+    env.pop("DIGEST_STORE", None)
+    command = [sys.executable, "-m", "digest", "serve", "--no-scheduler", "--port", str(port)]
+    if unlocked:
+        command[1:3] = ["-c", UNLOCKED]
+    if profile is not None:  # the server under cProfile, written when it stops (SIGINT)
+        command[1:1] = ["-m", "cProfile", "-o", str(profile)]
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    phases: list[Phase] = []
+    try:
+        wait_http(base, server, log)
+
+        async def drive() -> None:
+            load = Load(base, clients, rate)
+            await load.open()
+            try:
+                phase = await load.run("subscribe", new, subscribe, "Check your inbox")
+                # the writes follow the answers: the phase ends when the last is stored
+                while not await asyncio.to_thread(ids_of, store, new[-1:], pg):
+                    await asyncio.sleep(0.02)
+                phase.wall = time.perf_counter() - phase.started
+                phases.append(phase)
+                fresh = await asyncio.to_thread(ids_of, store, new, pg)
+                assert len(fresh) == len(new), f"{len(new) - len(fresh)} subscribes not stored"
+                confirm_ids = [fresh[e] for e in new]
+                phases.append(await load.run("confirm", confirm_ids, confirm, "You are subscribed"))
+                phases.append(await load.run("preferences", prefs, save_preferences, "Saved."))
+                phases.append(
+                    await load.run("unsubscribe", leaving, unsubscribe, "You are unsubscribed")
+                )
+            finally:
+                await load.close()
+
+        asyncio.run(drive())
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    return phases
+
+
+def report(result: Result) -> None:
+    print(f"{result.label} at {result.subscribers:,} subscribers:")
+    for p in result.phases:
+        print(
+            f"  {p.name:12} {len(p.latencies):5} POSTs in {p.wall:6.1f} s: "
+            f"p50 {pct(p.latencies, 50):7.1f} ms, p99 {pct(p.latencies, 99):7.1f} ms, "
+            f"{len(p.latencies) / p.wall:6.0f} writes/s, {p.failures} failed"
+        )
+    every = result.latencies
+    print(
+        f"  all          {len(every):5} POSTs: p50 {pct(every, 50):.1f} ms, "
+        f"p99 {pct(every, 99):.1f} ms, {result.writes_per_s:.0f} writes/s "
+        f"(mean {statistics.mean(every) * 1000:.1f} ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=4000, help="POSTs per PostgreSQL load")
+    parser.add_argument("--tiny-subscribers", type=int, default=100_000)
+    parser.add_argument("--tiny-requests", type=int, default=80, help="POSTs on TinyDB")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        help="an offered rate of writes/s for a PostgreSQL load (repeatable; default: one "
+        "load flat out and one at 300/s)",
+    )
+    parser.add_argument(
+        "--unlocked", action="store_true", help="also each load without the web store lock"
+    )
+    parser.add_argument("--no-tiny", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--import-sizes",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[10_000, 30_000],
+        help="store sizes the PostgreSQL CLI import is timed at (comma-separated; '' none)",
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile the PostgreSQL server into FILE")
+    args = parser.parse_args()
+    rates: tuple[float | None, ...] = (None, *(args.rate or [300.0]))
+    print(f"machine: {machine()}, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as tmp, throwaway_cluster() as cluster:
+        print(f"server: {cluster.version} (fsync on, synchronous_commit on)")
+        if args.import_sizes:
+            time_pg_import(cluster, Path(tmp) / "import", args.import_sizes)
+        url = cluster.create_db("bench")
+        pg = bench_store(
+            "PostgreSQL",
+            Path(tmp) / "pg",
+            url,
+            args.subscribers,
+            args.requests,
+            args.clients,
+            pg=True,
+            profile=args.profile,
+            rates=rates,
+            unlocked=args.unlocked,
+        )
+        print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
+        if args.no_tiny:
+            return
+        tiny_folder = Path(tmp) / "tiny"
+        (tiny,) = bench_store(
+            "TinyDB",
+            tiny_folder,
+            str(tiny_folder / "store.json"),
+            args.tiny_subscribers,
+            args.tiny_requests,
+            args.clients,
+            pg=False,
+        )
+    print(f"  TinyDB file {tiny.size_mb:,.0f} MB")
+    flat = pg[0]
+    print(
+        f"PostgreSQL at {flat.subscribers:,} (flat out) against TinyDB at {tiny.subscribers:,}: "
+        f"p50 {pct(tiny.latencies, 50) / pct(flat.latencies, 50):.1f}x lower, "
+        f"writes/s {flat.writes_per_s / tiny.writes_per_s:.1f}x higher; import "
+        f"{flat.subscribers / flat.import_seconds:,.0f} against "
+        f"{tiny.subscribers / tiny.import_seconds:,.0f} subscribers/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
