@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SAMPLE := digest/samples/hf-daily-2025-11-25.json
 
-.PHONY: install demo test test-fast bench bench-send bench-due bench-rank eval format lock clean
+.PHONY: install demo test test-fast bench bench-send bench-due bench-rank bench-pg eval format lock clean
 
 install: $(STAMP)
 
@@ -46,6 +46,19 @@ bench-due: install
 
 bench-send: install
 	$(BIN)/python bench/bench_send.py --subscribers 100000
+
+# Issue 16, PostgreSQL on a throwaway local cluster (needs Debian's postgresql; about 40
+# minutes on 2 cores): the store at 1,000,000 readers beside TinyDB at 100,000, the schedule
+# look at 1,000,000, and sends of 100,000 and 10,000 readers with one and two senders.
+bench-pg: install
+	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_due.py --store postgresql --subscribers 1000000
+	$(BIN)/python bench/bench_due.py --subscribers 100000
+	$(BIN)/python bench/bench_send.py --subscribers 100000 --baseline 0
+	$(BIN)/python bench/bench_send.py --subscribers 100000 --baseline 0 --store postgresql
+	$(BIN)/python bench/bench_send.py --subscribers 100000 --baseline 0 --store postgresql --senders 2
+	$(BIN)/python bench/bench_send.py --subscribers 10000 --baseline 0 --store postgresql
+	$(BIN)/python bench/bench_send.py --subscribers 10000 --baseline 0 --store postgresql --senders 2
 
 bench-rank: install
 	$(BIN)/python bench/bench_rank.py --readers 100000
