@@ -27,6 +27,7 @@ from digest.errors import ConfigError, InputError
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 CONFIRM = "confirm"
+WEB_VERSION = "web-version"  # a reader's own email of an edition, on the web
 DEV_SECRET = "insecure-development-secret"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import WEEKLY_DIGEST
+from conftest import WEEKLY_DIGEST, current_store
 from starlette.testclient import TestClient
 
 from digest.config import Config, load_config
@@ -23,11 +24,13 @@ from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_toke
 from digest.models import Choices, Status, Subscriber
 from digest.pipeline.readers import recipients
 from digest.send.transport import OutboxTransport
-from digest.store import Store, TinyStore
+from digest.store import Store
 from digest.web import create_app
 from digest.web.notices import NoticeSender
 from digest.web.security import CSRF_COOKIE, RedactTokens
 
+#: Runs once per store backend (TinyDB, PostgreSQL): see conftest.each_store.
+pytestmark = pytest.mark.usefixtures("each_store")
 SECRET = "test-secret-0123456789abcdefghij"
 BASE = "https://papers.example.org"
 TWO_DIGESTS = (
@@ -100,8 +103,10 @@ def make_web(config_file: Callable[..., Path], tmp_path: Path) -> Iterator[Calla
 
     def make(per_client: int = 100, per_address: int = 10) -> Web:
         path = config_file(extra=TWO_DIGESTS.format(per_client=per_client, per_address=per_address))
-        config = load_config(path, {"DIGEST_SECRET": SECRET})
-        store = TinyStore(config.store_path)
+        config = load_config(
+            path, {"DIGEST_SECRET": SECRET, "DIGEST_STORE": os.environ["DIGEST_STORE"]}
+        )
+        store = current_store()
         outbox = tmp_path / "outbox"
         notices = NoticeSender(config, transport=lambda: OutboxTransport(outbox / "notices"))
         app = create_app(config, store=store, notices=notices)
@@ -459,7 +464,10 @@ def test_preferences_show_and_save_the_readers_choices(web: Web) -> None:
     path = preferences_path(stored)
     page = web.client.get(path)
     assert page.status_code == 200 and "ann@example.org" in page.text
-    assert ">speech</textarea>" in page.text and "<option selected>Asia/Tokyo</option>" in page.text
+    assert (
+        ">speech</textarea>" in page.text
+        and '<option value="Asia/Tokyo" selected>Tokyo</option>' in page.text
+    )
     token = web.csrf(path)
     form = {
         "csrf_token": token,
@@ -610,8 +618,42 @@ def test_with_only_daily_digests_the_form_does_not_ask_how_often(
     config = load_config(config_file(), {"DIGEST_SECRET": SECRET})
     with TestClient(create_app(config), base_url=BASE) as client:
         page = client.get("/subscribe").text
-    assert 'name="cadence" value="weekly"' not in page
-    assert '<input type="hidden" name="cadence" value="daily">' in page
+    assert 'name="cadence"' not in page  # how often follows from what the reader chose
+    assert '<input type="radio" name="digests" value="daily" checked>' in page
+
+
+def test_the_form_asks_one_question_what_to_receive(web: Web) -> None:
+    """Issue 15: "Digests" checkboxes and "How often" radios overlapped (both digests ticked,
+    cadence daily); the reader makes one choice, and how often follows from it."""
+    page = web.client.get("/subscribe").text
+    assert 'type="checkbox" name="digests"' not in page and 'name="cadence"' not in page
+    assert re.findall(r'type="radio" name="digests" value="([^"]+)"', page) == [
+        "daily",
+        "weekly",
+        "*",
+    ]
+    web.subscribe("wes@example.org", digests=["weekly"], cadence="")
+    web.subscribe("all@example.org", digests=["*"], cadence="")
+    wes, everyone = (
+        web.store.get_subscriber("wes@example.org"),
+        web.store.get_subscriber("all@example.org"),
+    )
+    assert wes is not None and wes.requested is not None
+    assert (wes.requested.digests, wes.requested.cadence) == (("weekly",), "weekly")
+    assert everyone is not None and everyone.requested is not None
+    assert (everyone.requested.digests, everyone.requested.cadence) == ((), "daily")
+
+
+def test_the_timezones_are_current_canonical_zones_by_region(web: Web) -> None:
+    """Issue 15: the list held Africa/Asmera, US/Eastern and every other alias."""
+    page = web.client.get("/subscribe").text
+    zones = re.findall(r'<option value="([^"]+)"', page)
+    assert "Africa/Asmara" in zones and "Europe/Paris" in zones and "Asia/Kolkata" in zones
+    for alias in ("Africa/Asmera", "US/Eastern", "Etc/GMT+5", "Asia/Calcutta", "GB", "UTC"):
+        assert alias not in zones
+    groups = re.findall(r'<optgroup label="([^"]+)">', page)
+    assert groups == sorted(groups) and {"Africa", "America", "Europe", "Pacific"} <= set(groups)
+    assert '<option value="Europe/Paris">Paris</option>' in page
 
 
 def test_access_logs_never_show_the_readers_tokens() -> None:

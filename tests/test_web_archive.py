@@ -4,11 +4,12 @@ every address that must be a 404."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +18,8 @@ from conftest import FIXTURES
 from starlette.testclient import TestClient
 
 from digest.config import Config, load_config
-from digest.models import Edition, Paper
+from digest.links import DEV_SECRET, WEB_VERSION, make_token
+from digest.models import Delivery, DeliveryStatus, Edition, Paper, RunReport, Subscriber
 from digest.parse import parse_bytes
 from digest.store import Store, TinyStore
 from digest.web import create_app
@@ -49,10 +51,23 @@ class Archive:
     papers: tuple[Paper, ...]
 
     def publish(
-        self, day: date, papers: tuple[Paper, ...] | None = None, digest: str = "daily"
+        self,
+        day: date,
+        papers: tuple[Paper, ...] | None = None,
+        digest: str = "daily",
+        *,
+        sent: bool = True,
     ) -> None:
+        """An edition as a send leaves it: saved, and a run that reached one reader (or,
+        ``sent=False``, a run that reached no one)."""
         title = self.config.digest(digest).title
-        self.store.save_edition(Edition(digest, day, title), papers or self.papers)
+        edition = Edition(digest, day, title)
+        self.store.save_edition(edition, papers or self.papers)
+        status = DeliveryStatus.SENT if sent else DeliveryStatus.FAILED
+        at = datetime.combine(day, datetime.min.time(), UTC)
+        delivery = Delivery(edition.key, "someone@example.org", status)
+        report = RunReport(digest, day, at, at, False, deliveries=(delivery,))
+        self.store.finish_run(report, bounced=(), delivered=(), limit=3)
 
 
 @pytest.fixture
@@ -78,19 +93,18 @@ def local_links(html: str, prefix: str) -> list[str]:
 # edition pages -------------------------------------------------------------------------------
 
 
-def test_edition_page_shows_every_paper_in_trending_order(archive: Archive) -> None:
+def test_edition_page_shows_the_edition_as_it_was_sent(archive: Archive) -> None:
+    """Issue 15: the page showed the edition's whole pool (412 papers, 100,000 px tall);
+    it shows the trending top ``size`` the email led with."""
     archive.publish(THURSDAY)
     page = archive.client.get("/archive/daily/2025-11-27")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
     assert '<h1><time datetime="2025-11-27">Thursday 27 November 2025</time></h1>' in html
-    assert "Daily Papers" in html and "6 papers in trending order." in html
-    assert paper_ids(html) == TRENDING
-    top, more = html.split('<h2 id="more-papers">More from this day</h2>')
-    assert paper_ids(top) == TRENDING[:5]  # the daily digest's size: what the email led with
-    assert paper_ids(more) == TRENDING[5:]
-    assert '<ol class="papers" start="6">' in more
+    assert "Daily Papers" in html and "The top 5 of 6 papers, in trending order." in html
+    assert paper_ids(html) == TRENDING[:5]  # the daily digest's size: what the email led with
+    assert "More from this day" not in html
 
 
 def test_edition_page_shows_each_papers_details(archive: Archive) -> None:
@@ -102,13 +116,11 @@ def test_edition_page_shows_each_papers_details(archive: Archive) -> None:
         "EvoVLA: Self-Evolving Vision-Language-Action Model</a>"
     ) in evo
     assert "Zeting Liu, Zida Yang, Hao Tang" in evo
-    assert "6 upvotes · 2 comments · ★ 132" in evo
+    assert "6 upvotes · 2 comments · 132 GitHub stars" in evo
     assert '<a href="https://arxiv.org/pdf/2511.16166">PDF</a>' in evo
     assert '<a href="https://github.com/' in evo
-    reg_dpo = html[html.index('id="paper-6"') :]
-    assert "et al. · 10 authors" in reg_dpo
     blurbs = re.findall(r'<p class="blurb">([^<]*)</p>', html)
-    assert len(blurbs) == 6 and all(0 < len(b) <= 600 for b in blurbs)
+    assert len(blurbs) == 5 and all(0 < len(b) <= 600 for b in blurbs)
 
 
 def test_edition_page_of_a_paper_with_nothing_but_a_title(archive: Archive) -> None:
@@ -151,6 +163,91 @@ def test_unknown_addresses_are_404_pages(archive: Archive, path: str) -> None:
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
     assert "<h1>Page not found</h1>" in page.text or "<h1>No edition on this day</h1>" in page.text
+
+
+def test_an_edition_no_one_was_sent_is_not_listed(archive: Archive) -> None:
+    """Issue 15: the archive listed editions a run saved and then sent to no one."""
+    archive.publish(date(2025, 11, 26))
+    archive.publish(THURSDAY, sent=False)
+    html = archive.client.get("/archive/daily").text
+    assert re.findall(r'datetime="([\d-]+)"', html) == ["2025-11-26"]
+    assert len(feed_of(archive).findall(f"{ATOM}entry")) == 1  # the 26th
+    assert "2025-11-27" not in ET.tostring(feed_of(archive), encoding="unicode")
+
+
+def test_every_page_has_a_subscribe_button_and_a_favicon(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    for path in ("/archive", "/archive/daily", "/archive/daily/2025-11-27", "/archive/x", "/"):
+        page = archive.client.get(path, follow_redirects=True)
+        html = page.text
+        if path != "/":  # the subscribe page itself has the form instead
+            assert re.search(r'<a class="[^"]*button[^"]*" href="/subscribe">Subscribe</a>', html)
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html, path
+    icon = archive.client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg") and "<script" not in icon.text
+
+
+# a reader's own email on the web -------------------------------------------------------------
+
+
+def web_version(archive: Archive, sub: Subscriber, day: str = "2025-11-27") -> str:
+    token = make_token(DEV_SECRET, WEB_VERSION, sub.id, "daily")
+    return f"/archive/daily/{day}/for/{token}"
+
+
+def reader(archive: Archive, **changes: object) -> Subscriber:
+    sub = Subscriber("ada@example.org", "", digests=("daily",), **changes)  # type: ignore[arg-type]
+    return archive.store.save_subscriber(sub)[0]
+
+
+def test_the_web_version_is_the_readers_own_email(archive: Archive) -> None:
+    """Issue 15: "Web version" opened the edition's whole pool; it opens this reader's email."""
+    archive.publish(THURSDAY)
+    ada = reader(archive, topics=("vision language action",))
+    page = archive.client.get(web_version(archive, ada))
+    assert page.status_code == 200
+    html = page.text
+    assert "ada@example.org subscribed to Daily Papers" in html
+    assert ">For you<" in html and "2 on vision language action and today's top 3." in html
+    assert len(re.findall(r'class="title"', html)) == 5  # the email's size, not the pool
+    assert "private" in page.headers["cache-control"]
+    policy = page.headers["content-security-policy"]
+    assert "style-src 'unsafe-inline'" in policy and "script-src" not in policy
+    assert "/unsubscribe/" in html  # the reader's own links, as in the email
+
+
+def test_the_web_version_shows_the_papers_the_delivery_carried(archive: Archive) -> None:
+    archive.publish(THURSDAY)
+    ada = reader(archive)
+    edition = Edition("daily", THURSDAY, "Daily Papers")
+    carried = (TRENDING[4], TRENDING[1])
+
+    async def deliver(ledger: object) -> None:
+        await ledger.claim("ada@example.org", "<m@example.org>", carried)  # type: ignore[attr-defined]
+        await ledger.finish("ada@example.org", DeliveryStatus.SENT)  # type: ignore[attr-defined]
+
+    with archive.store.sending(edition, archive.papers, sender="test") as send:
+        asyncio.run(deliver(send.ledger))
+    html = archive.client.get(web_version(archive, ada)).text
+    shown = re.findall(r'href="https://huggingface.co/papers/([^"]+)"', html)
+    assert list(dict.fromkeys(shown)) == [TRENDING[1], TRENDING[4]]  # in the email's order
+
+
+@pytest.mark.parametrize("kind", ["forged", "other digest", "no such reader"])
+def test_a_bad_web_version_link_changes_nothing_and_says_so(archive: Archive, kind: str) -> None:
+    archive.publish(THURSDAY)
+    ada = reader(archive)
+    if kind == "forged":
+        path = web_version(archive, ada)[:-3] + "xyz"
+    elif kind == "other digest":
+        token = make_token(DEV_SECRET, WEB_VERSION, ada.id, "weekly")
+        path = f"/archive/daily/2025-11-27/for/{token}"
+    else:
+        path = web_version(archive, replace(ada, id="0123456789abcdef"))
+    page = archive.client.get(path)
+    assert page.status_code in (400, 404)
+    assert "This link is not valid" in page.text and "ada@example.org" not in page.text
 
 
 def test_a_day_without_an_edition_links_to_the_digests_editions(archive: Archive) -> None:

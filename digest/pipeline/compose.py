@@ -22,6 +22,7 @@ from digest.links import (
     UNSUBSCRIBE,
     UNSUBSCRIBE_MAILTO,
     VERP,
+    WEB_VERSION,
     make_mail_token,
     make_token,
     tagged_address,
@@ -68,6 +69,7 @@ def rank_settings(digest: DigestConfig, size: int | None = None) -> RankSettings
         half_life_days=digest.half_life_days,
         topic_mode=digest.topic_mode,
         min_relevance=digest.min_relevance,
+        period=digest.period,
     )
 
 
@@ -104,6 +106,7 @@ def preview_email(
 def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -> Links:
     unsub = make_token(secret, UNSUBSCRIBE, sub.id, edition.digest)
     prefs = make_token(secret, PREFERENCES, sub.id, edition.digest)
+    own = make_token(secret, WEB_VERSION, sub.id, edition.digest)  # the reader's own email
     mailto = config.sender.unsubscribe_mailto
     if mailto:
         mailto = tagged(mailto, secret, UNSUBSCRIBE_MAILTO, sub, edition) or mailto
@@ -112,7 +115,8 @@ def make_links(config: Config, secret: str, sub: Subscriber, edition: Edition) -
         unsubscribe_url=f"{config.base_url}/unsubscribe/{unsub}",
         unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe" if mailto else None,
         preferences_url=f"{config.base_url}/preferences/{prefs}",
-        archive_url=f"{config.base_url}/archive/{edition.digest}/{edition.date.isoformat()}",
+        archive_url=f"{config.base_url}/archive/{edition.digest}/{edition.date.isoformat()}"
+        f"/for/{own}",
         return_path=tagged(envelope_from, secret, VERP, sub, edition) if envelope_from else None,
     )
 

@@ -3,12 +3,16 @@
 GET /archive                        each digest's latest editions, newest first
 GET /archive/{digest}               one digest's editions (``?before=YYYY-MM-DD``: older ones)
 GET /archive/{digest}/feed.xml      Atom 1.0: that digest's latest editions
-GET /archive/{digest}/{YYYY-MM-DD}  one edition: all its papers, in trending order
+GET /archive/{digest}/{YYYY-MM-DD}  one edition as it was sent: its trending top ``size``
+GET /archive/{digest}/{YYYY-MM-DD}/for/{token}
+                                    one reader's own email of that edition (a signed link)
 
 An edition is what a real send recorded (the store's ``editions``), ranked for no one in
 particular: nothing is hidden as already shown, so the first ``size`` papers are what the
-email led with for a reader new to the digest. The emails' "view in browser" link is the
-edition page (:func:`digest.pipeline.compose.make_links`).
+email led with for a reader new to the digest. Only editions a run sent to someone are
+listed. The emails' "Web version" link is the reader's own email
+(:func:`digest.pipeline.compose.make_links`): the papers their delivery recorded, ranked
+and rendered as the email was, from the store.
 
 Index pages and feeds take a bounded number of editions, all in one read of the store: the
 work beyond that read does not grow with the years of editions the store holds.
@@ -29,17 +33,27 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.config import DigestConfig
-from digest.models import Edition, Paper, RankedPaper
+from digest.errors import InputError
+from digest.links import WEB_VERSION, read_token
+from digest.models import DeliveryStatus, Edition, Paper, RankedPaper, Subscriber
+from digest.pipeline.compose import EditionRequest, preview_email
 from digest.rank import RankSettings, Reader, rank
 from digest.render.template import render_template
 from digest.render.view import PaperView, clean, long_date, make_paper_views
-from digest.web.site import Site, site_of
+from digest.subscribers import address_key
+from digest.web.site import BAD_LINK, Site, site_of
 from digest.windows import next_run
 
 PAGE_EDITIONS = 60  # editions of one digest on an index page; older ones are a link away
 FEED_EDITIONS = 30  # entries in a feed
 ABSTRACT_CHARS = 600  # a page has room for a little more of the summary than an email
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
+#: The web version is the email's own HTML: its inline styles and remote pictures allowed,
+#: nothing else (no script, no form, no frame).
+EMAIL_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
 FEED_CACHE = "public, max-age=900"  # feed readers poll; an edition appears at most daily
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # date.fromisoformat also takes 20251127, 2025-W48
 # Characters XML 1.0 forbids even escaped: one of them in a scraped title would break the feed.
@@ -54,6 +68,7 @@ def routes() -> list[Route]:
         Route("/archive/{digest}", digest_page, methods=["GET"]),
         Route("/archive/{digest}/feed.xml", partial(feed, started=started), methods=["GET"]),
         Route("/archive/{digest}/{day}", edition_page, methods=["GET"]),
+        Route("/archive/{digest}/{day}/for/{token}", reader_email_page, methods=["GET"]),
     ]
 
 
@@ -130,7 +145,8 @@ async def edition_page(request: Request) -> Response:
     papers = await site.db(site.store.edition_papers, Edition(digest.name, day, digest.title))
     if not papers:  # never sent (None), or its papers are gone from the store
         return _not_found(site, request, digest)
-    views = make_paper_views(_ranked(digest, day, papers), ABSTRACT_CHARS)
+    ranked = _ranked(digest, day, papers)
+    views = make_paper_views(ranked[: digest.size], ABSTRACT_CHARS)
     context = {
         "title": f"{clean(digest.title)} — {long_date(day)}",
         "digest_title": clean(digest.title),
@@ -138,10 +154,57 @@ async def edition_page(request: Request) -> Response:
         "feed_url": _feed_url(site, digest),
         "day": day.isoformat(),
         "date_long": long_date(day),
-        "lead": views[: digest.size],
-        "more": views[digest.size :],
+        "lead": views,
+        "pool": len(ranked),
     }
     return site.page(request, "edition", context, public=True)
+
+
+async def reader_email_page(request: Request) -> Response:
+    """One reader's email of an edition, as it was sent: the papers their delivery
+    recorded, ranked and rendered again from the store (a reader the edition did not reach
+    sees what it would have sent them)."""
+    site = site_of(request)
+    digest = site.digest_named(request.path_params["digest"])
+    day = _parse_day(request.path_params["day"])
+    if digest is None or day is None:
+        return _not_found(site, request)
+    try:
+        sub_id, digest_name = read_token(site.secret, WEB_VERSION, request.path_params["token"])
+    except InputError:
+        return site.message(request, "This link is not valid", BAD_LINK, status=400)
+    sub = await site.db(site.store.get_subscriber_by_id, sub_id)
+    edition = Edition(digest.name, day, digest.title)
+    papers = await site.db(site.store.edition_papers, edition)
+    if digest_name != digest.name or sub is None:
+        return site.message(request, "This link is not valid", BAD_LINK, status=404)
+    if not papers:
+        return _not_found(site, request, digest)
+    shown = await site.db(_shown_besides_sent, site, edition, papers, sub)
+    target = EditionRequest(digest, day, site.clock(), ())
+    try:
+        html = preview_email(site.config, target, papers, sub, shown, site.clock())
+    except InputError:
+        return _not_found(site, request, digest)
+    headers = {
+        "cache-control": "private, no-store",  # the reader's own links are in it
+        "content-security-policy": EMAIL_PAGE_POLICY,
+    }
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
+
+
+def _shown_besides_sent(
+    site: Site, edition: Edition, papers: tuple[Paper, ...], sub: Subscriber
+) -> frozenset[str]:
+    """The papers to leave out so that ranking picks what the reader's delivery carried:
+    everything else, when the ledger recorded it; else what other editions showed them."""
+    ids = [p.id for p in papers]
+    key = address_key(sub.email)
+    history = site.store.history(edition.key, ids, readers=[key])
+    sent = history.earlier_delivery(sub.email)
+    if sent is not None and sent.paper_ids:
+        return frozenset(ids) - set(sent.paper_ids)
+    return history.shown_to(sub.email)
 
 
 async def feed(request: Request, started: str = "") -> Response:
@@ -155,7 +218,7 @@ async def feed(request: Request, started: str = "") -> Response:
     tag = f'W/"{started}-{version}"'
     if tag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers={"etag": tag, "cache-control": FEED_CACHE})
-    found = await site.db(site.store.latest_editions, digest.name, limit=FEED_EDITIONS)
+    found = await site.db(_sent_editions, site, digest, FEED_EDITIONS)
     entries = [_entry(site, digest, edition, papers) for edition, papers in found if papers]
     context = {
         "id": _feed_url(site, digest),
@@ -177,9 +240,7 @@ async def feed(request: Request, started: str = "") -> Response:
 async def _shelf(site: Site, digest: DigestConfig, before: date | None = None) -> Shelf:
     """The digest's newest :data:`PAGE_EDITIONS` editions (before ``before``): one more is
     read to learn whether an older page exists."""
-    found = await site.db(
-        site.store.latest_editions, digest.name, limit=PAGE_EDITIONS + 1, before=before
-    )
+    found = await site.db(_sent_editions, site, digest, PAGE_EDITIONS + 1, before)
     shown = found[:PAGE_EDITIONS]
     older = None
     if len(found) > PAGE_EDITIONS:
@@ -192,6 +253,20 @@ async def _shelf(site: Site, digest: DigestConfig, before: date | None = None) -
         editions=tuple(_edition_link(digest, e, len(papers)) for e, papers in shown),
         older_url=older,
     )
+
+
+def _sent_editions(
+    site: Site, digest: DigestConfig, limit: int, before: date | None = None
+) -> list[tuple[Edition, tuple[Paper, ...]]]:
+    """The digest's newest ``limit`` editions that a run sent to at least one reader (an
+    edition saved by a run that then failed for everyone, or by a dry run, is not listed)."""
+    sent = {
+        run.edition_date
+        for run in site.store.runs(digest.name)
+        if not run.dry_run and run.counts.get(DeliveryStatus.SENT.value, 0) > 0
+    }
+    found = site.store.latest_editions(digest.name, limit=2 * limit + 8, before=before)
+    return [(e, papers) for e, papers in found if e.date in sent][:limit]
 
 
 def _edition_link(digest: DigestConfig, edition: Edition, count: int) -> EditionLink:

@@ -25,6 +25,7 @@ HONEYPOT = "website"  # hidden from people; a bot that fills every field fills i
 WEEKLY_ONLY_FROM_WEEKLY_DIGESTS = (
     "Weekly readers get the weekly digests: tick one, or choose every day."
 )
+ALL_DIGESTS = "*"  # the form's "all of them" choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,8 @@ def _read_choices(
     errors: dict[str, str] = {}
     known = {d.name: d for d in known_digests}
     texts = {name: _text(form, name) for name in ("topics", "authors", "topic_mode", "timezone")}
-    cadence_text = _text(form, "cadence") or "daily"
     digests = _digests(form, known, errors)
+    cadence_text = _text(form, "cadence") or _cadence_of(digests, known)
     topics = _topics(texts["topics"], errors)
     authors = _authors(texts["authors"], errors)
     topic_mode = _topic_mode(texts["topic_mode"], bool(topics or authors), errors)
@@ -89,11 +90,20 @@ def _digests(
     form: FormData, known: Mapping[str, DigestConfig], errors: dict[str, str]
 ) -> tuple[str, ...]:
     digests = tuple(dict.fromkeys(str(d) for d in form.getlist("digests") if isinstance(d, str)))
+    if ALL_DIGESTS in digests:
+        digests = tuple(known)
     if not digests:
         errors["digests"] = "Choose at least one digest."
     elif any(d not in known for d in digests):
         errors["digests"] = "Choose digests from the list."
     return digests
+
+
+def _cadence_of(digests: Sequence[str], known: Mapping[str, DigestConfig]) -> str:
+    """The cadence the chosen digests make: weekly when none of them is a daily one (the
+    form asks for one choice, what to receive; how often follows from it)."""
+    chosen = [known[d] for d in digests if d in known]
+    return "weekly" if chosen and all(d.period != "day" for d in chosen) else "daily"
 
 
 def _cadence(

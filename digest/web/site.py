@@ -6,6 +6,8 @@ worker thread, one at a time in this process (other processes wait on the file l
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import threading
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -96,7 +98,8 @@ class Site:
     @cached_property
     def templates(self) -> jinja2.Environment:
         env = template_env(self.config)
-        env.globals["timezones"] = sorted(zoneinfo.available_timezones())
+        env.globals["zone_regions"] = zone_regions()
+        env.globals["timezones"] = frozenset(z for _, zones in zone_regions() for z in zones)
         return env
 
     def page(
@@ -142,6 +145,31 @@ class Site:
         """A page that only says something (done, expired, not found...), with one link."""
         context = {"title": title, "text": text, "link": link}
         return self.page(request, "message", context, status=status, background=background)
+
+
+@functools.cache
+def zone_regions() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The timezones a form offers, by region (``("Europe", ("Europe/Amsterdam", ...))``):
+    the current canonical zones that tzdata's zone.tab and zone1970.tab name for places,
+    so neither old spellings (``Africa/Asmera``) nor aliases (``US/Eastern``, ``Etc/GMT+5``)."""
+    names: set[str] = set()
+    for table in ("zone.tab", "zone1970.tab"):
+        names |= _zone_table(table)
+    known = zoneinfo.available_timezones()
+    regions: dict[str, list[str]] = {}
+    for name in sorted(names & known):
+        regions.setdefault(name.partition("/")[0], []).append(name)
+    return tuple((region, tuple(zones)) for region, zones in sorted(regions.items()))
+
+
+def _zone_table(name: str) -> set[str]:
+    """The zone names (third column) of one of tzdata's tables."""
+    try:
+        text = importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return set()
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {row[2] for row in rows if len(row) > 2}
 
 
 def site_of(request: Request) -> Site:

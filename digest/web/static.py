@@ -10,7 +10,11 @@ from starlette.responses import Response
 
 from digest.web.site import site_of
 
-TYPES = {"site.css": "text/css; charset=utf-8", "subscribe.js": "text/javascript; charset=utf-8"}
+TYPES = {
+    "site.css": "text/css; charset=utf-8",
+    "subscribe.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 
 
 async def static_file(request: Request) -> Response:
