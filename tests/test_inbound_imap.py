@@ -272,3 +272,15 @@ def test_digest_inbound_imap_on_the_command_line(
     assert code == 1
     assert err.startswith("Error: IMAP bounces@127.0.0.1:1 INBOX: connect failed")
     assert "Traceback" not in err and PASSWORD not in err + out
+
+
+def test_one_reader_of_the_folder_at_a_time(
+    sent: dict[str, tuple[str, str]], dovecot: Dovecot, tmp_path: Path
+) -> None:
+    config = configure(tmp_path, dovecot)
+    store = open_store(config.store_path)
+    dovecot.append("INBOX", arf(sent[READERS[1]][1], READERS[1]))
+    with store.exclusive("inbound-imap"), pytest.raises(InputError, match="another digest"):
+        read_imap(config, open_store(config.store_path))
+    assert dovecot.uids("INBOX") == [1]
+    assert [r.outcome.value for r in read_imap(config, store).reports] == ["recorded"]

@@ -7,18 +7,21 @@ move the processed ones to ``processed_folder``, then save the position. What co
 be classified stays in the folder, is reported once, and is never deleted. A run that
 stops midway (a crash, a lost connection) does the unsaved batch again next time, which
 changes nothing twice: recording is idempotent, and the moved messages are gone from the
-folder. At most ``MAX_BATCHES`` batches a run: a flood is read over several polls.
+folder. At most ``MAX_BATCHES`` batches a run: a flood is read over several polls. One
+reader at a time (the store's ``exclusive("inbound-imap")``): a second is one InputError.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from digest.config import Config
 from digest.config.mail_sources import ImapConfig
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InputError, StoreError
 from digest.inbound.imap import (
     Connect,
     Mailbox,
@@ -93,7 +96,7 @@ def read_imap(config: Config, store: Store, *, connect: Connect | None = None) -
     """Reads what is new in the folder; raises InputError when the server fails us."""
     imap = imap_settings(config)
     path, key = position_file(config), position_key(imap)
-    with open_mailbox(imap, connect=connect) as box:
+    with _alone(store), open_mailbox(imap, connect=connect) as box:
         position = load_position(path, key)
         restarted = position is not None and position.uidvalidity != box.uidvalidity
         last = position.last_uid if position is not None and not restarted else 0
@@ -111,6 +114,21 @@ def read_imap(config: Config, store: Store, *, connect: Connect | None = None) -
         if position is None or restarted:  # remember the UIDVALIDITY, even of an empty folder
             save_position(path, key, Position(box.uidvalidity, last))
     return _finished(ImapRun(where(imap), tuple(reports), restarted))
+
+
+@contextmanager
+def _alone(store: Store) -> Iterator[None]:
+    """One reader of the folder at a time (serve's poll, a manual digest inbound --imap)."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(store.exclusive("inbound-imap"))
+        except StoreError:
+            raise InputError(
+                "another digest is reading the IMAP folder now (digest serve's poll, or "
+                "digest inbound --imap)",
+                hint="it reads everything new: try again in a minute if you still need to",
+            ) from None
+        yield
 
 
 def _read_batch(
