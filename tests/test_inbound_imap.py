@@ -22,6 +22,9 @@ from digest.pipeline.inbound_imap import position_file, read_imap
 from digest.schedule.scheduler import Scheduler
 from digest.store import open_store
 
+#: Each test starts a Dovecot and makes a real send through a relay: about 4 s apiece.
+pytestmark = pytest.mark.slow
+
 INBOUND = """\
 inbound:
   imap:
