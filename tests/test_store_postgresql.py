@@ -20,8 +20,9 @@ from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_cli, with_
 from conftest import digest_command as command
 from conftest import run_digest as run
 
+from digest.config.sources import Period
 from digest.errors import StoreError
-from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
+from digest.models import DeliveryStatus, Edition, Ledger, Paper, Status, Subscriber
 from digest.store import open_store
 from digest.store.ledger import INTERRUPTED
 from digest.store.pg_schema import MIGRATIONS
@@ -272,3 +273,37 @@ def test_three_senders_one_killed_then_a_rerun_reach_everyone_once(
     runs = store.runs("daily")
     assert len({r.sender for r in runs}) == 3  # the two survivors and the rerun
     assert len({r.round for r in runs[:2]}) == 1
+
+
+def test_waiting_zones_says_in_sql_what_the_rules_say(pg_url: str) -> None:
+    """``waiting_zones`` counts in SQL the readers ``rules.receives`` picks, minus those the
+    edition reached: the same answer as the rule applied to every subscriber."""
+    from dataclasses import replace
+
+    from digest.config.settings import DEFAULT_DIGEST
+    from digest.subscribers.rules import receives
+
+    store = PgStore(pg_url)
+    kinds = [
+        Subscriber("a@example.org", "", timezone="Europe/Paris"),
+        Subscriber("b@example.org", "", digests=("weekly",)),
+        Subscriber("c@example.org", "", digests=("daily", "weekly"), timezone="Asia/Tokyo"),
+        Subscriber("d@example.org", "", cadence="weekly"),
+        Subscriber("e@example.org", "", status=Status.PENDING),
+        Subscriber("f@example.org", "", timezone="Europe/Paris"),
+        Subscriber("g@example.org", "", status=Status.UNSUBSCRIBED),
+    ]
+    store.save_subscribers(kinds)
+    paused = store.get_subscriber("f@example.org")
+    assert paused is not None
+    store.update_preferences(paused.id, paused.choices, paused=True)
+    weekly = replace(DEFAULT_DIGEST, name="weekly", period=Period.WEEK)
+    for digest in (DEFAULT_DIGEST, weekly):
+        want: dict[str, int] = {}
+        for sub in store.list_subscribers():
+            if receives(sub, digest):
+                want[sub.timezone or ""] = want.get(sub.timezone or "", 0) + 1
+        assert store.waiting_zones(f"{digest.name}/2026-11-24", digest) == want
+    with store.sending(EDITION, PAPERS, sender="one") as send:
+        asyncio.run(send.ledger.claim("a@example.org", "<a@x>", ()))
+    assert store.waiting_zones(EDITION.key, DEFAULT_DIGEST) == {"Asia/Tokyo": 1}  # a reached

@@ -142,10 +142,29 @@ CREATE INDEX deliveries_message_id ON deliveries
     ((lower(btrim(regexp_replace(regexp_replace(btrim(message_id), '^<', ''), '>$', '')))));
 """
 
+_RECEIVERS = """
+-- who receives a digest (digest.subscribers.rules.receives) without reading each document:
+-- what it looks at, as columns kept by the server, and an index that holds them all
+CREATE FUNCTION digest_text_array(j jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN jsonb_typeof(j) = 'array'
+        THEN ARRAY(SELECT jsonb_array_elements_text(j)) ELSE '{}'::text[] END
+$$;
+ALTER TABLE subscribers
+    ADD COLUMN timezone text GENERATED ALWAYS AS (coalesce(doc->>'timezone', '')) STORED,
+    ADD COLUMN paused boolean
+        GENERATED ALWAYS AS (coalesce((doc->>'paused')::boolean, false)) STORED,
+    ADD COLUMN cadence text GENERATED ALWAYS AS (coalesce(doc->>'cadence', 'daily')) STORED,
+    ADD COLUMN digests text[] GENERATED ALWAYS AS (digest_text_array(doc->'digests')) STORED;
+CREATE INDEX subscribers_receivers ON subscribers (timezone)
+    INCLUDE (key, paused, cadence, digests) WHERE status = 'confirmed';
+"""
+
 #: In order; the SQL of each runs in one transaction.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("001 the schema", _SCHEMA),
     ("002 mail events, and deliveries by Message-ID", _MAIL_EVENTS),
+    ("003 subscribers' timezone, pause, cadence and digests as columns", _RECEIVERS),
 )
 
 LATEST = len(MIGRATIONS)

@@ -83,6 +83,9 @@ def open_send(
             ).fetchone()
             if row is not None:
                 round_id, fixed = row[0], edition_papers(conn, edition.key) or ()
+                if not fixed and papers:  # the round began with no papers (its sources failed)
+                    fixed = tuple(papers)
+                    save_edition(conn, edition, fixed)
             else:
                 fixed = tuple(papers)
                 if fixed:
@@ -145,6 +148,7 @@ class PgSend:
         self.owner, self.sender = owner, sender
         self._life = life
         self._through: list[int] = []  # blocks whose readers were all handed out
+        self._exhausted = False  # every block was handed out: the run was not stopped early
         self.ledger: Ledger = PgLedger(store, edition, owner, sender)
 
     def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
@@ -161,16 +165,22 @@ class PgSend:
                 if len(page) < size:
                     break
             self._through.append(n)
+        self._exhausted = True
 
     def _claim(self) -> tuple[int, str, str | None] | None:
         with self.store.tx() as conn:
             row = conn.execute(
                 "SELECT n, lo_key, hi_key, state FROM send_blocks WHERE round = %s"
-                " AND (state = 'open' OR (state = 'claimed' AND owner <> %s"
-                "      AND NOT digest_owner_alive(owner)))"
-                " ORDER BY n LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (self.round, self.owner),
+                " AND state = 'open' ORDER BY n LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (self.round,),
             ).fetchone()
+            if row is None:  # none open: one a dead sender held?
+                row = conn.execute(
+                    "SELECT n, lo_key, hi_key, state FROM send_blocks WHERE round = %s"
+                    " AND state = 'claimed' AND owner <> %s AND NOT digest_owner_alive(owner)"
+                    " ORDER BY n LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    (self.round, self.owner),
+                ).fetchone()
             if row is None:
                 return None
             n, lo, hi, state = row
@@ -185,18 +195,22 @@ class PgSend:
     def _page(
         self, lo: str, hi: str | None, after: str | None, size: int
     ) -> list[tuple[str, dict[str, Any]]]:
+        where = "key > %(after)s" if after is not None else "key >= %(lo)s"
+        if hi is not None:
+            where += " AND key < %(hi)s"
         with self.store.tx() as conn:
             rows = conn.execute(
-                "SELECT key, doc FROM subscribers WHERE key >= %(lo)s"
-                " AND (%(hi)s::text IS NULL OR key < %(hi)s)"
-                " AND (%(after)s::text IS NULL OR key > %(after)s) ORDER BY key LIMIT %(n)s",
+                ("SELECT key, doc FROM subscribers WHERE " + where).encode()
+                + b" ORDER BY key LIMIT %(n)s",
                 {"lo": lo, "hi": hi, "after": after, "n": size},
             ).fetchall()
         return [(str(k), d) for k, d in rows]
 
     def close(self) -> None:
-        """The run ended: the blocks it went through are done, the others it held open
-        again, what it left in flight unknown, and the round finished if nothing is left."""
+        """The run ended: the blocks it went through are done (only if it went through all
+        it could get: a run stopped early may have left readers of a block it handed out
+        unsent and unclaimed), the others it held open again, what it left in flight
+        unknown, and the round finished if nothing is left."""
         try:
             with self.store.tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (edition_lock(self.edition),))
@@ -204,7 +218,12 @@ class PgSend:
                     "UPDATE send_blocks SET state = CASE WHEN n = ANY(%s) THEN 'done'"
                     " ELSE 'open' END, owner = CASE WHEN n = ANY(%s) THEN owner END"
                     " WHERE round = %s AND owner = %s AND state = 'claimed'",
-                    (self._through, self._through, self.round, self.owner),
+                    (
+                        done := self._through if self._exhausted else [],
+                        done,
+                        self.round,
+                        self.owner,
+                    ),
                 )
                 conn.execute(
                     "UPDATE deliveries SET status = 'unknown', reason = %s"

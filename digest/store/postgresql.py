@@ -332,11 +332,13 @@ class PgStore:
         when given."""
         forbid = [s.value for s in FINAL - set(retry)]
         keys = None if readers is None else sorted(readers)
+        only = "" if keys is None else " AND key = ANY(%(k)s::text[])"
         with self.tx() as conn:
             rows = conn.execute(
-                "SELECT key, " + _ENTRY[len("SELECT ") :] + " WHERE edition = %s"
-                " AND status = ANY(%s) AND (%s::text[] IS NULL OR key = ANY(%s::text[]))",
-                (edition, forbid, keys, keys),
+                ("SELECT key, " + _ENTRY[len("SELECT ") :]).encode()
+                + b" WHERE edition = %(e)s AND status = ANY(%(s)s)"
+                + only.encode(),
+                {"e": edition, "s": forbid, "k": keys},
             ).fetchall()
             earlier = {str(r[0]): _entry(r[1:]) for r in rows}
             shown = _shown(conn, list(set(candidates)), edition, keys)
@@ -353,17 +355,32 @@ class PgStore:
         """The timezones ('' for none) of the readers of ``digest`` (``rules.receives``, in
         SQL) with no delivery of ``edition`` yet, and how many readers in each."""
         with self.tx() as conn:
+            receives = b" s.status = 'confirmed' AND NOT s.paused" + (
+                b" AND (cardinality(s.digests) = 0 OR %(d)s = ANY(s.digests))"
+            )
+            if digest.period == Period.DAY:
+                receives += b" AND s.cadence <> 'weekly'"
+            params = {"d": digest.name, "e": edition}
             rows = conn.execute(
-                "SELECT coalesce(s.doc->>'timezone', ''), count(*) FROM subscribers s"
-                " WHERE s.status = 'confirmed' AND NOT coalesce((s.doc->>'paused')::boolean, false)"
-                " AND (coalesce(jsonb_array_length(s.doc->'digests'), 0) = 0"
-                "      OR s.doc->'digests' ? %(d)s)"
-                " AND NOT (%(daily)s AND coalesce(s.doc->>'cadence', 'daily') = 'weekly')"
-                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.edition = %(e)s"
-                "                 AND d.key = s.key) GROUP BY 1",
-                {"d": digest.name, "daily": digest.period == Period.DAY, "e": edition},
+                b"SELECT s.timezone, count(*) FROM subscribers s WHERE"
+                + receives
+                + b" GROUP BY s.timezone",
+                params,
             ).fetchall()
-        return {str(zone): int(n) for zone, n in rows}
+            zones = {str(zone): int(n) for zone, n in rows}
+            if conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE edition = %s)", (edition,)
+            ).fetchone() == (True,):  # minus those it reached already
+                reached = conn.execute(
+                    b"SELECT s.timezone, count(*) FROM deliveries d JOIN subscribers s"
+                    b" ON s.key = d.key WHERE d.edition = %(e)s AND"
+                    + receives
+                    + b" GROUP BY s.timezone",
+                    params,
+                ).fetchall()
+                for zone, n in reached:
+                    zones[str(zone)] -= int(n)
+        return {zone: n for zone, n in zones.items() if n > 0}
 
     # runs and bounces ------------------------------------------------------------------------
 
@@ -592,11 +609,13 @@ def _shown(
     ``besides`` showed them (the GIN index on paper_ids finds the deliveries)."""
     if not candidates:
         return {}
+    where = b" AND d.edition <> %(b)s" if besides is not None else b""
+    if keys is not None:
+        where += b" AND d.key = ANY(%(k)s::text[])"
     rows = conn.execute(
-        "SELECT d.key, array_agg(DISTINCT p) FROM deliveries d, unnest(d.paper_ids) p"
-        " WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
-        " AND d.status = ANY(%(s)s) AND (%(b)s::text IS NULL OR d.edition <> %(b)s)"
-        " AND (%(k)s::text[] IS NULL OR d.key = ANY(%(k)s::text[])) GROUP BY d.key",
+        b"SELECT d.key, array_agg(DISTINCT p) FROM deliveries d, unnest(d.paper_ids) p"
+        b" WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
+        b" AND d.status = ANY(%(s)s)" + where + b" GROUP BY d.key",
         {"c": candidates, "s": [s.value for s in SHOWN], "b": besides, "k": keys},
     ).fetchall()
     return {str(k): frozenset(ids) for k, ids in rows}
