@@ -606,3 +606,13 @@ def test_a_message_id_we_sent_names_its_delivery(store: Store) -> None:
     assert store.delivery_by_message_id(f"  <{bare}> ") == (_edition(3).key, "ada@example.org")
     assert store.delivery_by_message_id("<daily.2026-11-03.0000000000000000@ex.org>") is None
     assert store.delivery_by_message_id("") is None
+
+
+def test_events_survive_a_copy_of_the_store(store: Store, tmp_path: Path) -> None:
+    _reader(store)
+    event = _event(MailEventKind.SOFT_BOUNCE, _edition(2), 1)
+    _record(store, event)
+    copy = TinyStore(tmp_path / "copy" / "store.json")  # the dump's rows are the same for all
+    copy.load(store.dump())
+    assert copy.mail_events() == (event,)
+    assert _record(copy, event) is None  # still recorded once

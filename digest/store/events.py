@@ -1,4 +1,4 @@
-"""Mail that came back, in the TinyDB store: the ``mail_events`` table and what an event does
+"""Mail that came back, in the TinyDB store: the ``events`` table and what an event does
 to its reader (the contract tests in tests/test_store_contract.py hold every rule):
 
 - Recording is idempotent by ``event_id``: the same report or webhook event twice counts once.
@@ -40,7 +40,7 @@ from digest.store.ledger import EditionLedger
 from digest.store.protocol import EventEffect, LedgerEntry
 from digest.subscribers import address_key, rules
 
-TABLE = "mail_events"
+TABLE = "events"  # the dump (DUMP_TABLES) and digest store copy name it so too
 WALK = 30  # editions looked at, at most, to decide whether bounces came "in a row"
 _OUR_MESSAGE_ID = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.[0-9a-f]{16}@")
 _SENT = frozenset({DeliveryStatus.SENT, DeliveryStatus.UNKNOWN})
