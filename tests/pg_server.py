@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class PgServer:
     port: int
     user: str
     folder: Path
+    run_as: tuple[str, ...] = ()
+    bin_dir: Path = Path()
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
@@ -49,6 +52,30 @@ class PgServer:
         """A new database (a copy of the migrated template, or empty); its URL."""
         self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return self.url(name)
+
+    def _ctl(self, *args: str) -> None:
+        done = subprocess.run(
+            [*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.folder / "data"), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl {args[-1]} failed: {done.stderr or done.stdout}")
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port}"
+            f" -c unix_socket_directories={self.folder / 'sockets'}"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=200 -c shared_buffers=32MB"
+        )
+        log = str(self.folder / "server.log")
+        self._ctl("-o", options, "-l", log, "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
 
 
 def _bin_dir() -> Path | None:
@@ -73,66 +100,50 @@ def _missing(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+@contextmanager
+def cluster() -> Iterator[PgServer]:
+    """A new cluster in a temporary folder, started; stopped and removed afterwards, with
+    the migrated template database every ``pg_url`` copies."""
     bin_dir = _bin_dir()
     if bin_dir is None:
         _missing("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
     assert bin_dir is not None
     as_root = os.geteuid() == 0
-    run_as: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
+    run_as = ("runuser", "-u", "postgres", "--") if as_root else ()
     if as_root and shutil.which("runuser") is None:
         _missing("runuser is missing: cannot start PostgreSQL as the postgres user")
     folder = Path(tempfile.mkdtemp(prefix="digest-pg-"))
-    data, sockets = folder / "data", folder / "sockets"
-    sockets.mkdir()
+    (folder / "sockets").mkdir()
     if as_root:
         shutil.chown(folder, "postgres")
-        shutil.chown(sockets, "postgres")
+        shutil.chown(folder / "sockets", "postgres")
     user = "postgres" if as_root else os.environ.get("USER", "postgres")
-    port = _free_port()
-
-    def run(*args: str) -> None:
-        done = subprocess.run(
-            [*run_as, *args], capture_output=True, text=True, timeout=120, check=False
-        )
-        if done.returncode:
-            raise RuntimeError(f"{args[0]} failed: {done.stderr or done.stdout}")
-
+    server = PgServer(_free_port(), user, folder, run_as, bin_dir)
     try:
-        run(
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            user,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
+        initdb = subprocess.run(
+            [
+                *run_as,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(folder / "data"),
+                "-U",
+                user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c max_connections=200 -c shared_buffers=32MB"
-        )
-        run(
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(folder / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        if initdb.returncode:
+            raise RuntimeError(f"initdb failed: {initdb.stderr or initdb.stdout}")
+        server.start()
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.fail(f"cannot start a test PostgreSQL: {exc}")
-    server = PgServer(port, user, folder)
     try:
         from digest.store.postgresql import PgStore
 
@@ -142,8 +153,16 @@ def pg_server() -> Iterator[PgServer]:
         template.close()
         yield server
     finally:
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        with suppress(RuntimeError, subprocess.TimeoutExpired):
+            server.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The session's cluster, shared by every test (each gets its own database)."""
+    with cluster() as server:
+        yield server
 
 
 _numbers = itertools.count(1)

@@ -95,7 +95,7 @@ class Connections:
 
     @staticmethod
     def _lost(exc: psycopg.OperationalError) -> bool:
-        return exc.sqlstate is None or exc.sqlstate.startswith("08")
+        return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))  # gone, shut down
 
     def connect(self) -> psycopg.Connection[Any]:
         """A connection of its own (autocommit), for a lock held over many transactions."""
