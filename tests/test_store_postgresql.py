@@ -19,7 +19,7 @@ import pytest
 from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_cli, with_readers
 from conftest import digest_command as command
 from conftest import run_digest as run
-from pg_server import cluster
+from pg_server import PgServer
 
 from digest.config.sources import Period
 from digest.errors import StoreError
@@ -312,6 +312,7 @@ def test_waiting_zones_says_in_sql_what_the_rules_say(pg_url: str) -> None:
 
 @pytest.mark.slow
 def test_a_server_that_stops_mid_send_stops_the_sender_cleanly_and_loses_nothing(
+    pg_own_server: PgServer,
     smtp_server: SmtpServer,
     config_file: Callable[..., Path],
     tmp_path: Path,
@@ -320,34 +321,34 @@ def test_a_server_that_stops_mid_send_stops_the_sender_cleanly_and_loses_nothing
     """The database goes away under a running ``digest send`` (its own cluster, stopped):
     one Error: line and exit 1, no traceback; once it is back a rerun sends the rest, and
     nobody gets the edition twice."""
-    with cluster() as server:
-        url = server.create_db("papers")
-        monkeypatch.setenv("DIGEST_STORE", url)
-        relay = smtp_server.script
-        relay.sleep = dict.fromkeys(READERS, 0.02)
-        config = with_readers(config_file, smtp_server.port, tmp_path)
-        env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
-        sender = subprocess.Popen(
-            command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 60
-        while len(relay.recipients) < 20 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        server.stop("fast")
-        _, err = sender.communicate(timeout=120)
-        assert sender.returncode == 1
-        errors = [line for line in err.decode().splitlines() if line.startswith("Error:")]
-        assert len(errors) == 1 and "Traceback" not in err.decode(), err.decode()
-        assert "PostgreSQL" in errors[0] or "store postgresql://" in errors[0]
-        stopped_at = len(relay.recipients)
-        assert stopped_at < len(READERS)
+    server = pg_own_server
+    url = server.create_db("papers")
+    monkeypatch.setenv("DIGEST_STORE", url)
+    relay = smtp_server.script
+    relay.sleep = dict.fromkeys(READERS, 0.02)
+    config = with_readers(config_file, smtp_server.port, tmp_path)
+    env = {**os.environ, "DIGEST_SECRET": PROCESS_SECRET}
+    sender = subprocess.Popen(
+        command(config, *SEND), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while len(relay.recipients) < 20 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    server.stop("fast")
+    _, err = sender.communicate(timeout=120)
+    assert sender.returncode == 1
+    errors = [line for line in err.decode().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in err.decode(), err.decode()
+    assert "PostgreSQL" in errors[0] or "store postgresql://" in errors[0]
+    stopped_at = len(relay.recipients)
+    assert stopped_at < len(READERS)
 
-        server.start()
-        rerun = run(config, *SEND)
-        assert rerun.returncode == 0, rerun.stderr
-        got = Counter(relay.recipients)
-        ledger = {d.email: d.status for d in PgStore(url).deliveries(EDITION_KEY)}
-        unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
-        assert max(got.values()) == 1, "nobody gets the edition twice"
-        assert len(unknown) <= 4
-        assert set(READERS) == set(got) | unknown
+    server.start()
+    rerun = run(config, *SEND)
+    assert rerun.returncode == 0, rerun.stderr
+    got = Counter(relay.recipients)
+    ledger = {d.email: d.status for d in PgStore(url).deliveries(EDITION_KEY)}
+    unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
+    assert max(got.values()) == 1, "nobody gets the edition twice"
+    assert len(unknown) <= 4
+    assert set(READERS) == set(got) | unknown

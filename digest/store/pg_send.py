@@ -1,9 +1,9 @@
 """Sending one edition from many processes (or hosts) at once, on the PostgreSQL store.
 
 A **round** is one send of an edition (``send_rounds``); its readers are cut into **blocks**,
-half-open ranges of subscriber keys (``send_blocks``, at most ``block_keys`` readers each
-when the round starts, and at least MIN_BLOCKS blocks when there are that many readers;
-together the whole key space, so a reader added later is in one too).
+half-open ranges of subscriber keys (``send_blocks``: about BLOCKS of them, each of at least
+LEAST_PER_BLOCK and at most ``block_keys`` readers when the round starts; together the whole
+key space, so a reader added later is in one too).
 The first sender starts the round and fixes the edition's papers; the others join it and
 send those papers, whatever they fetched themselves.
 
@@ -107,18 +107,20 @@ def open_send(
     send.close()
 
 
-#: A round has at least this many blocks (when it has as many readers), so that as many
-#: senders can share even a short list.
-MIN_BLOCKS = 16
+#: A round aims at this many blocks, so that many senders can share even a short list...
+BLOCKS = 64
+#: ...but a block holds at least this many readers (fewer blocks for a very short list).
+LEAST_PER_BLOCK = 10
 
 
 def _start_round(conn: _Conn, round_id: uuid.UUID, edition: str, most: int) -> None:
-    """A new round whose blocks cut the key space every ``most`` subscriber keys at most
-    (fewer when that makes fewer than MIN_BLOCKS blocks)."""
+    """A new round whose blocks cut the key space every ``clamp(ceil(readers / BLOCKS),
+    LEAST_PER_BLOCK, most)`` subscriber keys: 120 readers make blocks of 10, a million
+    blocks of ``most``."""
     conn.execute("INSERT INTO send_rounds (round, edition) VALUES (%s, %s)", (round_id, edition))
     count = conn.execute("SELECT count(*) FROM subscribers").fetchone()
     readers = int(count[0]) if count else 0
-    every = max(1, min(most, -(-readers // MIN_BLOCKS)))
+    every = max(1, min(most, max(LEAST_PER_BLOCK, -(-readers // BLOCKS))))
     conn.execute(
         "INSERT INTO send_blocks (round, n, lo_key, hi_key)"
         " SELECT %(r)s, row_number() OVER (ORDER BY lo) - 1, lo, lead(lo) OVER (ORDER BY lo)"
