@@ -379,3 +379,30 @@ def test_same_input_same_emails_whatever_the_order(rng: random.Random, size: int
     assert first.papers == second.papers
     assert len(first.papers) <= size
     assert not {r.paper.id for r in first.papers} & reader.shown
+
+
+def test_a_boost_reader_gets_their_matches_and_the_days_trending_papers() -> None:
+    """Issue 15: a reader with topics gets "For you" and "Also trending": in boost mode their
+    matches take at most half the email, the edition's trending papers the rest."""
+    matching = [
+        Paper(
+            id=f"m{n}",
+            title=f"Diffusion for {topic}",
+            abstract=f"We apply diffusion to {topic}, {topic} benchmarks and {topic} tasks.",
+            upvotes=1,
+        )
+        for n, topic in enumerate(["speech", "maps", "robots", "music", "code", "chess"])
+    ]
+    popular = [Paper(id=f"p{n}", title=f"Popular {n}", upvotes=100 + n) for n in range(8)]
+    settings = RankSettings(size=6)
+    reader = Reader(topics=("diffusion",))
+    chosen = rank(matching + popular, reader, today=TODAY, settings=settings).papers
+    assert len(chosen) == 6
+    assert [bool(p.match) for p in chosen].count(True) == 3
+    assert {p.paper.id for p in chosen if not p.match} == {"p7", "p6", "p5"}
+    only = rank(matching, reader, today=TODAY, settings=settings).papers
+    assert len(only) == 6 and all(p.match for p in only)  # nothing else: all matches
+    filtered = Reader(topics=("diffusion",), topic_mode="filter")
+    assert all(
+        p.match for p in rank(matching + popular, filtered, today=TODAY, settings=settings).papers
+    )

@@ -25,7 +25,14 @@ from digest.render import (
     render_email,
     render_preview_html,
 )
-from digest.render.view import authors_line, make_paper_views, paper_links, paper_url, signals_line
+from digest.render.view import (
+    authors_line,
+    intro_line,
+    make_paper_views,
+    paper_links,
+    paper_url,
+    signals_line,
+)
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 GOLDEN = Path(__file__).parent / "golden"
@@ -780,3 +787,24 @@ def test_thumbnails_are_off_by_default_and_sized_with_alt_text(env: jinja2.Envir
     no_hf = make_paper(1, url="https://example.org/p")
     _, html = bodies(render(env, rank(no_hf), settings=on))
     assert "<img" not in html  # only Hugging Face's papers have a picture
+
+
+@pytest.mark.parametrize(
+    ("matches", "period", "expected"),
+    [
+        (("on diffusion",) * 3 + ("",) * 5, "day", "3 on diffusion and today's top 5."),
+        (
+            ("on diffusion", "on video", "on diffusion", "", ""),
+            "week",
+            "2 on diffusion, 1 on video, and this week's top 2.",
+        ),
+        (
+            ("on agents",) * 5 + ("by Ada Lovelace",),
+            "day",
+            "Today: 5 on agents and 1 by Ada Lovelace.",
+        ),
+        (("on agents",), "week", "This week: 1 on agents."),
+    ],
+)
+def test_the_intro_names_what_matched(matches: tuple[str, ...], period: str, expected: str) -> None:
+    assert intro_line(matches, period, interests=True) == expected

@@ -21,6 +21,7 @@ sparse matrix product; each reader's :class:`Ranking` builds its reason lines wh
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -49,6 +50,8 @@ class RankSettings:
     topic_mode: str = "boost"
     min_relevance: float = 0.15
     period: str = "day"  # the digest's: a trending reason says "today" or "this week"
+    for_you: float = 0.5  # boost: at most this share of an email goes to the reader's
+    # matches ("For you"), the rest to the edition's trending papers ("Also trending")
     similar: float = 0.6  # cosine similarity at which two papers are near-duplicates (distinct
     # papers of a real HF month stay under 0.16; the same abstract twice is above 0.7)
 
@@ -163,11 +166,33 @@ class _Block:
         scores = relevance * matching * weight + ranker.trending[None, :] * base
         allowed = matching | ~filtered
         allowed[self._shown()] = False
-        self.columns, self.counts = ranker.selector.top(scores, allowed, size)
+        shared = ~filtered[:, 0] & np.array([bool(r.topics or r.authors) for r in readers])
+        wide = 2 * size if shared.any() else size  # room to swap matches for trending ones
+        self.columns, self.counts = ranker.selector.top(scores, allowed, wide)
+        if shared.any():
+            cap = max(1, math.ceil(size * settings.for_you))
+            self._share(matching, np.flatnonzero(shared), size, cap)
+        self.columns, self.counts = self.columns[:, :size], np.minimum(self.counts, size)
         chosen = (np.arange(len(readers))[:, None], self.columns)
         self.scores, self.relevance = scores[chosen], relevance[chosen]
         self.matched, self.followed, self.topics = matching[chosen], followed, topics
         self.best = self._best_topics(table, per_topic)
+
+    def _share(self, matching: np.ndarray, rows: np.ndarray, size: int, cap: int) -> None:
+        """For each boost reader in ``rows``: at most ``cap`` of their ``size`` papers from
+        their matches, the rest from trending ones (more matches when trending ones run
+        out), each reader's picks kept in score order."""
+        for row in rows:
+            candidates = self.columns[row, : self.counts[row]]
+            matched = matching[row, candidates]
+            if len(candidates) <= size or matched[:size].sum() <= cap:
+                continue  # the best ``size`` already leave room for trending papers
+            mine, others = candidates[matched], candidates[~matched]
+            keep = [*mine[:cap], *others[: size - cap]]
+            keep += list(mine[cap : cap + size - len(keep)])
+            picks = candidates[np.isin(candidates, keep)]
+            self.columns[row, : len(picks)] = picks
+            self.counts[row] = len(picks)
 
     def _topic_relevance(self) -> tuple[list[Topic], np.ndarray, np.ndarray, np.ndarray]:
         """The block's topics, each reader's topic numbers (-1: none), every topic's

@@ -216,11 +216,16 @@ def intro_line(matches: Sequence[str], period: str = "day", interests: bool = Fa
     if not counts:
         return f"Nothing new matched your topics {when}; here are {top} {trending}."
     parts = [f"{n} {match}" for match, n in counts.items()]
-    if trending:
-        parts.append(f"{top} {trending}")
-    if len(parts) == 1:
-        return f"{parts[0]}, {when}."
-    return ", ".join(parts[:-1]) + f"{',' if len(parts) > 2 else ''} and {parts[-1]}."
+    if not trending:  # "Today: 5 on agents and 3 on video generation."
+        return f"{when[0].upper()}{when[1:]}: {_listed(parts)}."
+    return _listed([*parts, f"{top} {trending}"]) + "."
+
+
+def _listed(parts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b, and c``."""
+    if len(parts) < 3:
+        return " and ".join(parts)
+    return ", ".join(parts[:-1]) + f", and {parts[-1]}"
 
 
 def _papers(count: int) -> str:
