@@ -18,7 +18,13 @@ from digest.cli.report import make_console
 from digest.config import Config
 from digest.errors import InputError
 from digest.models import MailEvent
-from digest.pipeline.inbound import InboundReport, Outcome, process_message, summary_lines
+from digest.pipeline.inbound import (
+    InboundReport,
+    Outcome,
+    process_message,
+    reader_index,
+    summary_lines,
+)
 from digest.store import Store, make_store
 
 _DAYS = re.compile(r"(\d{1,4})d")
@@ -45,10 +51,11 @@ def inbound_cmd(
     config = app.config()
     store = make_store(config)
     reports: list[InboundReport] = []
+    readers = reader_index(store)  # one read of the list for the whole batch
     failed = 0
     for source in sources:
         try:
-            reports += _read(store, config, source, recipient)
+            reports += _read(store, config, source, recipient, readers)
         except InputError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed += 1
@@ -61,10 +68,14 @@ def inbound_cmd(
         raise SystemExit(1)
 
 
-def _read(store: Store, config: Config, source: str, recipient: str | None) -> list[InboundReport]:
+def _read(
+    store: Store, config: Config, source: str, recipient: str | None, readers: dict[str, str]
+) -> list[InboundReport]:
     reports = []
     for message in read_source(source):
-        report = process_message(store, config, message.raw, message.where, envelope_to=recipient)
+        report = process_message(
+            store, config, message.raw, message.where, envelope_to=recipient, readers=readers
+        )
         reports.append(report)
         if report.processed and message.move is not None:
             message.move()

@@ -10,7 +10,7 @@ twice (a folder read again, a file passed twice) counts once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,15 +21,27 @@ from digest.links import signing_secret
 from digest.models import MailEvent, MailEventKind
 from digest.pipeline.inbound_match import (
     Match,
+    Tokens,
     by_message_id,
     by_token,
     read_tokens,
+    reader_index,
     to_plain_mailto,
 )
 from digest.store import Store
 from digest.store.protocol import EventEffect
 from digest.subscribers import address_key
 
+__all__ = [
+    "InboundReport",
+    "Outcome",
+    "apply_events",
+    "event_for_message_id",
+    "make_event",
+    "process_message",
+    "reader_index",
+    "summary_lines",
+]
 _ABOUT_DELIVERY = frozenset(
     {MailEventKind.HARD_BOUNCE, MailEventKind.SOFT_BOUNCE, MailEventKind.COMPLAINT}
 )
@@ -63,9 +75,16 @@ class InboundReport:
 
 
 def process_message(
-    store: Store, config: Config, raw: bytes, source: str, *, envelope_to: str | None = None
+    store: Store,
+    config: Config,
+    raw: bytes,
+    source: str,
+    *,
+    envelope_to: str | None = None,
+    readers: Mapping[str, str] | None = None,
 ) -> InboundReport:
-    """Classify one raw message, find the delivery it is about, record it."""
+    """Classify one raw message, find the delivery it is about, record it. For a batch, pass
+    ``readers`` (:func:`reader_index`, read once) instead of a store read per message."""
     verdict = classify(raw, envelope_to=envelope_to)
     tokens = read_tokens(config, signing_secret(config, real=False), verdict)
     kind = verdict.kind
@@ -80,7 +99,7 @@ def process_message(
         return InboundReport(source, Outcome.UNCLASSIFIED, reason=verdict.reason)
     if tokens.forged and not (tokens.verp or tokens.mailto):
         return InboundReport(source, Outcome.FORGED, reason=f"{kind.value}: {tokens.forged}")
-    match = _match(store, kind, tokens.verp, tokens.mailto, verdict)
+    match = _match(store, kind, tokens, verdict, readers)
     if match is None:
         outcome = Outcome.AUTO_REPLY if kind == MailEventKind.AUTO_REPLY else Outcome.UNKNOWN
         return InboundReport(source, outcome, reason=f"{kind.value}: {_unmatched(verdict)}")
@@ -91,13 +110,14 @@ def process_message(
 def _match(
     store: Store,
     kind: MailEventKind,
-    verp: tuple[tuple[str, str], ...],
-    mailto: tuple[tuple[str, str], ...],
+    tokens: Tokens,
     verdict: Verdict,
+    readers: Mapping[str, str] | None,
 ) -> Match | None:
     if kind == MailEventKind.UNSUBSCRIBE:
-        return by_token(store, mailto, "mailto address")
-    return by_token(store, verp, "return path") or by_message_id(store, verdict.message_ids)
+        return by_token(store, tokens.mailto, "mailto address", readers)
+    found = by_token(store, tokens.verp, "return path", readers)
+    return found or by_message_id(store, verdict.message_ids)
 
 
 def _unmatched(verdict: Verdict) -> str:

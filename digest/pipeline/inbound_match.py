@@ -9,7 +9,7 @@ the message forged, whatever else it says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from digest.config import Config
@@ -67,13 +67,28 @@ def to_plain_mailto(config: Config, verdict: Verdict) -> bool:
     return bool(base) and any(a.strip("<> ").lower() == base for a in verdict.recipients)
 
 
-def by_token(store: Store, named: Sequence[tuple[str, str]], by: str) -> Match | None:
-    """The delivery the first token names, if its reader is still in the store."""
+def by_token(
+    store: Store,
+    named: Sequence[tuple[str, str]],
+    by: str,
+    readers: Mapping[str, str] | None = None,
+) -> Match | None:
+    """The delivery the first token names, if its reader is still in the store
+    (``readers``: subscriber id → address, read once for a batch, else asked each time)."""
     for sub_id, edition in named:
-        sub = store.get_subscriber_by_id(sub_id)
-        if sub is not None:
-            return Match(edition, sub.email, by)
+        if readers is not None:
+            email = readers.get(sub_id)
+        else:
+            sub = store.get_subscriber_by_id(sub_id)
+            email = sub.email if sub is not None else None
+        if email is not None:
+            return Match(edition, email, by)
     return None
+
+
+def reader_index(store: Store) -> dict[str, str]:
+    """Subscriber id → address, for a batch of returned mail (one read of the store)."""
+    return {sub.id: sub.email for sub in store.list_subscribers()}
 
 
 def by_message_id(store: Store, message_ids: Iterable[str]) -> Match | None:

@@ -44,6 +44,8 @@ TABLE = "events"  # the dump (DUMP_TABLES) and digest store copy name it so too
 WALK = 30  # editions looked at, at most, to decide whether bounces came "in a row"
 _OUR_MESSAGE_ID = re.compile(r"\.(\d{4}-\d{2}-\d{2})\.[0-9a-f]{16}@")
 _SENT = frozenset({DeliveryStatus.SENT, DeliveryStatus.UNKNOWN})
+_CACHED_LEDGERS = 64
+_LEDGERS: dict[Path, tuple[tuple[object, object], dict[str, LedgerEntry]]] = {}
 
 
 def record(
@@ -140,9 +142,32 @@ def _sent_to(
     editions = {(d["date"], d["key"]) for d in tables.rows(db.table("editions"))}
     editions.add((own.rpartition("/")[2], own))
     for _, edition in sorted(editions, reverse=True)[:WALK]:
-        entry = EditionLedger(ledger_root, edition).load().get(key)
+        entry = load_ledger(ledger_root, edition).get(key)
         if edition == own or _was_sent(entry):
             yield edition, entry
+
+
+def load_ledger(ledger_root: Path, edition: str) -> dict[str, LedgerEntry]:
+    """An edition's ledger, read again only when its files changed: a batch of returned
+    mail reads the same few editions over and over, each file as big as the list."""
+    ledger = EditionLedger(ledger_root, edition)
+    stamp = (_stat(ledger.folded_path), _stat(ledger.journal_path))
+    cached = _LEDGERS.get(ledger.folded_path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    state = ledger.load()
+    if len(_LEDGERS) >= _CACHED_LEDGERS:
+        _LEDGERS.clear()
+    _LEDGERS[ledger.folded_path] = (stamp, state)
+    return state
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _was_sent(entry: LedgerEntry | None) -> bool:
@@ -169,7 +194,7 @@ def find_delivery(ledger_root: Path, message_id: str) -> tuple[str, str] | None:
     if not wanted:
         return None
     for edition in _ledgers(ledger_root, _OUR_MESSAGE_ID.search(wanted)):
-        for entry in EditionLedger(ledger_root, edition).load().values():
+        for entry in load_ledger(ledger_root, edition).values():
             if normal_message_id(entry.message_id) == wanted:
                 return edition, entry.email
     return None
