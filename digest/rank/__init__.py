@@ -166,33 +166,47 @@ class _Block:
         scores = relevance * matching * weight + ranker.trending[None, :] * base
         allowed = matching | ~filtered
         allowed[self._shown()] = False
+        self.columns, self.counts = ranker.selector.top(scores, allowed, size)
         shared = ~filtered[:, 0] & np.array([bool(r.topics or r.authors) for r in readers])
-        wide = 2 * size if shared.any() else size  # room to swap matches for trending ones
-        self.columns, self.counts = ranker.selector.top(scores, allowed, wide)
         if shared.any():
             cap = max(1, math.ceil(size * settings.for_you))
-            self._share(matching, np.flatnonzero(shared), size, cap)
-        self.columns, self.counts = self.columns[:, :size], np.minimum(self.counts, size)
+            self._share(scores, allowed & ~matching, matching, shared, size, cap)
         chosen = (np.arange(len(readers))[:, None], self.columns)
         self.scores, self.relevance = scores[chosen], relevance[chosen]
         self.matched, self.followed, self.topics = matching[chosen], followed, topics
         self.best = self._best_topics(table, per_topic)
 
-    def _share(self, matching: np.ndarray, rows: np.ndarray, size: int, cap: int) -> None:
-        """For each boost reader in ``rows``: at most ``cap`` of their ``size`` papers from
-        their matches, the rest from trending ones (more matches when trending ones run
-        out), each reader's picks kept in score order."""
-        for row in rows:
-            candidates = self.columns[row, : self.counts[row]]
-            matched = matching[row, candidates]
-            if len(candidates) <= size or matched[:size].sum() <= cap:
-                continue  # the best ``size`` already leave room for trending papers
-            mine, others = candidates[matched], candidates[~matched]
-            keep = [*mine[:cap], *others[: size - cap]]
+    def _share(
+        self,
+        scores: np.ndarray,
+        trending_only: np.ndarray,
+        matching: np.ndarray,
+        shared: np.ndarray,
+        size: int,
+        cap: int,
+    ) -> None:
+        """For each boost reader in ``shared`` whose top ``size`` hold more than ``cap`` of
+        their matches: the best ``cap`` matches, the rest the best trending papers that match
+        nothing (more matches when those run out), all in score order."""
+        chosen = (np.arange(len(scores))[:, None], self.columns)
+        over = shared & ((matching[chosen] & self._filled()).sum(axis=1) > cap)
+        rows = np.flatnonzero(over)
+        if not len(rows):
+            return
+        trend = np.broadcast_to(self.ranker.trending[None, :], (len(rows), scores.shape[1]))
+        others, counts = self.ranker.selector.top(trend, trending_only[rows], size - cap)
+        for i, row in enumerate(rows):
+            mine = self.columns[row, : self.counts[row]]
+            mine = mine[matching[row, mine]]
+            keep = [*mine[:cap], *others[i, : counts[i]]]
             keep += list(mine[cap : cap + size - len(keep)])
-            picks = candidates[np.isin(candidates, keep)]
+            picks = sorted(keep, key=lambda c: -scores[row, c])
             self.columns[row, : len(picks)] = picks
             self.counts[row] = len(picks)
+
+    def _filled(self) -> np.ndarray:
+        """Which of each reader's chosen cells hold a paper."""
+        return np.arange(self.columns.shape[1])[None, :] < self.counts[:, None]
 
     def _topic_relevance(self) -> tuple[list[Topic], np.ndarray, np.ndarray, np.ndarray]:
         """The block's topics, each reader's topic numbers (-1: none), every topic's
