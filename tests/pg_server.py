@@ -178,8 +178,11 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> str:
-    """The URL of a fresh, empty database with the schema in place, for this test only."""
+def pg_url(pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL of a fresh, empty database with the schema in place, for this test only (and
+    its HTTP cache in tmp_path: a PostgreSQL store keeps it in DIGEST_CACHE_DIR, else in
+    ~/.cache/digest)."""
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "cache"))
     return pg_server.create_db(f"t{os.getpid()}_{next(_numbers)}")
 
 

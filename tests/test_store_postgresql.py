@@ -352,3 +352,12 @@ def test_a_server_that_stops_mid_send_stops_the_sender_cleanly_and_loses_nothing
     assert max(got.values()) == 1, "nobody gets the edition twice"
     assert len(unknown) <= 4
     assert set(READERS) == set(got) | unknown
+
+
+def test_the_http_cache_lives_in_the_cache_folder_named_for_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "cache"))
+    store = PgStore("postgresql://digest:pw@db.example:5433/papers")
+    cache = store.http_cache(read_only=True)
+    assert cache.folder == tmp_path / "cache" / "db.example-5433-papers.http-cache"
