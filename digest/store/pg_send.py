@@ -246,6 +246,10 @@ class PgSend:
         self._life.close()
 
 
+#: Batches of the ledger committed at once (each in a thread, on a pooled connection).
+FLUSHERS = 3
+
+
 class PgLedger:
     """:class:`digest.models.Ledger` of one sender: each record durable (committed) before
     its ``claim``/``finish`` returns; concurrent records share one commit."""
@@ -253,7 +257,7 @@ class PgLedger:
     def __init__(self, store: PgStore, edition: str, owner: int, sender: str) -> None:
         self.store, self.edition, self.owner, self.sender = store, edition, owner, sender
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
 
     async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
         """Durably record ``sending``: written before the SMTP transaction starts."""
@@ -268,11 +272,17 @@ class PgLedger:
     async def _add(self, record: tuple[Any, ...]) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(((*record, datetime.now(UTC)), done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < FLUSHERS:
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
         await done
 
     async def _flush(self) -> None:
+        """Commit what is pending, one batch at a time, until nothing is left. A few of these
+        run at once, each on its own connection (the server merges their WAL flushes); a
+        claim and the outcome of the same delivery are never in flight together, since the
+        outcome is only written once the claim returned."""
         while self._pending:
             batch, self._pending = self._pending, []
             try:
