@@ -85,6 +85,25 @@ CLASSIFIED = [
     ("arf-12", None, "", ""),  # feedback of type opt-out: no complaint
     ("arf-18", None, "", ""),  # feedback of type auth-failure (DMARC): no complaint
     ("not-bounce-01", None, "", ""),
+    # flufl.bounce's own test data (the addresses its tests expect; dsn_05 is its temporary one)
+    ("flufl-aol_01", K.HARD_BOUNCE, "", "screenname@aol.com"),
+    ("flufl-dsn_05", K.SOFT_BOUNCE, "4.4.1", "pkocmid@atlas.cz"),
+    ("flufl-dsn_09", K.HARD_BOUNCE, "5.7.1", "pr@allen-heath.com"),
+    ("flufl-exim_01", K.HARD_BOUNCE, "5.1.1", "delangen@its.tudelft.nl"),
+    ("flufl-groupwise_01", K.HARD_BOUNCE, "", "thoff@mainex1.asu.edu"),
+    ("flufl-llnl_01", K.HARD_BOUNCE, "", "trotts1@llnl.gov"),
+    ("flufl-microsoft_01", K.HARD_BOUNCE, "", "djbennett@ikon.com"),  # Exchange
+    ("flufl-netscape_01", K.HARD_BOUNCE, "", "aaaaa@corel.com"),
+    ("flufl-postfix_01", K.HARD_BOUNCE, "5.1.1", "xxxxx@local.ie"),
+    ("flufl-qmail_01", K.HARD_BOUNCE, "", "psadisc@wwwmail.n-h.de"),
+    ("flufl-sendmail_01", K.HARD_BOUNCE, "", "zzzzz@nfg.nl"),
+    ("flufl-simple_01", K.HARD_BOUNCE, "", "bbbsss@turbosport.com"),
+    ("flufl-simple_08", K.HARD_BOUNCE, "", "severin.xxx@t-online.de"),  # "550 user unknown"
+    ("flufl-simple_32", K.HARD_BOUNCE, "", "teteyn@agence-forbin.com"),  # "was aborted"
+    ("flufl-sina_01", K.HARD_BOUNCE, "", "alan_t18@sina.com"),
+    ("flufl-smtp32_01", K.HARD_BOUNCE, "", "oliver@pcworld.com.ph"),
+    ("flufl-yahoo_02", K.HARD_BOUNCE, "5.0.0", "agarciamartiartu@yahoo.es"),
+    ("flufl-yale_01", K.HARD_BOUNCE, "", "thomas.dtankengine@cs.yale.edu"),
 ]
 
 

@@ -41,7 +41,8 @@ def classify(raw: bytes, *, envelope_to: str | None = None) -> Verdict:
 def _recognise(msg: Message) -> Verdict | None:
     kind = m.header(msg, "Content-Type") and report_type(msg)
     if kind == "delivery-status":
-        return read_dsn(msg) or Verdict(None, "a delivery status notification of no failure")
+        found = read_dsn(msg) or read_bounce(msg)  # a report that fills its fields oddly
+        return found or Verdict(None, "a delivery status notification of no failure")
     if kind == "feedback-report":
         return read_arf(msg)
     if from_mta(msg):

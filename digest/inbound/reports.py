@@ -44,7 +44,8 @@ def read_dsn(msg: Message) -> Verdict | None:
             kind = MailEventKind.SOFT_BOUNCE
         else:
             kind = kind_of_status(status, permanent_default=True)
-        recipient = _value(header(block, "Final-Recipient") or header(block, "Original-Recipient"))
+        named = header(block, "Original-Recipient") or header(block, "Final-Recipient")
+        recipient = _value(named)  # the address as we sent to it, before any rewriting
         return Verdict(kind, "RFC 3464 delivery status", recipient, status, diagnostic or action)
     return None
 
