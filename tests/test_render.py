@@ -770,6 +770,8 @@ def test_a_trending_reason_that_repeats_the_number_is_left_out(env: jinja2.Envir
     text, _ = bodies(render(env, ranked))
     assert "trending #1 today" not in text  # paper 1 says so by its number
     assert "Why: trending #5 today" in text  # paper 2 is the edition's fifth
+    text, _ = bodies(render(env, ranked, subscriber=TOPIC_READER))
+    assert "Why: trending #1 today" in text  # in sections, numbers are not trending places
 
 
 def test_thumbnails_are_off_by_default_and_sized_with_alt_text(env: jinja2.Environment) -> None:

@@ -267,7 +267,8 @@ def test_index_lists_each_digests_editions_newest_first(archive: Archive) -> Non
     html = archive.client.get("/archive").text
     daily, weekly = html.split('<section class="shelf"')[1:]
     assert re.findall(r'datetime="([\d-]+)"', daily) == ["2025-11-27", "2025-11-26", "2025-11-25"]
-    assert 'Thursday 27 November 2025</time></a> <span class="muted">— 6 papers' in daily
+    # the papers the email carried (the daily's size), not the edition's pool of 6
+    assert 'Thursday 27 November 2025</time></a> <span class="muted">— 5 papers' in daily
     assert re.findall(r'datetime="([\d-]+)"', weekly) == ["2025-11-24"]
     assert "— 1 paper</span>" in weekly
     assert "&lt;script&gt;" in weekly and "<script>" not in html

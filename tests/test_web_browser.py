@@ -168,12 +168,11 @@ def heading(page: Page, text: str) -> None:
 
 
 def fill_subscribe_form(page: Page, email: str, topics: str) -> None:
-    """Only Weekly Papers, the given topics, weekly; the timezone as the page has it."""
+    """Only Weekly Papers (one choice: weekly follows), the given topics; the timezone as
+    the page has it."""
     page.get_by_label("Email address").fill(email)
-    page.get_by_role("checkbox", name="Daily Papers").uncheck()
-    page.get_by_role("checkbox", name="Weekly Papers").check()
+    page.get_by_role("radio", name="Weekly Papers").check()
     page.get_by_role("textbox", name="Topics").fill(topics)
-    page.get_by_role("radio", name="Once a week").check()
 
 
 def confirm_link(served: Served, email: str) -> str:
@@ -288,15 +287,14 @@ def test_invalid_form_comes_back_with_errors_and_what_was_typed(
     page = open_page(timezone="Europe/Paris")
     page.goto(f"{served.url}/subscribe")
     page.get_by_label("Email address").fill("not an address")
-    page.get_by_role("checkbox", name="Daily Papers").uncheck()
-    page.get_by_role("checkbox", name="Weekly Papers").uncheck()
+    page.get_by_role("radio", name="Weekly Papers").check()
     page.get_by_role("textbox", name="Topics").fill("robotics")
     page.get_by_role("button", name="Subscribe").click()
 
     heading(page, "Subscribe to Daily Papers")
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("This is not a valid email address")
-    expect(summary).to_contain_text("Choose at least one digest.")
+    expect(page.get_by_role("radio", name="Weekly Papers")).to_be_checked()  # kept
     expect(page.get_by_label("Email address")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Email address")).to_have_value("not an address")
     expect(page.get_by_role("textbox", name="Topics")).to_have_value("robotics")
@@ -304,3 +302,16 @@ def test_invalid_form_comes_back_with_errors_and_what_was_typed(
     screenshot(page, "08-subscribe-errors")
     assert served.store.list_subscribers() == ()
     assert served.smtp.script.messages == []
+
+
+def test_the_browsers_timezone_comes_first_in_the_list(served: Served, open_page: OpenPage) -> None:
+    """Issue 15: the reader's own zone heads the list (guessed by the browser), chosen."""
+    page = open_page(timezone="Asia/Kolkata")
+    page.goto(f"{served.url}/subscribe")
+    select = page.get_by_label("Timezone")
+    expect(select).to_have_value("Asia/Kolkata")
+    first = select.locator("optgroup").first
+    expect(first).to_have_attribute("label", "Your timezone")
+    expect(first.locator("option")).to_have_text("Asia/Kolkata")
+    values = select.locator("option").evaluate_all("options => options.map(o => o.value)")
+    assert "Asia/Calcutta" not in values and "Africa/Asmera" not in values

@@ -140,7 +140,8 @@ class EditionRenderer:
         shown = sectioned(ranked, interests)
         ranked = [r for r, _ in shown]
         reasons = [
-            _reason_values(shown_reason(clean(r.reason), n)) for n, r in enumerate(ranked, 1)
+            _reason_values(shown_reason(clean(r.reason), n, interests))
+            for n, r in enumerate(ranked, 1)
         ]
         keys = [
             (r.paper.id, bool(why), section)

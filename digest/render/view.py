@@ -73,9 +73,12 @@ class PaperView:
     section: str = ""  # the heading of the section this paper opens ("For you"), or ""
     match: str = ""  # what it matched of the reader's ("on diffusion"), for the intro
 
-    def ranked_as(self, number: int, reason: str, section: str = "", match: str = "") -> PaperView:
-        """This paper shown as a reader's ``number``-th, for ``reason``."""
-        why = shown_reason(clean(reason), number)
+    def ranked_as(
+        self, number: int, reason: str, section: str = "", match: str = "", sections: bool = False
+    ) -> PaperView:
+        """This paper shown as a reader's ``number``-th, for ``reason`` (in an email in
+        ``sections``, opening ``section`` when it is not empty)."""
+        why = shown_reason(clean(reason), number, sections)
         return dataclasses.replace(
             self,
             number=number,
@@ -232,10 +235,10 @@ def _papers(count: int) -> str:
     return "paper" if count == 1 else f"{count} papers"
 
 
-def shown_reason(reason: str, number: int) -> str:
-    """The reason as the email shows it: ``trending #3 today`` next to paper 3 says nothing
-    the number does not, so it is left out."""
-    return "" if reason.startswith(f"trending #{number} ") else reason
+def shown_reason(reason: str, number: int, sections: bool = False) -> str:
+    """The reason as the email shows it: in a single list (no sections), ``trending #3
+    today`` next to paper 3 says nothing the number does not, so it is left out."""
+    return "" if not sections and reason.startswith(f"trending #{number} ") else reason
 
 
 def text_wrap(text: str) -> str:
@@ -270,7 +273,7 @@ def make_paper_views(
     """The view of each ranked paper, in sections (:func:`sectioned`), numbered from 1."""
     return tuple(
         make_paper_view(r.paper, abstract_chars, thumbnails).ranked_as(
-            n, r.reason, heading, r.match
+            n, r.reason, heading, r.match, interests
         )
         for n, (r, heading) in enumerate(sectioned(ranked, interests), start=1)
     )

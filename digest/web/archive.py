@@ -250,7 +250,9 @@ async def _shelf(site: Site, digest: DigestConfig, before: date | None = None) -
         title=clean(digest.title),
         url=_digest_path(digest),
         feed_url=_feed_url(site, digest),
-        editions=tuple(_edition_link(digest, e, len(papers)) for e, papers in shown),
+        editions=tuple(
+            _edition_link(digest, e, min(digest.size, len(papers))) for e, papers in shown
+        ),
         older_url=older,
     )
 

@@ -99,6 +99,7 @@ class Site:
     def templates(self) -> jinja2.Environment:
         env = template_env(self.config)
         env.globals["zone_regions"] = zone_regions()
+        env.globals["zone_aliases"] = zone_aliases()
         env.globals["timezones"] = frozenset(z for _, zones in zone_regions() for z in zones)
         return env
 
@@ -160,6 +161,35 @@ def zone_regions() -> tuple[tuple[str, tuple[str, ...]], ...]:
     for name in sorted(names & known):
         regions.setdefault(name.partition("/")[0], []).append(name)
     return tuple((region, tuple(zones)) for region, zones in sorted(regions.items()))
+
+
+@functools.cache
+def zone_aliases() -> Mapping[str, str]:
+    """For each zone of :func:`zone_regions`, its other names, space-separated: what a
+    browser may call it (``Asia/Kolkata``: ``Asia/Calcutta``, the name ICU still uses).
+    tzdata ships a link as a copy of its target's file, so the names are found by content."""
+    canonical = {z for _, zones in zone_regions() for z in zones}
+    by_content: dict[bytes, str] = {}
+    for name in sorted(canonical):
+        data = _zone_bytes(name)
+        if data is not None:
+            by_content.setdefault(data, name)
+    found: dict[str, list[str]] = {}
+    for name in sorted(zoneinfo.available_timezones() - canonical):
+        data = _zone_bytes(name)
+        target = by_content.get(data) if data is not None else None
+        if target is not None:
+            found.setdefault(target, []).append(name)
+    return {target: " ".join(names) for target, names in found.items()}
+
+
+def _zone_bytes(name: str) -> bytes | None:
+    try:
+        return (
+            importlib.resources.files("tzdata").joinpath("zoneinfo", *name.split("/")).read_bytes()
+        )
+    except (ModuleNotFoundError, FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def _zone_table(name: str) -> set[str]:

@@ -8,11 +8,12 @@ document.addEventListener("DOMContentLoaded", function () {
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
   for (var i = 0; i < select.options.length; i++) {
     var option = select.options[i];
-    if (option.value !== zone) continue;
+    var aliases = (option.getAttribute("data-aliases") || "").split(" ");
+    if (option.value !== zone && aliases.indexOf(zone) < 0) continue;  // ICU: Asia/Calcutta
     var group = document.createElement("optgroup");
     group.label = "Your timezone";
     var guess = option.cloneNode(true);
-    guess.textContent = zone.replace(/_/g, " ");
+    guess.textContent = option.value.replace(/_/g, " ");
     group.appendChild(guess);
     select.insertBefore(group, select.firstChild);
     guess.selected = true;
