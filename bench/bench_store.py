@@ -39,12 +39,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from pg import Cluster, load_subscribers, machine, throwaway_cluster
 
 from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
+from digest.models import Choices
 from digest.store import Store, open_store
 from digest.subscribers.csvfile import decode_csv, read_csv
 
@@ -302,6 +304,7 @@ def bench_store(
     profile: Path | None = None,
     rates: tuple[float | None, ...] = (None,),
     unlocked: bool = False,
+    ops: int = 0,
 ) -> list[Result]:
     """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
     every client as fast as it can); with ``unlocked``, the same loads once more against a
@@ -364,7 +367,43 @@ def bench_store(
         result = Result(name, n, import_seconds, rss, size, phases)
         report(result)
         results.append(result)
+    if ops:
+        spare = rng.sample(range(n), 2 * ops)
+        found = ids_of(reader, [email_of(i) for i in spare], pg)
+        time_ops(reader, label, [found[email_of(i)] for i in spare], ops)
     return results
+
+
+def time_ops(store: Store, label: str, readers: list[str], count: int) -> None:
+    """The store's own share: each reader-facing operation called here in process, one at
+    a time, ``count`` times (what ``Site.db`` runs in its worker thread)."""
+    now = datetime.now(UTC)
+    choices = Choices(digests=("daily",), topics=("reasoning", "world models"))
+    new = [f"op{label.lower()}{i:05}@example.org" for i in range(count)]
+    pending: list[str] = []
+
+    def request(email: str) -> None:
+        pending.append(store.request_subscription(email, choices, now=now, consent="bench")[0].id)
+
+    ops: list[tuple[str, Callable[[str], object], list[str]]] = [
+        ("read (get_subscriber_by_id)", store.get_subscriber_by_id, readers[:count]),
+        ("request_subscription", request, new),
+        ("confirm_subscription", lambda i: store.confirm_subscription(i, now=now), pending),
+        (
+            "update_preferences",
+            lambda i: store.update_preferences(i, choices, paused=False),
+            readers[:count],
+        ),
+        ("unsubscribe", lambda i: store.unsubscribe(i, None, ("daily",)), readers[count:]),
+    ]
+    print(f"{label}: each store operation alone, in process, {count} times one at a time:")
+    for name, operation, items in ops:
+        times = []
+        for item in list(items):
+            started = time.perf_counter()
+            operation(item)
+            times.append(time.perf_counter() - started)
+        print(f"  {name:28} median {pct(times, 50):6.2f} ms, p99 {pct(times, 99):6.2f} ms")
 
 
 def serve_and_load(
@@ -459,6 +498,9 @@ def main() -> None:
         "--unlocked", action="store_true", help="also each load without the web store lock"
     )
     parser.add_argument("--no-tiny", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--no-pg", action="store_true", help="TinyDB only")
+    parser.add_argument("--ops", type=int, default=200, help="in-process calls per store op")
+    parser.add_argument("--tiny-ops", type=int, default=5, help="the same on TinyDB")
     parser.add_argument(
         "--import-sizes",
         type=lambda v: [int(x) for x in v.split(",") if x],
@@ -473,20 +515,23 @@ def main() -> None:
         print(f"server: {cluster.version} (fsync on, synchronous_commit on)")
         if args.import_sizes:
             time_pg_import(cluster, Path(tmp) / "import", args.import_sizes)
-        url = cluster.create_db("bench")
-        pg = bench_store(
-            "PostgreSQL",
-            Path(tmp) / "pg",
-            url,
-            args.subscribers,
-            args.requests,
-            args.clients,
-            pg=True,
-            profile=args.profile,
-            rates=rates,
-            unlocked=args.unlocked,
-        )
-        print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
+        pg: list[Result] = []
+        if not args.no_pg:
+            url = cluster.create_db("bench")
+            pg = bench_store(
+                "PostgreSQL",
+                Path(tmp) / "pg",
+                url,
+                args.subscribers,
+                args.requests,
+                args.clients,
+                pg=True,
+                profile=args.profile,
+                rates=rates,
+                unlocked=args.unlocked,
+                ops=args.ops,
+            )
+            print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
         if args.no_tiny:
             return
         tiny_folder = Path(tmp) / "tiny"
@@ -498,8 +543,11 @@ def main() -> None:
             args.tiny_requests,
             args.clients,
             pg=False,
+            ops=args.tiny_ops,
         )
     print(f"  TinyDB file {tiny.size_mb:,.0f} MB")
+    if not pg:
+        return
     flat = pg[0]
     print(
         f"PostgreSQL at {flat.subscribers:,} (flat out) against TinyDB at {tiny.subscribers:,}: "
