@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from digest.cli import main
+from digest.store import Store, open_store
 
 pytest_plugins = [
     "dovecot_server",
@@ -115,6 +116,23 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("DIGEST_") and name not in TEST_SWITCHES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("DIGEST_STORE", str(tmp_path / "store.json"))
+
+
+@pytest.fixture(params=["tinydb", "postgresql"])
+def each_store(
+    request: pytest.FixtureRequest, clean_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Runs the test once per backend: DIGEST_STORE names the TinyDB file, or a fresh
+    database of the throwaway PostgreSQL server (tests/pg_server.py). A module opts in with
+    ``pytestmark = pytest.mark.usefixtures("each_store")`` and opens :func:`current_store`."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DIGEST_STORE", request.getfixturevalue("pg_url"))
+    return os.environ["DIGEST_STORE"]
+
+
+def current_store() -> Store:
+    """The store this test's DIGEST_STORE names (see ``each_store``)."""
+    return open_store(os.environ["DIGEST_STORE"])
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -11,13 +11,15 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, with_readers
+import pytest
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, current_store, with_readers
 from conftest import digest_command as command
 from conftest import run_digest as run
 
 from digest.models import DeliveryStatus, Status
-from digest.store import TinyStore
 
+#: Runs once per store backend (TinyDB, PostgreSQL): see conftest.each_store.
+pytestmark = pytest.mark.usefixtures("each_store")
 EDITION = "daily/2025-11-26"
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))
 
@@ -40,7 +42,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
 
     rerun = run(config, *SEND)
     assert rerun.returncode == 0, rerun.stderr
-    store = TinyStore(tmp_path / "store.json")
+    store = current_store()
     ledger = {d.email: d.status for d in store.deliveries(EDITION)}
     unknown = {a for a, s in ledger.items() if s == DeliveryStatus.UNKNOWN}
     got = Counter(relay.recipients)
@@ -65,6 +67,7 @@ def test_a_killed_send_resumes_without_sending_anyone_twice(
 def test_hard_bounces_suppress_the_address_for_later_editions(
     smtp_server: SmtpServer, config_file: Callable[..., Path], tmp_path: Path
 ) -> None:
+
     relay = smtp_server.script
     config = config_file(smtp_host="127.0.0.1", smtp_port=smtp_server.port)
     for address in ("gone@example.org", "policy@example.org", "ok@example.org"):
@@ -76,7 +79,7 @@ def test_hard_bounces_suppress_the_address_for_later_editions(
         assert sent.returncode == 1  # a failed delivery makes the run fail
         assert "failed" in sent.stdout
     assert "suppressed gone@example.org: too many hard bounces" in sent.stderr
-    store = TinyStore(tmp_path / "store.json")
+    store = current_store()
     assert store.get_subscriber("gone@example.org").status == Status.BOUNCED  # type: ignore[union-attr]
     assert store.get_subscriber("policy@example.org").status == Status.CONFIRMED  # type: ignore[union-attr]
     relay.messages.clear()
@@ -105,7 +108,7 @@ def test_sigterm_finishes_what_is_in_flight_and_leaves_the_rest_for_the_next_run
     assert 30 <= stopped_at < len(READERS), "the stop must land mid-run"
     assert "stopped by shutdown" in out and "Traceback" not in err
 
-    ledger = {d.email: d.status for d in TinyStore(tmp_path / "store.json").deliveries(EDITION)}
+    ledger = {d.email: d.status for d in current_store().deliveries(EDITION)}
     assert set(ledger.values()) == {DeliveryStatus.SENT}, "in flight finished: none unknown"
     assert set(ledger) == set(relay.recipients)
 

@@ -4,6 +4,7 @@ and aiosmtpd as the relay (so every message can be counted)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -11,13 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CONFIG_TEMPLATE, WEEKLY_DIGEST, Feed, SmtpServer
+from conftest import CONFIG_TEMPLATE, WEEKLY_DIGEST, Feed, SmtpServer, current_store
 
 from digest.config import Config, load_config
 from digest.models import DeliveryStatus, RunReport, Subscriber
 from digest.schedule.due import DueResult, send_due
-from digest.store import Store, TinyStore
+from digest.store import Store
 
+#: Runs once per store backend (TinyDB, PostgreSQL): see conftest.each_store.
+pytestmark = pytest.mark.usefixtures("each_store")
 ENV = {"DIGEST_SECRET": "test-secret-0123456789abcdefghijkl"}
 
 #: Tuesday 24 November 2026, 07:00 in London (GMT): the daily digest's scheduled run.
@@ -46,11 +49,11 @@ def make_config(tmp_path: Path, feed: Feed, smtp: SmtpServer, extra: str = "") -
     ).replace("sources: [hf-daily]", f"sources: ['{feed.http.url}/papers.json']")
     path = tmp_path / "schedules.yaml"
     path.write_text(text + extra.replace("sources: [hf-daily]", f"sources: ['{feed.http.url}/w']"))
-    return load_config(path, ENV)
+    return load_config(path, {**ENV, "DIGEST_STORE": os.environ["DIGEST_STORE"]})
 
 
 def add_readers(config: Config, readers: Mapping[str, str | None], **choices: object) -> Store:
-    store = TinyStore(config.store_path)
+    store = current_store()
     for n, (email, zone) in enumerate(readers.items()):
         sub = Subscriber(email=email, id=f"r{n}-{email[:3]}", timezone=zone, **choices)  # type: ignore[arg-type]
         store.save_subscriber(sub)
@@ -218,7 +221,7 @@ def test_both_runs_of_a_repeated_hour_send_once(
             "Europe/London", "America/New_York"
         )
     )
-    config = load_config(config.path, ENV)
+    config = load_config(config.path, {**ENV, "DIGEST_STORE": os.environ["DIGEST_STORE"]})
     store = add_readers(config, {"ny@example.org": None})
     first = due(config, store, client, datetime(2026, 11, 1, 5, 31, tzinfo=UTC))  # 01:31 EDT
     second = due(config, store, client, datetime(2026, 11, 1, 6, 31, tzinfo=UTC))  # 01:31 EST
