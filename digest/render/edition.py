@@ -139,10 +139,7 @@ class EditionRenderer:
         interests = bool(subscriber.topics or subscriber.authors)
         shown = sectioned(ranked, interests)
         ranked = [r for r, _ in shown]
-        reasons = [
-            _reason_values(shown_reason(clean(r.reason), n, interests))
-            for n, r in enumerate(ranked, 1)
-        ]
+        reasons = [_shown_values(r.reason, n, interests) for n, r in enumerate(ranked, 1)]
         keys = [
             (r.paper.id, bool(why), section)
             for (r, section), (why, _) in zip(shown, reasons, strict=True)
@@ -283,6 +280,12 @@ def _reason_values(reason: str) -> tuple[str, dict[str, str]]:
         **slot_values("reason", why, CONTEXTS),
         **slot_values("text_reason", text_reason(why), CONTEXTS),
     }
+
+
+@functools.lru_cache(maxsize=16384)  # readers share reasons, and reasons their places
+def _shown_values(reason: str, number: int, sections: bool) -> tuple[str, dict[str, str]]:
+    """The reason of the ``number``-th paper as the email shows it, and its slot values."""
+    return _reason_values(shown_reason(clean(reason), number, sections))
 
 
 @functools.lru_cache(maxsize=1024)
