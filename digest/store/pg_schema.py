@@ -29,13 +29,17 @@ CREATE TABLE subscribers (
 );
 CREATE INDEX subscribers_status ON subscribers (status);
 
--- change_token(): bumped by any write that changes who may be mailed; sharded by backend so
--- that concurrent writers do not queue on one row
+-- change_token(): bumped by any write that changes who may be mailed, once per transaction
+-- (a batch of a million rows bumps it once), sharded by backend so that concurrent writers
+-- do not queue on one row
 CREATE TABLE change_counter (slot integer PRIMARY KEY, value bigint NOT NULL);
 INSERT INTO change_counter SELECT s, 0 FROM generate_series(0, 15) s;
 CREATE FUNCTION digest_bump_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE change_counter SET value = value + 1 WHERE slot = pg_backend_pid() % 16;
+    IF current_setting('digest.bumped_in', true) IS DISTINCT FROM txid_current()::text THEN
+        UPDATE change_counter SET value = value + 1 WHERE slot = pg_backend_pid() % 16;
+        PERFORM set_config('digest.bumped_in', txid_current()::text, true);
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER subscribers_added_or_removed AFTER INSERT OR DELETE OR TRUNCATE ON subscribers
