@@ -810,3 +810,23 @@ def test_thumbnails_are_off_by_default_and_sized_with_alt_text(env: jinja2.Envir
 )
 def test_the_intro_names_what_matched(matches: tuple[str, ...], period: str, expected: str) -> None:
     assert intro_line(matches, period, interests=True) == expected
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Café au lait: 日本語 retrieval for long documents",  # fold before an encoded word
+        "Tue for xxxxxxxxxxxxxxxxxxxx naïve 11 Ünïcödé 日本語 Tue 11 Daily",
+        "Looks encoded =?utf-8?q?x?= but is a title",
+        "Long ASCII title words " + "x" * 20 + " more words to fold it Jun:",
+    ],
+)
+def test_the_subject_reads_back_exactly_as_written(env: jinja2.Environment, title: str) -> None:
+    """The stdlib folder dropped the space before an encoded word starting a folded line
+    ("lait: 日本語" read back "lait:日本語"), and could fold right after "Subject:"."""
+    edition = dataclasses.replace(EDITION, title="Papers")
+    mail = render(env, rank(make_paper(1, title=title)), edition=edition)
+    assert parse(mail)["Subject"] == mail.subject
+    head = mail.raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    subject = head[head.index("Subject:") :].split("\r\n")
+    assert all(len(line) <= 78 for line in subject if line.startswith(("Subject:", " ")))

@@ -36,8 +36,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes
+from email.header import Header
 from email.headerregistry import BaseHeader
-from email.policy import SMTP
+from email.policy import SMTP, default
 from email.utils import format_datetime, formataddr, parseaddr
 
 from digest.subscribers import ascii_address
@@ -124,8 +126,22 @@ def make_message(
 
 @functools.lru_cache(maxsize=1024)
 def subject_header(subject: str) -> bytes:
-    """``Subject:`` folded, RFC 2047-encoded when not ASCII; controls become spaces."""
-    return _folded("Subject", " ".join(_CONTROL.sub(" ", subject).split()))
+    """``Subject:`` folded, RFC 2047-encoded when not ASCII; controls become spaces.
+
+    The stdlib policy's folder can drop the space before an encoded word that starts a
+    folded line ("lait: 日本語" reads back "lait:日本語") or fold right after the colon; a
+    subject it would change is written as encoded words, each line within 78 columns."""
+    value = " ".join(_CONTROL.sub(" ", subject).split())
+    folded = _folded("Subject", value)
+    if _reads_back(folded) == value:
+        return folded
+    encoded = Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return f"Subject: {encoded}\r\n".encode("ascii")
+
+
+def _reads_back(header: bytes) -> str:
+    """What a reader's client shows of a folded ``Subject:`` header."""
+    return str(message_from_bytes(header + b"\r\n", policy=default)["Subject"])
 
 
 def unsubscribe_header(uris: Sequence[str]) -> bytes:
