@@ -16,8 +16,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from digest.config import load_config
 from digest.errors import ConfigError, RenderError
 from digest.models import Edition, Email, Links, Paper, RankedPaper, Subscriber
+from digest.pipeline.compose import render_settings
 from digest.render import (
     RenderSettings,
     make_environment,
@@ -830,3 +832,28 @@ def test_the_subject_reads_back_exactly_as_written(env: jinja2.Environment, titl
     head = mail.raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
     subject = head[head.index("Subject:") :].split("\r\n")
     assert all(len(line) <= 78 for line in subject if line.startswith(("Subject:", " ")))
+
+
+def test_thumbnails_are_a_digest_setting(tmp_path: Path) -> None:
+    """``thumbnails: true`` under a digest in schedules.yaml turns them on; off by default."""
+    body = """\
+base_url: https://papers.example.org
+sender:
+  from: "Daily Papers <papers@example.org>"
+  postal_address: "1 Research Way"
+digests:
+  daily:
+    sources: [hf-daily]
+    schedule: "0 7 * * *"
+    timezone: UTC
+  pictures:
+    sources: [hf-daily]
+    schedule: "0 7 * * *"
+    timezone: UTC
+    thumbnails: true
+"""
+    (tmp_path / "schedules.yaml").write_text(body)
+    config = load_config(tmp_path / "schedules.yaml", {})
+    daily, pictures = config.digests
+    assert not render_settings(config, daily).thumbnails
+    assert render_settings(config, pictures).thumbnails

@@ -336,4 +336,5 @@ def _digest(name: str, raw: Any, where: str, base: Path) -> DigestConfig:
         local_time=v.flag(given["local_time"], "local_time", at),
         topic_mode=v.choice(given["topic_mode"], "topic_mode", at, TopicMode, " or "),
         min_relevance=v.number(given["min_relevance"], "min_relevance", at, maximum=1.0),
+        thumbnails=v.flag(given["thumbnails"], "thumbnails", at),
     )

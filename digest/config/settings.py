@@ -58,6 +58,7 @@ class DigestConfig:
     local_time: bool = True  # each reader gets it at the schedule's hour in their timezone
     topic_mode: TopicMode = TopicMode.BOOST  # how readers' topics act unless they chose
     min_relevance: float = 0.15  # a paper matches a topic from this relevance (0..1) up
+    thumbnails: bool = False  # show each paper's picture (Hugging Face's) in the emails
 
     @property
     def zone(self) -> ZoneInfo:

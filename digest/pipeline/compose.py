@@ -141,6 +141,7 @@ def render_settings(config: Config, digest: DigestConfig) -> RenderSettings:
         list_id=f"{digest.name}.{config.sender.domain}",
         base_url=config.base_url,
         period=digest.period,
+        thumbnails=digest.thumbnails,
     )
 
 
