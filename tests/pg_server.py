@@ -40,6 +40,7 @@ class PgServer:
     folder: Path
     run_as: tuple[str, ...] = ()
     bin_dir: Path = Path()
+    durable: bool = False  # commits on disk before they return, as on a real server
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{db}"
@@ -68,8 +69,14 @@ class PgServer:
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port}"
             f" -c unix_socket_directories={self.folder / 'sockets'}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200 -c shared_buffers=32MB"
+            # a stop(immediate) must not lose what a commit said was kept: only a test that
+            # stops its own server pays for durable commits
+            + (
+                ""
+                if self.durable
+                else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
         )
         log = str(self.folder / "server.log")
         self._ctl("-o", options, "-l", log, "-w", "-t", "60", "start")
@@ -102,7 +109,7 @@ def _missing(why: str) -> None:
 
 
 @contextmanager
-def cluster() -> Iterator[PgServer]:
+def cluster(*, durable: bool = False) -> Iterator[PgServer]:
     """A new cluster in a temporary folder, started; stopped and removed afterwards, with
     the migrated template database every ``pg_url`` copies."""
     bin_dir = _bin_dir()
@@ -119,7 +126,7 @@ def cluster() -> Iterator[PgServer]:
         shutil.chown(folder, "postgres")
         shutil.chown(folder / "sockets", "postgres")
     user = "postgres" if as_root else os.environ.get("USER", "postgres")
-    server = PgServer(_free_port(), user, folder, run_as, bin_dir)
+    server = PgServer(_free_port(), user, folder, run_as, bin_dir, durable)
     try:
         initdb = subprocess.run(
             [
@@ -169,8 +176,9 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_own_server() -> Iterator[PgServer]:
     """A cluster of this test's own, to stop and start again (``stop()``, ``start()``: same
-    port, same data); ``create_db(name)`` makes a migrated database and gives its URL."""
-    with cluster() as server:
+    port, same data); ``create_db(name)`` makes a migrated database and gives its URL.
+    Durable, unlike the session's: a crash keeps every commit."""
+    with cluster(durable=True) as server:
         yield server
 
 
