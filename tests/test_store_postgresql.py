@@ -361,3 +361,16 @@ def test_the_http_cache_lives_in_the_cache_folder_named_for_the_database(
     store = PgStore("postgresql://digest:pw@db.example:5433/papers")
     cache = store.http_cache(read_only=True)
     assert cache.folder == tmp_path / "cache" / "db.example-5433-papers.http-cache"
+
+
+def test_a_store_open_across_a_server_restart_goes_on(pg_own_server: PgServer) -> None:
+    """A long-lived store (digest serve's) whose pooled connections died with the server
+    reconnects once the server is back, instead of failing every operation."""
+    store = PgStore(pg_own_server.create_db("papers"))
+    store.save_subscriber(Subscriber("a@example.org", ""))
+    pg_own_server.stop()
+    with pytest.raises(StoreError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:"):
+        store.get_subscriber("a@example.org")
+    pg_own_server.start()
+    found = store.get_subscriber("a@example.org")
+    assert found is not None and found.email == "a@example.org"

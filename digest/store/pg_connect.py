@@ -117,6 +117,7 @@ class Connections:
                     open=False,
                     timeout=self._timeout,
                     kwargs={"connect_timeout": int(self._timeout)},
+                    check=ConnectionPool.check_connection,  # a server restarted: reconnect
                     name=f"digest {self.target.where}",
                 )
                 try:
@@ -138,6 +139,7 @@ class Connections:
             with pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
+            self.connect().close()  # the server gone: say why (cannot reach …), not "busy"
             raise StoreError(
                 f"store {self.target.location}: no free connection in {self._timeout:g} s",
                 hint="too many operations at once, or the server is stuck",
