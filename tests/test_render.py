@@ -786,7 +786,8 @@ def test_thumbnails_are_off_by_default_and_sized_with_alt_text(env: jinja2.Envir
     first = imgs[0]
     src = 'src="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2406.10001.png"'
     assert src in first
-    assert 'width="536"' in first and 'height="282"' in first
+    # the paper column's width (600 - 2 x 32 padding - 34 number), at the pictures' 1200x630
+    assert 'width="500"' in first and 'height="263"' in first
     assert 'alt="Paper number 1 on sparse diffusion transformers"' in first
     no_hf = make_paper(1, url="https://example.org/p")
     _, html = bodies(render(env, rank(no_hf), settings=on))

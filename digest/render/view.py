@@ -33,7 +33,6 @@ MAX_AUTHORS = 3
 SUBJECT_CHARS = 70  # a subject longer than this is cut in most inboxes
 PREHEADER_CHARS = 100
 FOR_YOU, ALSO_TRENDING = "For you", "Also trending"  # the sections of a reader with topics
-THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT = 536, 282  # a paper's picture, the width of its column
 _HF_PAPER = re.compile(r"https://huggingface\.co/papers/(\d{4}\.\d{4,5})")
 # U+E000 and U+E001 are the slot marks of the fast path (digest.render.pattern): scraped text
 # never carries them into a template.

@@ -2,7 +2,9 @@
 
 Serves the app on loopback over a throwaway store holding the shipped sample day
 (digest/samples, 25 November 2025) as a sent edition, with a reader who has topics, and opens
-each page in Debian's headless chromium (Playwright) at 800 and 400 px, light and dark.
+each page in Debian's headless chromium (Playwright) at 800 and 400 px, light and dark; and
+once with thumbnails on (a digest with ``thumbnails: true``; the pictures, which live on
+Hugging Face's CDN, are stood in for by a drawing: the test machine has no internet).
 
 Usage: .venv/bin/python docs/screenshots/take.py [OUT_DIR]   (default: docs/screenshots)
 """
@@ -18,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import uvicorn
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Route, sync_playwright
 
 from digest.config import load_config
 from digest.links import WEB_VERSION, make_token
@@ -47,6 +49,13 @@ digests:
     schedule: "0 7 * * mon-fri"
     timezone: Europe/London
     size: 8
+  pictures:
+    title: Daily Papers
+    sources: [hf-daily]
+    schedule: "0 7 * * mon-fri"
+    timezone: Europe/London
+    size: 8
+    thumbnails: true
   weekly:
     title: Weekly Papers
     sources: [hf-daily]
@@ -73,8 +82,10 @@ def main(out: Path) -> None:
         while not server.started:
             time.sleep(0.02)
         token = make_token(SECRET, WEB_VERSION, reader.id, "daily")
+        pictures = make_token(SECRET, WEB_VERSION, reader.id, "pictures")
         pages = {
             "email": f"/archive/daily/{DAY.isoformat()}/for/{token}",
+            "email-thumbnails": f"/archive/pictures/{DAY.isoformat()}/for/{pictures}",
             "edition": f"/archive/daily/{DAY.isoformat()}",
             "archive": "/archive",
             "subscribe": "/subscribe",
@@ -89,16 +100,13 @@ def main(out: Path) -> None:
 def publish(store: TinyStore) -> Subscriber:
     """The sample day as an edition a run sent, and a reader with two topics."""
     papers = parse_bytes(SAMPLE.read_bytes(), kind="hf-daily", source="hf-daily", today=DAY)
-    edition = Edition("daily", DAY, "Daily Papers")
-    store.save_edition(edition, papers.papers)
     at = datetime(2025, 11, 25, 7, tzinfo=UTC)
-    sent = Delivery(edition.key, "ada@example.org", DeliveryStatus.SENT)
-    store.finish_run(
-        RunReport("daily", DAY, at, at, False, deliveries=(sent,)),
-        bounced=(),
-        delivered=(),
-        limit=3,
-    )
+    for digest in ("daily", "pictures"):
+        edition = Edition(digest, DAY, "Daily Papers")
+        store.save_edition(edition, papers.papers)
+        sent = Delivery(edition.key, "ada@example.org", DeliveryStatus.SENT)
+        report = RunReport(digest, DAY, at, at, False, deliveries=(sent,))
+        store.finish_run(report, bounced=(), delivered=(), limit=3)
     ada = Subscriber("ada@example.org", "", topics=("agents", "video generation"))
     return store.save_subscriber(ada)[0]
 
@@ -115,15 +123,32 @@ def shoot(url: str, pages: dict[str, str], out: Path) -> None:
                     timezone_id="Europe/Paris",
                 )
                 page = context.new_page()
+                page.route("https://cdn-thumbnails.huggingface.co/**", _picture)
                 for name, path in pages.items():
                     if scheme == "dark" and name in ("archive", "edition"):
                         continue  # a few PNGs: the email and the form in the dark are enough
+                    if name == "email-thumbnails" and (scheme, width) != ("light", 800):
+                        continue
                     page.goto(url + path)
                     page.wait_for_load_state("networkidle")
                     whole = name in ("archive", "subscribe")  # short pages: all of it
                     page.screenshot(path=str(out / f"{name}-{width}-{scheme}.png"), full_page=whole)
                 context.close()
         browser.close()
+
+
+def _picture(route: Route) -> None:
+    """A stand-in for a paper's thumbnail: a drawing of its id, at the thumbnails' ratio."""
+    paper = route.request.url.rsplit("/", 1)[-1].removesuffix(".png")
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="630">'
+        '<defs><linearGradient id="g" x2="1" y2="1"><stop offset="0" stop-color="#dbe3f4"/>'
+        '<stop offset="1" stop-color="#93b4ff"/></linearGradient></defs>'
+        '<rect width="1200" height="630" fill="url(#g)"/>'
+        '<text x="60" y="560" font-family="sans-serif" font-size="64" fill="#1d4ed8">'
+        f"arXiv {paper}</text></svg>"
+    )
+    route.fulfill(body=svg, content_type="image/svg+xml")
 
 
 if __name__ == "__main__":
