@@ -225,7 +225,7 @@ def _secret(raw: dict[Any, Any], key: str, env: Mapping[str, str], at: str) -> S
     if not name:
         raise ConfigError(
             f"{at}: missing key {key!r}",
-            hint="name the environment variable that holds the secret, e.g. DIGEST_WEBHOOK_KEY",
+            hint="name the environment variable that holds the secret, e.g. MAILGUN_SIGNING_KEY",
         )
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
         raise ConfigError(
