@@ -374,3 +374,10 @@ def test_a_store_open_across_a_server_restart_goes_on(pg_own_server: PgServer) -
     pg_own_server.start()
     found = store.get_subscriber("a@example.org")
     assert found is not None and found.email == "a@example.org"
+
+
+def test_a_locks_connection_is_probed_so_a_dead_hosts_locks_go(pg_url: str) -> None:
+    conn = PgStore(pg_url).db.connect()
+    with conn:
+        row = conn.execute("SHOW tcp_keepalives_idle").fetchone()
+    assert row is not None and row[0] in ("30", "30s")
