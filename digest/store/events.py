@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,17 @@ from typing import Any
 from tinydb import Query, TinyDB
 
 from digest.models import (
-    SUPPRESSED,
     DeliveryStatus,
     MailEvent,
     MailEventKind,
-    Status,
     Subscriber,
 )
 from digest.store import documents as records
 from digest.store import tables
+from digest.store.event_rules import apply_event
 from digest.store.ledger import EditionLedger
 from digest.store.protocol import EventEffect, LedgerEntry
-from digest.subscribers import address_key, rules
+from digest.subscribers import address_key
 
 TABLE = "events"  # the dump (DUMP_TABLES) and digest store copy name it so too
 WALK = 30  # editions looked at, at most, to decide whether bounces came "in a row"
@@ -69,43 +67,14 @@ def record(
         return EventEffect()
     current = records.subscriber(found)
     history = [*docs, doc]
-    changed, effect = _apply(current, event, history, db, ledger_root, limits, known_digests)
+
+    def streak(limit: int) -> bool:
+        return in_a_row(db, ledger_root, current, event, history, limit)
+
+    changed, effect = apply_event(current, event, streak, limits, known_digests)
     if changed != current:
         subscribers.update(records.subscriber_doc(changed), Query().key == doc["key"])
     return effect
-
-
-def _apply(
-    sub: Subscriber,
-    event: MailEvent,
-    history: list[dict[str, Any]],
-    db: TinyDB,
-    ledger_root: Path,
-    limits: tuple[int, int],
-    known_digests: Sequence[str],
-) -> tuple[Subscriber, EventEffect]:
-    kind = event.kind
-    if kind == MailEventKind.COMPLAINT:
-        if sub.status == Status.COMPLAINED:
-            return sub, EventEffect()
-        return _with(sub, status=Status.COMPLAINED), EventEffect(status=Status.COMPLAINED)
-    if kind == MailEventKind.UNSUBSCRIBE:
-        left = rules.unsubscribe(sub, event.edition.rpartition("/")[0], known_digests)
-        if left == sub:
-            return sub, EventEffect()
-        status = left.status if left.status != sub.status else None
-        return left, EventEffect(status=status, unsubscribed=True)
-    if kind == MailEventKind.AUTO_REPLY or sub.status in SUPPRESSED:
-        return sub, EventEffect()
-    bounce_limit, soft_limit = limits
-    limit = bounce_limit if kind == MailEventKind.HARD_BOUNCE else soft_limit
-    if not in_a_row(db, ledger_root, sub, event, history, limit):
-        return sub, EventEffect()
-    if kind == MailEventKind.HARD_BOUNCE:
-        return _with(sub, status=Status.BOUNCED), EventEffect(status=Status.BOUNCED)
-    if sub.paused:
-        return sub, EventEffect()
-    return _with(sub, paused=True), EventEffect(paused=True)
 
 
 def in_a_row(
@@ -244,7 +213,3 @@ def event(doc: dict[str, Any]) -> MailEvent:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise records.damaged(TABLE, doc, exc) from exc
-
-
-def _with(sub: Subscriber, **changes: Any) -> Subscriber:
-    return replace(sub, **changes)

@@ -7,17 +7,17 @@ row"."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from digest.models import SUPPRESSED, DeliveryStatus, MailEvent, MailEventKind, Status, Subscriber
+from digest.models import DeliveryStatus, MailEvent, MailEventKind, Subscriber
 from digest.store import documents as records
 from digest.store import events as rules_of
+from digest.store.event_rules import apply_event
 from digest.store.protocol import EventEffect
-from digest.subscribers import address_key, rules
+from digest.subscribers import address_key
 
 _Conn = psycopg.Connection[Any]
 _SENT = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value})
@@ -55,41 +55,14 @@ def record(
     if row is None:
         return EventEffect()
     current = records.subscriber(row[0])
-    changed, effect = _apply(conn, current, event, limits, known_digests)
+
+    def streak(limit: int) -> bool:
+        return _in_a_row(conn, current, event, limit)
+
+    changed, effect = apply_event(current, event, streak, limits, known_digests)
     if changed != current:
         write(conn, records.subscriber_doc(changed))
     return effect
-
-
-def _apply(
-    conn: _Conn,
-    sub: Subscriber,
-    event: MailEvent,
-    limits: tuple[int, int],
-    known_digests: Sequence[str],
-) -> tuple[Subscriber, EventEffect]:
-    kind = event.kind
-    if kind == MailEventKind.COMPLAINT:
-        if sub.status == Status.COMPLAINED:
-            return sub, EventEffect()
-        return _with(sub, status=Status.COMPLAINED), EventEffect(status=Status.COMPLAINED)
-    if kind == MailEventKind.UNSUBSCRIBE:
-        left = rules.unsubscribe(sub, event.edition.rpartition("/")[0], known_digests)
-        if left == sub:
-            return sub, EventEffect()
-        status = left.status if left.status != sub.status else None
-        return left, EventEffect(status=status, unsubscribed=True)
-    if kind == MailEventKind.AUTO_REPLY or sub.status in SUPPRESSED:
-        return sub, EventEffect()
-    bounce_limit, soft_limit = limits
-    limit = bounce_limit if kind == MailEventKind.HARD_BOUNCE else soft_limit
-    if not _in_a_row(conn, sub, event, limit):
-        return sub, EventEffect()
-    if kind == MailEventKind.HARD_BOUNCE:
-        return _with(sub, status=Status.BOUNCED), EventEffect(status=Status.BOUNCED)
-    if sub.paused:
-        return sub, EventEffect()
-    return _with(sub, paused=True), EventEffect(paused=True)
 
 
 def _in_a_row(conn: _Conn, sub: Subscriber, event: MailEvent, limit: int) -> bool:
@@ -164,7 +137,3 @@ def find_delivery(conn: _Conn, message_id: str) -> tuple[str, str] | None:
 NORMAL_MESSAGE_ID = (
     "lower(btrim(regexp_replace(regexp_replace(btrim(message_id), '^<', ''), '>$', '')))"
 )
-
-
-def _with(sub: Subscriber, **changes: Any) -> Subscriber:
-    return replace(sub, **changes)

@@ -152,9 +152,20 @@ class Send(Protocol):
     each takes its share of the readers a block at a time, so that no reader is given to
     two senders and none is left out (a block a dead sender held is taken over)."""
 
-    round: str  # the send round this sender is part of
-    papers: tuple[Paper, ...]  # the edition's papers, as the round's first sender fixed them
-    ledger: Ledger  # claims (``sending``) and settles each delivery, durably
+    @property
+    def round(self) -> str:
+        """The send round this sender is part of."""
+        ...
+
+    @property
+    def papers(self) -> tuple[Paper, ...]:
+        """The edition's papers, as the round's first sender fixed them."""
+        ...
+
+    @property
+    def ledger(self) -> Ledger:
+        """Claims (``sending``) and settles each delivery, durably."""
+        ...
 
     def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
         """This sender's share of the subscribers (every status: the caller filters), in
