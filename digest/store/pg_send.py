@@ -43,6 +43,7 @@ from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
 from digest.store import documents as records
 from digest.store.ledger import INTERRUPTED
+from digest.store.pg_queries import edition_papers, save_edition
 from digest.subscribers import address_key
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ def open_send(
     store: PgStore, edition: Edition, papers: Sequence[Paper], *, sender: str
 ) -> Iterator[PgSend]:
     """Join ``edition``'s open round, or start one (saving the edition with ``papers``)."""
-    from digest.store.postgresql import edition_papers, save_edition
-
     owner = secrets.randbits(62) | 1
     life = store.db.connect()
     try:

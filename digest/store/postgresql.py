@@ -16,12 +16,11 @@ each a transaction of a few lines.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import socket
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,16 +44,15 @@ from digest.models import (
 )
 from digest.store import documents as records
 from digest.store import migrations, pg_copy, pg_events, pg_schema, tables
+from digest.store import pg_queries as q
 from digest.store.http_cache import HttpCache
 from digest.store.pg_connect import Connections, Target
 from digest.store.pg_send import PgSend, open_send
 from digest.store.protocol import (
     FINAL,
-    SHOWN,
     EventEffect,
     History,
     Holder,
-    LedgerEntry,
     RunRecord,
     SaveOutcome,
 )
@@ -63,8 +61,6 @@ from digest.subscribers import address_key, rules
 T = TypeVar("T")
 _Conn = psycopg.Connection[Any]
 _SUPPRESSED = [s.value for s in SUPPRESSED]
-#: First key of the two-key advisory locks that ``exclusive(name)`` takes ("dg").
-_LOCK_SPACE = 0x6467
 #: SQLSTATEs after which an operation is tried again: another writer got there first.
 _RETRY = frozenset({"23505", "40001", "40P01"})
 
@@ -192,8 +188,8 @@ class PgStore:
                 if outcome != SaveOutcome.SUPPRESSED:
                     doc = records.subscriber_doc(stored)
                     by_key[doc["key"]] = writes[doc["key"]] = doc
-            _write_subscribers(conn, [d for k, d in writes.items() if k not in stored_keys], [])
-            _write_subscribers(conn, [], [d for k, d in writes.items() if k in stored_keys])
+            q.write_subscribers(conn, [d for k, d in writes.items() if k not in stored_keys], [])
+            q.write_subscribers(conn, [], [d for k, d in writes.items() if k in stored_keys])
             return results
 
         return self._run(save)
@@ -228,7 +224,7 @@ class PgStore:
             sub, outcome = rules.request(current, email, choices, now=now, consent=consent)
             if sub != current:
                 doc = records.subscriber_doc(sub)
-                _write_subscribers(conn, [] if row else [doc], [doc] if row else [])
+                q.write_subscribers(conn, [] if row else [doc], [doc] if row else [])
             return sub, outcome
 
         return self._run(request)
@@ -264,7 +260,7 @@ class PgStore:
             changed = change(current)
             if changed is None or changed == current:
                 return current, False
-            _write_subscribers(conn, [], [records.subscriber_doc(changed)])
+            q.write_subscribers(conn, [], [records.subscriber_doc(changed)])
             return changed, True
 
         return self._run(apply)
@@ -284,11 +280,11 @@ class PgStore:
     def save_edition(self, edition: Edition, papers: Iterable[Paper]) -> None:
         papers = tuple(papers)
         with self.tx() as conn:
-            save_edition(conn, edition, papers)
+            q.save_edition(conn, edition, papers)
 
     def edition_papers(self, edition: Edition) -> tuple[Paper, ...] | None:
         with self.tx() as conn:
-            return edition_papers(conn, edition.key)
+            return q.edition_papers(conn, edition.key)
 
     def latest_editions(
         self, digest: str, *, limit: int, before: date | None = None
@@ -299,7 +295,7 @@ class PgStore:
                 " AND (%s::date IS NULL OR date < %s::date) ORDER BY date DESC LIMIT %s",
                 (digest, before, before, limit),
             ).fetchall()
-            by_id = _papers(conn, {i for r in rows for i in r[3]})
+            by_id = q.papers_by_id(conn, {i for r in rows for i in r[3]})
         return tuple(
             (Edition(d, day, title), tuple(by_id[i] for i in ids if i in by_id))
             for d, day, title, ids in rows
@@ -316,8 +312,8 @@ class PgStore:
 
     def deliveries(self, edition: str) -> tuple[Delivery, ...]:
         with self.tx() as conn:
-            rows = conn.execute(_ENTRY + " WHERE edition = %s ORDER BY key", (edition,)).fetchall()
-        return tuple(_entry(r).delivery(edition) for r in rows)
+            rows = conn.execute(q.ENTRY + " WHERE edition = %s ORDER BY key", (edition,)).fetchall()
+        return tuple(q.entry(r).delivery(edition) for r in rows)
 
     def history(
         self,
@@ -335,13 +331,13 @@ class PgStore:
         only = "" if keys is None else " AND key = ANY(%(k)s::text[])"
         with self.tx() as conn:
             rows = conn.execute(
-                ("SELECT key, " + _ENTRY[len("SELECT ") :]).encode()
+                ("SELECT key, " + q.ENTRY[len("SELECT ") :]).encode()
                 + b" WHERE edition = %(e)s AND status = ANY(%(s)s)"
                 + only.encode(),
                 {"e": edition, "s": forbid, "k": keys},
             ).fetchall()
-            earlier = {str(r[0]): _entry(r[1:]) for r in rows}
-            shown = _shown(conn, list(set(candidates)), edition, keys)
+            earlier = {str(r[0]): q.entry(r[1:]) for r in rows}
+            shown = q.shown(conn, list(set(candidates)), edition, keys)
         return History(earlier, shown)
 
     def shown_papers(
@@ -349,7 +345,7 @@ class PgStore:
     ) -> frozenset[str]:
         key = address_key(email)
         with self.tx() as conn:
-            return _shown(conn, list(set(candidates)), besides, [key]).get(key, frozenset())
+            return q.shown(conn, list(set(candidates)), besides, [key]).get(key, frozenset())
 
     def waiting_zones(self, edition: str, digest: DigestConfig) -> dict[str, int]:
         """The timezones ('' for none) of the readers of ``digest`` (``rules.receives``, in
@@ -389,7 +385,7 @@ class PgStore:
     ) -> tuple[str, ...]:
         doc = migrations.run_doc(report)  # with its round and sender, when it has them
         with self.tx() as conn:
-            suppressed = _count_bounces(conn, bounced, delivered, limit)
+            suppressed = q.count_bounces(conn, bounced, delivered, limit)
             conn.execute(
                 "INSERT INTO runs (digest, round, sender, doc) VALUES (%s, %s, %s, %s)",
                 (report.digest, report.round, report.sender, Jsonb(doc)),
@@ -400,7 +396,7 @@ class PgStore:
         self, bounced: Iterable[str], delivered: Iterable[str], limit: int
     ) -> tuple[str, ...]:
         with self.tx() as conn:
-            return _count_bounces(conn, bounced, delivered, limit)
+            return q.count_bounces(conn, bounced, delivered, limit)
 
     def runs(self, digest: str | None = None) -> tuple[RunRecord, ...]:
         with self.tx() as conn:
@@ -426,7 +422,7 @@ class PgStore:
         """Record ``event`` once (by its id) and apply it to its reader (pg_events)."""
 
         def write(conn: _Conn, doc: dict[str, Any]) -> None:
-            _write_subscribers(conn, [], [doc])
+            q.write_subscribers(conn, [], [doc])
 
         limits = (bounce_limit, soft_limit)
         return self._run(lambda conn: pg_events.record(conn, event, limits, known_digests, write))
@@ -475,7 +471,7 @@ class PgStore:
             pass  # the schema is there (lock_holders)
         conn = self.db.connect()
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _lock_keys(name))
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", q.lock_keys(name))
             row = got.fetchone()
             if not row or not row[0]:
                 raise StoreError(
@@ -509,7 +505,7 @@ class PgStore:
             return Holder(here=True, pid=os.getpid())
         with self.db.transaction() as conn:  # no schema: nobody can hold it (no such table)
             row = conn.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, %s)", _lock_keys(name)
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", q.lock_keys(name)
             ).fetchone()
             if row and row[0]:
                 return None
@@ -525,150 +521,3 @@ class PgStore:
     def check(self) -> None:
         with self.tx() as conn:
             conn.execute("SELECT 1")
-
-
-# queries the store and its senders share ---------------------------------------------------
-
-
-def _write_subscribers(
-    conn: _Conn, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
-) -> None:
-    """One statement each for all of ``inserts`` and all of ``updates`` (one JSON array the
-    server takes apart: a batch of 100,000 is one round trip, not 100,000). An update merges
-    the document, so keys another version of digest added are kept."""
-    rows = (
-        "(SELECT d->>'key' AS key, d->>'id' AS id, d->>'email' AS email,"
-        " d->>'status' AS status, d AS doc FROM jsonb_array_elements(%s::jsonb) d)"
-    )
-    if inserts:
-        conn.execute(
-            (
-                "INSERT INTO subscribers (key, id, email, status, doc) SELECT * FROM "
-                + rows
-                + " AS u"
-            ).encode(),
-            (Jsonb(inserts),),
-        )
-    if updates:
-        conn.execute(
-            (
-                "UPDATE subscribers s SET id = u.id, email = u.email, status = u.status,"
-                " doc = s.doc || u.doc FROM " + rows + " AS u WHERE s.key = u.key"
-            ).encode(),
-            (Jsonb(updates),),
-        )
-
-
-def save_edition(conn: _Conn, edition: Edition, papers: Sequence[Paper]) -> None:
-    conn.execute(
-        "INSERT INTO editions (key, digest, date, title, paper_ids) VALUES (%s, %s, %s, %s, %s)"
-        " ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, date = EXCLUDED.date,"
-        " title = EXCLUDED.title, paper_ids = EXCLUDED.paper_ids",
-        (edition.key, edition.digest, edition.date, edition.title, [p.id for p in papers]),
-    )
-    fresh = {p.id: p.to_json() for p in papers}
-    if fresh:
-        conn.cursor().executemany(
-            "INSERT INTO papers (id, doc) VALUES (%s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET doc = papers.doc || EXCLUDED.doc",
-            [(pid, Jsonb(doc)) for pid, doc in sorted(fresh.items())],
-        )
-
-
-def edition_papers(conn: _Conn, key: str) -> tuple[Paper, ...] | None:
-    row = conn.execute("SELECT paper_ids FROM editions WHERE key = %s", (key,)).fetchone()
-    if row is None:
-        return None
-    by_id = _papers(conn, set(row[0]))
-    return tuple(by_id[i] for i in row[0] if i in by_id)
-
-
-def _papers(conn: _Conn, ids: set[str]) -> dict[str, Paper]:
-    if not ids:
-        return {}
-    rows = conn.execute("SELECT id, doc FROM papers WHERE id = ANY(%s)", (sorted(ids),))
-    return {str(i): Paper.from_json(doc) for i, doc in rows.fetchall()}
-
-
-_ENTRY = (
-    "SELECT email, status, message_id, reason, paper_ids, attempts, bounce, updated_at"
-    " FROM deliveries"
-)
-
-
-def _entry(row: Sequence[Any]) -> LedgerEntry:
-    email, status, message_id, reason, paper_ids, attempts, bounce, updated_at = row
-    return LedgerEntry(
-        email=email,
-        status=DeliveryStatus(status),
-        message_id=message_id,
-        reason=reason,
-        paper_ids=tuple(paper_ids),
-        attempts=attempts,
-        bounce=bounce,
-        updated_at=updated_at.astimezone(UTC).isoformat(timespec="milliseconds")
-        if updated_at
-        else "",
-    )
-
-
-def _shown(
-    conn: _Conn, candidates: list[str], besides: str | None, keys: list[str] | None
-) -> dict[str, frozenset[str]]:
-    """Per address key (of ``keys``, or all), the candidates that editions other than
-    ``besides`` showed them (the GIN index on paper_ids finds the deliveries)."""
-    if not candidates:
-        return {}
-    where = b" AND d.edition <> %(b)s" if besides is not None else b""
-    if keys is not None:
-        where += b" AND d.key = ANY(%(k)s::text[])"
-    rows = conn.execute(
-        b"SELECT d.key, array_agg(DISTINCT p) FROM deliveries d, unnest(d.paper_ids) p"
-        b" WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
-        b" AND d.status = ANY(%(s)s)" + where + b" GROUP BY d.key",
-        {"c": candidates, "s": [s.value for s in SHOWN], "b": besides, "k": keys},
-    ).fetchall()
-    return {str(k): frozenset(ids) for k, ids in rows}
-
-
-def _count_bounces(
-    conn: _Conn, bounced: Iterable[str], delivered: Iterable[str], limit: int
-) -> tuple[str, ...]:
-    """One more hard bounce for each of ``bounced``, none left for the others ``delivered``;
-    an address at ``limit`` becomes bounced. The addresses suppressed now."""
-    bounced_keys = sorted({address_key(e) for e in bounced})
-    reset = sorted({address_key(e) for e in delivered} - set(bounced_keys))
-    if reset:
-        conn.execute(
-            "UPDATE subscribers SET hard_bounces = 0 WHERE key = ANY(%s) AND hard_bounces <> 0",
-            (reset,),
-        )
-    if not bounced_keys:
-        return ()
-    rows = conn.execute(
-        "SELECT key, email, status, hard_bounces FROM subscribers WHERE key = ANY(%s)"
-        " ORDER BY key FOR UPDATE",
-        (bounced_keys,),
-    ).fetchall()
-    now_bounced = [
-        (str(k), str(email))
-        for k, email, status, count in rows
-        if count + 1 >= limit and status not in _SUPPRESSED
-    ]
-    conn.execute(
-        "UPDATE subscribers SET hard_bounces = hard_bounces + 1 WHERE key = ANY(%s)",
-        (bounced_keys,),
-    )
-    if now_bounced:
-        conn.execute(
-            "UPDATE subscribers SET status = 'bounced',"
-            " doc = jsonb_set(doc, '{status}', '\"bounced\"') WHERE key = ANY(%s)",
-            ([k for k, _ in now_bounced],),
-        )
-    return tuple(email for _, email in now_bounced)
-
-
-def _lock_keys(name: str) -> tuple[int, int]:
-    """The two int4 keys of ``exclusive(name)``'s advisory lock."""
-    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
-    return _LOCK_SPACE, int.from_bytes(digest, "big", signed=True)
