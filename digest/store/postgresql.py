@@ -9,8 +9,10 @@ schema stops with one line that says to run it. A subscriber is kept whole as th
 document the TinyDB store writes (``documents.subscriber_doc``), beside the columns the
 queries use, so a round trip through either store loses nothing.
 
-Over 300 lines because it is one class with the thirty short operations of the protocol,
-each a transaction of a few lines.
+Beside it: ``pg_queries`` (the SQL the operations share), ``pg_send`` (many senders),
+``pg_events`` (mail that came back), ``pg_copy`` (dump and load). Over 300 lines because it
+is one class with the thirty short operations of the protocol, each a transaction of a few
+lines.
 """
 
 from __future__ import annotations
