@@ -363,6 +363,7 @@ def test_the_http_cache_lives_in_the_cache_folder_named_for_the_database(
     assert cache.folder == tmp_path / "cache" / "db.example-5433-papers.http-cache"
 
 
+@pytest.mark.slow
 def test_a_store_open_across_a_server_restart_goes_on(pg_own_server: PgServer) -> None:
     """A long-lived store (digest serve's) whose pooled connections died with the server
     reconnects once the server is back, instead of failing every operation."""
