@@ -470,12 +470,12 @@ def report(result: Result) -> None:
         print(
             f"  {p.name:12} {len(p.latencies):5} POSTs in {p.wall:6.1f} s: "
             f"p50 {pct(p.latencies, 50):7.1f} ms, p99 {pct(p.latencies, 99):7.1f} ms, "
-            f"{len(p.latencies) / p.wall:6.0f} writes/s, {p.failures} failed"
+            f"{len(p.latencies) / p.wall:6.1f} writes/s, {p.failures} failed"
         )
     every = result.latencies
     print(
         f"  all          {len(every):5} POSTs: p50 {pct(every, 50):.1f} ms, "
-        f"p99 {pct(every, 99):.1f} ms, {result.writes_per_s:.0f} writes/s "
+        f"p99 {pct(every, 99):.1f} ms, {result.writes_per_s:.1f} writes/s "
         f"(mean {statistics.mean(every) * 1000:.1f} ms)"
     )
 
