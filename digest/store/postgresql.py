@@ -497,8 +497,11 @@ class PgStore:
             yield
         finally:
             del self._held[name]
-            with suppress(psycopg.Error):  # the lock goes with the connection anyway
+            with suppress(psycopg.Error):  # the lock goes with the connection anyway...
                 conn.execute("DELETE FROM lock_holders WHERE name = %s", (name,))
+                # ...but only once the server has ended that session: unlock now, so that
+                # whoever asks next finds it free
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", q.lock_keys(name))
             conn.close()
 
     def holder(self, name: str) -> Holder | None:
