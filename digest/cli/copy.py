@@ -43,5 +43,12 @@ def copy_cmd(source_location: str, target_location: str) -> None:
     short = {t: (n, written.get(t, 0)) for t, n in rows.counts.items() if written.get(t, 0) != n}
     if short:
         raise StoreError(f"the copy into {target.location} is incomplete (read, written): {short}")
-    parts = ", ".join(f"{rows.counts[t]} {t}" for t in DUMP_TABLES)
+    parts = ", ".join(_counted(rows.counts[t], t) for t in DUMP_TABLES)
     click.echo(f"Copied {source.location} to {target.location}: {parts}.")
+
+
+def _counted(n: int, table: str) -> str:
+    """``3 subscribers``, ``1 edition``, ``1 delivery``."""
+    if n != 1:
+        return f"{n} {table}"
+    return f"1 {table.removesuffix('ies') + 'y' if table.endswith('ies') else table[:-1]}"
