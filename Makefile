@@ -47,7 +47,7 @@ bench-due: install
 bench-send: install
 	$(BIN)/python bench/bench_send.py --subscribers 100000
 
-# Issue 16, PostgreSQL on a throwaway local cluster (needs Debian's postgresql; about 40
+# Issue 16, PostgreSQL on a throwaway local cluster (needs Debian's postgresql; 40-70
 # minutes on 2 cores): the store at 1,000,000 readers beside TinyDB at 100,000, the schedule
 # look at 1,000,000, and sends of 100,000 and 10,000 readers with one and two senders.
 bench-pg: install
