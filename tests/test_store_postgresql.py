@@ -382,3 +382,17 @@ def test_a_locks_connection_is_probed_so_a_dead_hosts_locks_go(pg_url: str) -> N
     with conn:
         row = conn.execute("SHOW tcp_keepalives_idle").fetchone()
     assert row is not None and row[0] in ("30", "30s")
+
+
+def test_a_big_save_goes_in_slices_and_loses_no_one(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A jsonb value holds at most 256 MB (a million readers at once did not fit): saves go
+    in slices of WRITE_SLICE documents, all in one transaction."""
+    monkeypatch.setattr("digest.store.pg_queries.WRITE_SLICE", 3)
+    store = PgStore(pg_url)
+    subs = [Subscriber(f"r{n}@example.org", "", topics=("llm",)) for n in range(10)]
+    assert {o for _, o in store.save_subscribers(subs)} == {"added"}
+    again = [Subscriber(s.email, "", topics=("agents",)) for s in subs]
+    assert {o for _, o in store.save_subscribers(again)} == {"updated"}
+    assert sorted(s.topics for s in store.list_subscribers()) == [("agents",)] * 10

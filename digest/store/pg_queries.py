@@ -22,33 +22,29 @@ _SUPPRESSED = [s.value for s in SUPPRESSED]
 _LOCK_SPACE = 0x6467
 
 
+#: Subscriber documents per statement (each slice is one JSON array, far under jsonb's 256 MB).
+WRITE_SLICE = 20_000
+
+
 def write_subscribers(
     conn: _Conn, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
 ) -> None:
-    """One statement each for all of ``inserts`` and all of ``updates`` (one JSON array the
-    server takes apart: a batch of 100,000 is one round trip, not 100,000). An update merges
-    the document, so keys another version of digest added are kept."""
+    """One statement per :data:`WRITE_SLICE` of ``inserts`` and of ``updates`` (one JSON
+    array the server takes apart: 100,000 readers are five round trips, not 100,000). An
+    update merges the document, so keys another version of digest added are kept."""
     rows = (
         "(SELECT d->>'key' AS key, d->>'id' AS id, d->>'email' AS email,"
         " d->>'status' AS status, d AS doc FROM jsonb_array_elements(%s::jsonb) d)"
     )
-    if inserts:
-        conn.execute(
-            (
-                "INSERT INTO subscribers (key, id, email, status, doc) SELECT * FROM "
-                + rows
-                + " AS u"
-            ).encode(),
-            (Jsonb(inserts),),
-        )
-    if updates:
-        conn.execute(
-            (
-                "UPDATE subscribers s SET id = u.id, email = u.email, status = u.status,"
-                " doc = s.doc || u.doc FROM " + rows + " AS u WHERE s.key = u.key"
-            ).encode(),
-            (Jsonb(updates),),
-        )
+    insert = "INSERT INTO subscribers (key, id, email, status, doc) SELECT * FROM " + rows + " AS u"
+    update = (
+        "UPDATE subscribers s SET id = u.id, email = u.email, status = u.status,"
+        " doc = s.doc || u.doc FROM " + rows + " AS u WHERE s.key = u.key"
+    )
+    for sql, docs in ((insert, inserts), (update, updates)):
+        # a jsonb value holds at most 256 MB: a million readers go in slices, one transaction
+        for start in range(0, len(docs), WRITE_SLICE):
+            conn.execute(sql.encode(), (Jsonb(docs[start : start + WRITE_SLICE]),))
 
 
 def save_edition(conn: _Conn, edition: Edition, papers: Sequence[Paper]) -> None:
