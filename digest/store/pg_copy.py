@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from digest.errors import StoreError
 from digest.models import MailEvent, MailEventKind
-from digest.store import events
+from digest.store import events, pg_events
 from digest.store.ledger import entry_row, row_entry
 from digest.store.protocol import DUMP_TABLES, LedgerEntry
 from digest.subscribers import address_key
@@ -155,15 +155,4 @@ def _values(table: str, doc: dict[str, Any]) -> tuple[Any, ...]:
         )
     if table == "runs":
         return (doc["digest"], doc.get("round", ""), doc.get("sender", ""), Jsonb(doc))
-    event = events.event(doc)
-    return (
-        event.event_id,
-        event.kind.value,
-        event.email,
-        address_key(event.email),
-        event.edition,
-        event.at,
-        event.source,
-        event.diagnostic,
-        event.status,
-    )
+    return pg_events.event_row(events.event(doc))

@@ -23,6 +23,21 @@ _Conn = psycopg.Connection[Any]
 _SENT = frozenset({DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value})
 
 
+def event_row(event: MailEvent) -> tuple[Any, ...]:
+    """The ``mail_events`` columns of ``event``, in the table's order (record and load)."""
+    return (
+        event.event_id,
+        event.kind.value,
+        event.email,
+        address_key(event.email),
+        event.edition,
+        event.at,
+        event.source,
+        event.diagnostic,
+        event.status,
+    )
+
+
 def record(
     conn: _Conn,
     event: MailEvent,
@@ -35,17 +50,7 @@ def record(
     added = conn.execute(
         "INSERT INTO mail_events (event_id, kind, email, key, edition, at, source, diagnostic,"
         " status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-        (
-            event.event_id,
-            event.kind.value,
-            event.email,
-            address_key(event.email),
-            event.edition,
-            event.at,
-            event.source,
-            event.diagnostic,
-            event.status,
-        ),
+        event_row(event),
     )
     if added.rowcount == 0:
         return None
