@@ -225,6 +225,11 @@ def test_broken_xml_with_items_is_read_and_reported() -> None:
         (b'{"version": "https://jsonfeed.org/version/1", "items": 3}', "feed.xml: JSON Feed"),
         (b"[1, 2]", "feed.xml: not a JSON Feed"),
         (b"Just some words.", "feed.xml: not an RSS or Atom feed: not well-formed XML"),
+        (  # feedparser's lenient parser itself fails on this close tag (KeyError 'tags')
+            b'<rss version="2.0"><channel><item><title>T</title>'
+            b"<category</entry>cs.LG</category></item></channel></rss>",
+            "feed.xml: not an RSS or Atom feed: markup too broken to read leniently",
+        ),
     ],
 )
 def test_bad_input_is_a_one_line_parse_error(data: bytes, message: str) -> None:

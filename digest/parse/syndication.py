@@ -84,12 +84,22 @@ def head_of(text: str) -> str:
 def load_feed(text: str, origin: str, *, hint: str) -> tuple[Any, tuple[str, ...]]:
     """feedparser's reading of an RSS/Atom document, and a problem line when the XML was
     broken but items could still be read. Raises ParseError when nothing feed-like is found."""
-    parsed = feedparser.parse(  # a stream: given a str, feedparser would fetch URLs and open files
-        io.BytesIO(clean_references(text).encode("utf-8")),
-        response_headers={"content-type": "application/xml; charset=utf-8"},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(  # a stream: given a str, it would fetch URLs and open files
+            io.BytesIO(clean_references(text).encode("utf-8")),
+            response_headers={"content-type": "application/xml; charset=utf-8"},
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (KeyError, AttributeError, IndexError, ValueError, TypeError) as exc:
+        # feedparser's lenient parser trips over some broken markup (``<category</entry>``
+        # leaves it a close tag with no open one): the document is unreadable, not our bug.
+        detail = f"{type(exc).__name__} {exc}"
+        raise ParseError(
+            f"not an RSS or Atom feed: markup too broken to read leniently ({detail})",
+            source=origin,
+            hint=hint,
+        ) from exc
     clean_tree(parsed)  # a character reference such as &#xD83D; is a lone surrogate
     entries = parsed.get("entries") or []
     broken = parsed.get("bozo_exception") if parsed.get("bozo") else None
