@@ -27,7 +27,7 @@ test: install
 	$(BIN)/ruff check digest tests bench
 	$(BIN)/ruff format --check digest tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # While working: lint and the tests not marked slow (no browser, no real serve processes, no
 # end-to-end runs, no wheel build). `make test` and CI still run everything.
