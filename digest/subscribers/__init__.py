@@ -10,6 +10,7 @@ lines) when it has any, else on commas; the export writes ``;`` between names.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -179,10 +180,19 @@ def parse_min_relevance(value: str | float | None) -> float | None:
 def parse_timezone(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
+    name = value.strip()
+    if not _is_zone(name):
+        raise InputError(f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)")
+    return name
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_zone(name: str) -> bool:
+    """Whether ``name`` is a zone this machine knows. Cached: ``ZoneInfo`` keeps a zone only
+    while something holds it, so an import of a million rows would read the file a million
+    times."""
     try:
-        ZoneInfo(value.strip())
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a long name
-        raise InputError(
-            f"timezone {value!r} is not an IANA timezone (e.g. Europe/Paris)"
-        ) from None
-    return value.strip()
+        return False
+    return True
