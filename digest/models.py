@@ -13,6 +13,8 @@ import dataclasses
 import hashlib
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -341,19 +343,33 @@ class RunReport:
     finished_at: datetime
     dry_run: bool
     sources: tuple[SourceReport, ...] = ()
-    deliveries: tuple[Delivery, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()  # all; or those a long run kept (see ``counted``)
     note: str = ""
     scheduled_at: datetime | None = None  # the scheduled run it was for (None: by hand)
     missed: bool = False  # the scheduled run came too late to be made up: nothing was sent
     round: str = ""  # the send round it took part in: several senders' runs make one round
     sender: str = ""  # which sender made it ("host pid N"), when several may share a round
+    # every delivery by status (value), those not kept in ``deliveries`` too; None: count those
+    counted: Mapping[str, int] | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Deliveries by status (its value), in the order the statuses first came."""
+        if self.counted is not None:
+            return dict(self.counted)
+        return dict(Counter(d.status.value for d in self.deliveries))
+
+    @property
+    def left_out(self) -> int:
+        """Deliveries counted but not kept in ``deliveries`` (a long run keeps a sample)."""
+        return sum(self.counts.values()) - len(self.deliveries)
 
     @property
     def ok(self) -> bool:
         if self.missed:
             return False
         sources_ok = all(s.ok for s in self.sources)
-        return sources_ok and not any(d.status == DeliveryStatus.FAILED for d in self.deliveries)
+        return sources_ok and not self.counts.get(DeliveryStatus.FAILED.value)
 
 
 # Sources and their parsers ------------------------------------------------------------------

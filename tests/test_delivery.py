@@ -83,7 +83,7 @@ def ledger(tmp_path: Path) -> Iterator[EditionLedger]:
 
 
 def statuses(outcome: Outcome) -> dict[str, DeliveryStatus]:
-    return {d.email: d.status for d in outcome.deliveries}
+    return {d.email: d.status for d in outcome.tally.kept}
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_retries_keep_the_same_message_id_and_say_how_many(ledger: EditionLedger
     transport = Scripted(a_example=[TemporaryFailure("421 busy")] * 3)
     outcome = run([email("a@example.org", "<same@example.org>")], transport, ledger)
     assert transport.calls == [("a@example.org", "<same@example.org>")] * 3
-    assert outcome.deliveries[0].reason == "421 busy (after 3 attempts)"
+    assert outcome.tally.kept[0].reason == "421 busy (after 3 attempts)"
 
 
 def test_backoff_grows_with_jitter() -> None:
@@ -189,6 +189,6 @@ def test_unwritable_outbox_defers_instead_of_crashing(tmp_path: Path) -> None:
     edition = Edition("daily", date.fromisoformat(EDITION.split("/")[1]), "Daily")
     with store.sending(edition, (), sender="test") as send:
         outcome = run([email("a@example.org")], OutboxTransport(out), send.ledger)
-    assert outcome.deliveries[0].status == DeliveryStatus.DEFERRED
-    assert "cannot write" in outcome.deliveries[0].reason
+    assert outcome.tally.kept[0].status == DeliveryStatus.DEFERRED
+    assert "cannot write" in outcome.tally.kept[0].reason
     assert store.deliveries(EDITION)[0].status == DeliveryStatus.DEFERRED

@@ -225,6 +225,48 @@ def test_claims_from_many_workers_share_commits_and_lose_nothing(pg_url: str) ->
     assert seconds < 10
 
 
+def test_a_batch_of_records_keeps_each_ones_fields_and_a_reader_sent_has_no_bounces_left(
+    pg_url: str,
+) -> None:
+    """The ledger writes a batch in one statement: each record keeps its own fields, and
+    recording a reader sent clears their hard bounces (the pipeline keeps no list of them)."""
+    store = PgStore(pg_url)
+    keys = _readers(store, 3)
+    store.record_bounces([f"r{i:05d}@example.org" for i in range(3)], [], limit=5)
+    outcomes = [
+        (DeliveryStatus.SENT, "", False),
+        (DeliveryStatus.FAILED, "550 5.1.1 no such user", True),
+        (DeliveryStatus.DEFERRED, "451 later", False),
+    ]
+
+    async def deliver(ledger: Ledger, i: int) -> None:
+        address = f"r{i:05d}@example.org"
+        await ledger.claim(address, f"<m{i}@x>", (f"2511.0000{i}", "2511.00009"))
+        status, reason, bounce = outcomes[i]
+        await ledger.finish(address, status, reason, bounce=bounce)
+
+    async def workers(ledger: Ledger) -> None:
+        await asyncio.gather(*(deliver(ledger, i) for i in range(3)))
+
+    with store.sending(EDITION, PAPERS, sender="one") as send:
+        asyncio.run(workers(send.ledger))
+    history = store.history(EDITION.key, [], retry=[DeliveryStatus.FAILED])
+    got = {e.email: e for e in store.history(EDITION.key, []).earlier.values()}
+    for i, (status, reason, bounce) in enumerate(outcomes):
+        if status == DeliveryStatus.DEFERRED:
+            continue  # not final: not in the history
+        entry = got[f"r{i:05d}@example.org"]
+        assert (entry.status, entry.reason, entry.bounce) == (status, reason, bounce)
+        assert entry.message_id == f"<m{i}@x>" and entry.attempts == 1
+        assert entry.paper_ids == (f"2511.0000{i}", "2511.00009")
+    assert len(history.earlier) == 1  # the failed one may be retried when asked
+    by_key = dict(zip(keys, (d.status for d in store.deliveries(EDITION.key)), strict=True))
+    assert by_key[address_key("r00002@example.org")] == DeliveryStatus.DEFERRED
+    with store.tx() as conn:
+        rows = conn.execute("SELECT email, hard_bounces FROM subscribers ORDER BY key").fetchall()
+    assert dict(rows) == {"r00000@example.org": 0, "r00001@example.org": 1, "r00002@example.org": 1}
+
+
 # many real senders ------------------------------------------------------------------------------
 
 SEND = ("send", "--date", "2025-11-26", "--source", str(SAMPLE))

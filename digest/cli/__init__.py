@@ -196,7 +196,7 @@ def _print_send(config: Config, result: SendResult) -> None:
         make_console().print(table)
     for address in result.suppressed:
         click.echo(f"suppressed {address}: too many hard bounces", err=True)
-    if not config.secret and result.report.deliveries:
+    if not config.secret and result.report.counts:
         click.echo(
             f"warning: DIGEST_SECRET is not set; links are signed with {DEV_SECRET!r}", err=True
         )

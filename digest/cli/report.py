@@ -145,9 +145,11 @@ def dry_run_table(rows: Sequence[DryRunRow]) -> Table:
 
 def deliveries_table(report: RunReport, limit: int = 20) -> Table:
     """Every delivery when there are few; otherwise only the ones to look at (failed,
-    deferred, unknown), since the summary line counts the sent and the skipped."""
+    deferred, unknown), since the summary line counts the sent and the skipped. A long run
+    keeps only some of each (see ``RunReport.counted``): the table says how many more."""
     shown = report.deliveries
-    if len(shown) > limit:
+    counts = report.counts
+    if sum(counts.values()) > limit:
         quiet = (DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
         shown = tuple(d for d in shown if d.status not in quiet)
     table = Table(title="Deliveries", title_justify="left")
@@ -155,12 +157,17 @@ def deliveries_table(report: RunReport, limit: int = 20) -> Table:
         table.add_column(col)
     for d in shown:
         table.add_row(d.email, d.status.value, d.reason)
+    listed = Counter(d.status.value for d in shown)
+    more = [f"{counts[s] - n} more {s}" for s, n in sorted(listed.items()) if counts[s] > n]
+    if more:  # digest history --edition lists every reader an edition missed
+        table.caption = f"not listed: {', '.join(more)} (see digest history --edition)"
+        table.caption_justify = "left"
     return table
 
 
 def summary_line(report: RunReport, transport: str) -> str:
     """``daily 2025-11-26: sources 1/1 ok, 31 papers; sent 3 via SMTP … (1 skipped)``."""
-    counts = Counter(d.status.value for d in report.deliveries)
+    counts = report.counts
     sources_ok = sum(s.ok for s in report.sources)
     papers = sum(s.papers for s in report.sources)
     done = counts.get("sent", 0)

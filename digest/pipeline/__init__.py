@@ -28,7 +28,6 @@ from digest.config import Config
 from digest.fetch.http import PageCache
 from digest.links import signing_secret
 from digest.models import (
-    Delivery,
     DeliveryStatus,
     Edition,
     Email,
@@ -147,10 +146,9 @@ def send_edition(
             stream = Stream(composer.compose_blocks(blocks), progress, request)
             watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
             skip = _unless_stopped(watch, request.stop)
-            outcome = _deliver(
-                config, transport, stream, edition, send.ledger, skip, progress, request
-            )
-        refusal = relay_refusal(outcome.deliveries)
+            keep_sent = not store.many_senders  # a server store's ledger resets bounces itself
+            outcome = _deliver(config, transport, stream, send, skip, progress, request, keep_sent)
+        refusal = outcome.tally.refusal()
         report = _report(request, collected, stream, outcome, (started, clock()), share, send)
         if refusal is not None:
             report = replace(report, note=f"the relay refused every message: {refusal}")
@@ -195,17 +193,6 @@ def _share(store: Store, request: SendRequest, mode: Mode, send: Send | _Rehears
     )
 
 
-def relay_refusal(deliveries: Sequence[Delivery]) -> str | None:
-    """The one reply with which the relay refused every message of a run, if it did (two
-    messages at least): a misconfigured relay, not readers whose addresses bounced."""
-    attempted = [d for d in deliveries if d.status != DeliveryStatus.SKIPPED]
-    if len(attempted) < 2 or any(d.status != DeliveryStatus.FAILED for d in attempted):
-        return None
-    # relays quote the recipient ("554 5.7.1 <ada@…>: Relay access denied"): not a difference
-    replies = {d.reason.replace(d.email, "<reader>") for d in attempted}
-    return replies.pop() if len(replies) == 1 else None
-
-
 def _report(
     request: SendRequest,
     collected: Collected,
@@ -216,7 +203,8 @@ def _report(
     send: Send | _Rehearsal,
 ) -> RunReport:
     edition = request.target.edition
-    note = run_note(collected, share.due, stream, outcome.deliveries, waiting=bool(share.readers))
+    note = run_note(collected, share.due, stream, outcome, waiting=bool(share.readers))
+    tally = outcome.tally + stream.settled
     return RunReport(
         digest=edition.digest,
         edition_date=edition.date,
@@ -224,7 +212,8 @@ def _report(
         finished_at=times[1],
         dry_run=request.dry_run,
         sources=collected.sources,
-        deliveries=tuple(outcome.deliveries) + tuple(stream.settled),
+        deliveries=tuple(tally.kept),
+        counted={status.value: n for status, n in tally.counts.items()},
         note=note,
         scheduled_at=request.scheduled_at,
         round=send.round,
@@ -236,7 +225,9 @@ def _settle(
     config: Config, store: Store, report: RunReport, outcome: Outcome, refusal: str | None
 ) -> tuple[str, ...]:
     """Record the run, and the hard bounces it met (none when the relay refused everyone:
-    that is the relay's fault, not the readers'); the addresses suppressed now."""
+    that is the relay's fault, not the readers'); the addresses suppressed now. A store
+    with ``many_senders`` reset the hard bounces of the readers sent as its ledger recorded
+    them (``keep_sent``): the addresses were not kept."""
     bounced = () if refusal is not None else outcome.bounced
     return store.finish_run(
         report, bounced=bounced, delivered=outcome.sent, limit=config.smtp.bounce_limit
@@ -295,22 +286,23 @@ def _deliver(
     config: Config,
     transport: Transport,
     stream: Iterable[Email],
-    edition: Edition,
-    ledger: Ledger | None,
+    send: Send | _Rehearsal,
     skip_reason: Callable[[str], str | None],
     progress: Progress | None,
     request: SendRequest,
+    keep_sent: bool,
 ) -> Outcome:
     policy = RetryPolicy(retries=config.smtp.retries, backoff_seconds=config.smtp.retry_backoff)
     return asyncio.run(
         deliver_all(
             stream,
             transport,
-            edition=edition.key,
-            ledger=ledger,
+            edition=request.target.edition.key,
+            ledger=send.ledger,
             policy=policy,
             skip_reason=skip_reason,
             progress=progress.update if progress else None,
             stop=request.stop,
+            keep_sent=keep_sent,
         )
     )

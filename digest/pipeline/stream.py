@@ -1,16 +1,18 @@
 """What a run's composed items become: the emails to deliver (with readers settled without
-one kept aside), and the note that says why a run sent nothing or stopped early."""
+one tallied aside), and the note that says why a run sent nothing or stopped early."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from digest.models import Delivery, DeliveryStatus, Email
 from digest.pipeline.collect import Collected
 from digest.pipeline.compose import ALREADY_DELIVERED
+from digest.send import Outcome
 from digest.send.preflight import preflight
+from digest.send.tally import Tally
 from digest.store.protocol import NO_NEW_PAPERS
 
 if TYPE_CHECKING:
@@ -46,14 +48,15 @@ class DryRunRow:
 
 class Stream:
     """The composed items of a run as the emails to deliver: readers settled without an
-    email (already sent, nothing new) are kept aside, and a dry run checks each message."""
+    email (already sent, nothing new) are tallied aside, and a dry run checks each message."""
 
     def __init__(
         self, items: Iterable[Email | Delivery], progress: Progress | None, request: SendRequest
     ) -> None:
         self.items, self.progress, self.check = items, progress, request.dry_run
         self.stop = request.stop
-        self.settled: list[Delivery] = []
+        self.settled = Tally()
+        self.already = 0  # of the settled, those this edition reached in an earlier run
         self.checks: list[DryRunRow] = []
         self.stopped = False  # the stop came before every reader was composed
 
@@ -67,7 +70,8 @@ class Stream:
                     self.checks.append(DryRunRow.of(item))
                 yield item
                 continue
-            self.settled.append(item)
+            self.settled.add(item)
+            self.already += item.reason == ALREADY_DELIVERED
             if self.progress is not None:
                 self.progress.update(item)
 
@@ -76,14 +80,13 @@ def run_note(
     collected: Collected,
     due: int,
     stream: Stream,
-    delivered: Sequence[Delivery],
+    delivered: Outcome,
     *,
     waiting: bool = False,
 ) -> str:
     """Why a run sent nothing or stopped early (empty when it sent to everyone it could)."""
-    left = sum(d.reason == STOPPED for d in delivered)
-    if stream.stopped or left:
-        done = sum(d.status == DeliveryStatus.SENT for d in delivered)
+    if stream.stopped or delivered.skipped[STOPPED]:
+        done = delivered.tally.counts[DeliveryStatus.SENT]
         return f"stopped by shutdown after {done} sent: the rest go out on the next run"
     settled = stream.settled
     if not collected.papers:
@@ -93,10 +96,10 @@ def run_note(
         return "made; no reader's local time has come yet"
     if not due:
         return "no confirmed subscribers for this digest"
-    if delivered:
+    if delivered.tally.total:
         return ""
-    unknown = sum(d.status == DeliveryStatus.UNKNOWN for d in settled)
-    if all(d.reason == ALREADY_DELIVERED or d.status == DeliveryStatus.UNKNOWN for d in settled):
+    unknown = settled.counts[DeliveryStatus.UNKNOWN]
+    if stream.already + unknown == settled.total:
         maybe = f" ({unknown} maybe: see --retry-unknown)" if unknown else ""
         return "every subscriber already got this edition" + maybe
     return "nothing new for any subscriber"

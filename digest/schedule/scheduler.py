@@ -188,9 +188,7 @@ def _log_result(result: DueResult) -> None:
         fields["scheduled"] = _iso(result.run.at)
     if result.sent is not None:
         report = result.sent.report
-        for delivery in report.deliveries:
-            status = delivery.status.value
-            fields[status] = fields.get(status, 0) + 1
+        fields.update(report.counts)
         fields["papers"] = sum(s.papers for s in report.sources)
         failed = [s.name for s in report.sources if not s.ok]
         if failed:

@@ -11,7 +11,8 @@ producer waits whenever the senders are behind. Per delivery:
    resent automatically) or ``deferred`` (a temporary failure: retried here with
    exponential backoff and jitter, the same Message-ID each time, and by the next run).
 
-A killed run leaves ``sending`` records that the next run reports as ``unknown``.
+A killed run leaves ``sending`` records that the next run reports as ``unknown``. What the
+run did is tallied (:mod:`digest.send.tally`), not kept delivery by delivery.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from digest.models import Delivery, DeliveryStatus, Email, Ledger
+from digest.send.tally import Tally
 from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure, Transport
 
 
@@ -41,14 +44,21 @@ class RetryPolicy:
 
 @dataclass(slots=True)
 class Outcome:
-    """What a delivery run did, in the order deliveries finished."""
+    """What a delivery run did, in memory that does not grow with the list (unless asked to
+    keep the addresses sent): its deliveries tallied, in the order they finished."""
 
-    deliveries: list[Delivery] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    skipped: Counter[str] = field(default_factory=Counter)  # by reason (``skip_reason``'s few)
     bounced: list[str] = field(default_factory=list)  # addresses that hard-bounced
+    sent: list[str] = field(default_factory=list)  # addresses sent, when ``keep_sent``
+    keep_sent: bool = True
 
-    @property
-    def sent(self) -> list[str]:
-        return [d.email for d in self.deliveries if d.status == DeliveryStatus.SENT]
+    def add(self, delivery: Delivery) -> None:
+        self.tally.add(delivery)
+        if delivery.status == DeliveryStatus.SKIPPED:
+            self.skipped[delivery.reason] += 1
+        elif delivery.status == DeliveryStatus.SENT and self.keep_sent:
+            self.sent.append(delivery.email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,7 @@ async def deliver_all(
     progress: Callable[[Delivery], None] | None = None,
     stop: threading.Event | None = None,
     grace: float = STOP_GRACE_SECONDS,
+    keep_sent: bool = True,
 ) -> Outcome:
     """Send every email once. Without a ledger (a dry run or ``--to``) nothing is recorded.
 
@@ -82,8 +93,10 @@ async def deliver_all(
     is taken any more and what is in flight has ``grace`` seconds to finish; one still in
     flight then is abandoned (its ``sending`` record makes it ``unknown``). An error from
     the ledger (a full disk) stops the run the same way and is raised: nothing may be sent
-    that cannot be recorded."""
+    that cannot be recorded. ``keep_sent=False``: the addresses sent are only counted (a
+    ledger that resets a reader's hard bounces itself when it records them sent)."""
     run = _Run(transport, edition, ledger, policy, skip_reason, progress)
+    run.outcome.keep_sent = keep_sent
     await transport.open()
     workers = [asyncio.create_task(run.work()) for _ in range(max(1, transport.concurrency))]
     watcher = asyncio.create_task(run.watch(stop)) if stop is not None else None
@@ -241,6 +254,6 @@ class _Run:
         delivery = Delivery(
             self.edition, email.recipient, status, email.message_id, reason, datetime.now(UTC)
         )
-        self.outcome.deliveries.append(delivery)
+        self.outcome.add(delivery)
         if self.progress is not None:
             self.progress(delivery)

@@ -103,9 +103,9 @@ def _number(value: float | int | None) -> float | None:
 
 
 def run_doc(report: RunReport) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for d in report.deliveries:
-        counts[d.status.value] = counts.get(d.status.value, 0) + 1
+    counts = report.counts  # of every delivery (a long run keeps only some: left out below)
+    problems = [d for d in report.deliveries if d.status not in (DeliveryStatus.SENT,)]
+    unsent = sum(n for s, n in counts.items() if s != DeliveryStatus.SENT.value)
     return {
         "digest": report.digest,
         "edition_date": report.edition_date.isoformat(),
@@ -130,10 +130,9 @@ def run_doc(report: RunReport) -> dict[str, Any]:
             for s in report.sources
         ],
         "problems": [
-            {"email": d.email, "status": d.status.value, "reason": d.reason}
-            for d in report.deliveries
-            if d.status not in (DeliveryStatus.SENT,)
+            {"email": d.email, "status": d.status.value, "reason": d.reason} for d in problems
         ],
+        **({"problems_left_out": unsent - len(problems)} if unsent > len(problems) else {}),
     }
 
 

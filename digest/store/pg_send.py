@@ -22,8 +22,9 @@ lets go of its lock: its blocks are taken over.
 
 The ledger (:class:`PgLedger`) records ``sending`` before each SMTP transaction and the
 outcome after it, in a thread (the event loop never waits on the database), and the records
-of concurrent deliveries are written together: one commit for all of them, as the journal of
-the TinyDB store groups its appends.
+of concurrent deliveries are written together: one statement and one commit for all of them,
+as the journal of the TinyDB store groups its appends. Recording a reader sent also clears
+their hard bounces (the pipeline keeps no list of the addresses sent for ``finish_run``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
@@ -297,37 +299,48 @@ class PgLedger:
                     done.set_result(None)
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        """One transaction for the batch, in order (a claim and its outcome may share it)."""
+        """One transaction for the batch, in order (a claim and its outcome may share it),
+        one statement per run of claims or of outcomes (its rows one JSON array)."""
         with self.store.tx() as conn:
-            cur = conn.cursor()
             for kind, group in _runs(batch):
-                if kind == "claim":
-                    cur.executemany(_CLAIM, [self._claimed(r) for r in group])
-                else:
-                    cur.executemany(_FINISH, [self._finished(r) for r in group])
+                claims = kind == "claim"
+                rows = [self._claimed(r) if claims else self._finished(r) for r in group]
+                params = {"e": self.edition, "s": self.sender, "o": self.owner, "rows": Jsonb(rows)}
+                conn.execute(_CLAIM if claims else _FINISH, params)
 
-    def _claimed(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+    @staticmethod
+    def _claimed(r: tuple[Any, ...]) -> dict[str, Any]:
         _, key, email, message_id, paper_ids, at = r
-        return (self.edition, key, email, message_id, paper_ids, at, self.sender, self.owner)
+        return {"k": key, "a": email, "m": message_id, "p": paper_ids, "t": at.isoformat()}
 
-    def _finished(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+    @staticmethod
+    def _finished(r: tuple[Any, ...]) -> dict[str, Any]:
         _, key, email, status, reason, bounce, at = r
-        return (self.edition, key, email, status, reason, bounce, at)
+        return {"k": key, "a": email, "s": status, "r": reason, "b": bounce, "t": at.isoformat()}
 
 
 _CLAIM = (
-    "INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
-    " updated_at, sender, owner) VALUES (%s, %s, %s, 'sending', %s, %s, 1, %s, %s, %s)"
-    " ON CONFLICT (edition, key) DO UPDATE SET email = EXCLUDED.email, status = 'sending',"
-    " message_id = EXCLUDED.message_id, paper_ids = EXCLUDED.paper_ids, reason = '',"
-    " bounce = false, attempts = deliveries.attempts + 1, updated_at = EXCLUDED.updated_at,"
-    " sender = EXCLUDED.sender, owner = EXCLUDED.owner"
+    b"INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
+    b" updated_at, sender, owner) SELECT %(e)s, u.k, u.a, 'sending', u.m, u.p, 1, u.t, %(s)s,"
+    b" %(o)s FROM jsonb_to_recordset(%(rows)s::jsonb)"
+    b" AS u(k text, a text, m text, p text[], t timestamptz)"
+    b" ON CONFLICT (edition, key) DO UPDATE SET email = EXCLUDED.email, status = 'sending',"
+    b" message_id = EXCLUDED.message_id, paper_ids = EXCLUDED.paper_ids, reason = '',"
+    b" bounce = false, attempts = deliveries.attempts + 1, updated_at = EXCLUDED.updated_at,"
+    b" sender = EXCLUDED.sender, owner = EXCLUDED.owner"
 )
+#: The outcomes; a reader sent has no hard bounce left (what ``finish_run`` does with the
+#: ``delivered`` of a store whose ledger does not do it, the embedded one).
 _FINISH = (
-    "INSERT INTO deliveries (edition, key, email, status, reason, bounce, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (edition, key) DO UPDATE SET status = EXCLUDED.status,"
-    " reason = EXCLUDED.reason, bounce = EXCLUDED.bounce, updated_at = EXCLUDED.updated_at"
+    b"WITH settled AS (INSERT INTO deliveries (edition, key, email, status, reason, bounce,"
+    b" updated_at) SELECT %(e)s, u.k, u.a, u.s, u.r, u.b, u.t"
+    b" FROM jsonb_to_recordset(%(rows)s::jsonb)"
+    b" AS u(k text, a text, s text, r text, b boolean, t timestamptz)"
+    b" ON CONFLICT (edition, key) DO UPDATE SET status = EXCLUDED.status,"
+    b" reason = EXCLUDED.reason, bounce = EXCLUDED.bounce, updated_at = EXCLUDED.updated_at"
+    b" RETURNING key, status)"
+    b" UPDATE subscribers SET hard_bounces = 0 WHERE hard_bounces <> 0"
+    b" AND key IN (SELECT key FROM settled WHERE status = 'sent')"
 )
 
 
