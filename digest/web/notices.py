@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid, parseaddr
 
 import jinja2
@@ -29,8 +27,8 @@ from digest.send import RetryPolicy
 from digest.send.smtp import SmtpPool
 from digest.send.transport import OutboxTransport, TemporaryFailure, Transport
 from digest.store import Store
-from digest.subscribers import ascii_address
 from digest.subscribers.rules import Request
+from digest.web.notice_mime import Headers, message_bytes, parsed, parsed_message_id
 
 log = logging.getLogger(__name__)
 
@@ -113,27 +111,21 @@ def build_notice(
     env = env or template_env(config)
     text = render_template(env, f"notice-{notice.kind}.txt.j2", context)
     html = inline_css(render_template(env, f"notice-{notice.kind}.html.j2", context))
-    # The address in its IDNA form (the stdlib RFC 2047-encodes an IDN domain and folds it
-    # badly); a local part that is not ASCII goes as raw UTF-8, for SMTPUTF8 relays only.
-    to = ascii_address(notice.subscriber.email)
-    msg = EmailMessage(policy=SMTP if to else SMTPUTF8)
-    msg["From"] = config.sender.from_address
-    msg["To"] = to or notice.subscriber.email
-    if config.sender.reply_to:
-        msg["Reply-To"] = config.sender.reply_to
-    msg["Subject"] = SUBJECTS[notice.kind].format(site=site)
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(idstring=notice.kind, domain=config.sender.domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    headers = Headers(
+        from_address=config.sender.from_address,
+        to=notice.subscriber.email,
+        reply_to=config.sender.reply_to or "",
+        subject=SUBJECTS[notice.kind].format(site=site),
+        date=format_datetime(now),
+        message_id=make_msgid(idstring=notice.kind, domain=config.sender.domain),
+    )
     envelope = config.sender.envelope_from or parseaddr(config.sender.from_address)[1]
     return Email(
         recipient=notice.subscriber.email,
         envelope_from=envelope,
-        subject=str(msg["Subject"]),
-        message_id=str(msg["Message-ID"]),
-        raw=msg.as_bytes(),
+        subject=parsed("Subject", headers.subject),
+        message_id=parsed_message_id(headers.message_id),
+        raw=message_bytes(headers, text, html),
         html_size=len(html.encode()),
         text_size=len(text.encode()),
         paper_ids=(),
