@@ -17,6 +17,7 @@ from functools import cached_property, partial
 from typing import Any, ParamSpec, TypeVar
 
 import jinja2
+from markupsafe import Markup
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -103,6 +104,7 @@ class Site:
         env.globals["zone_regions"] = zone_regions()
         env.globals["zone_aliases"] = zone_aliases()
         env.globals["timezones"] = frozenset(z for _, zones in zone_regions() for z in zones)
+        env.globals["zone_options"] = _zone_options(env)
         return env
 
     def page(
@@ -148,6 +150,17 @@ class Site:
         """A page that only says something (done, expired, not found...), with one link."""
         context = {"title": title, "text": text, "link": link}
         return self.page(request, "message", context, status=status, background=background)
+
+
+def _zone_options(env: jinja2.Environment) -> Callable[[str], Markup]:
+    """The form's 400 timezone options with ``zone`` selected, rendered once per zone (most
+    of a preferences page's rendering otherwise)."""
+
+    @functools.lru_cache(maxsize=64)
+    def options(zone: str) -> Markup:
+        return Markup(env.get_template("web/_zone_options.html.j2").render(zone=zone))
+
+    return options
 
 
 @functools.cache
