@@ -279,6 +279,8 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler:
         host=host,
         port=port,
         workers=1,  # one process: one scheduler, and the rate limits live in it
+        http="httptools",  # the C parser (a dependency); h11 costs 1-2 ms of CPU a request
+        loop="auto",  # uvloop (a dependency) when it is installed
         proxy_headers=proxies is not None,
         forwarded_allow_ips=proxies,
         server_header=False,
