@@ -18,8 +18,16 @@ What runs, for each store:
 Subscribe answers before its write (the record and the email are done after the page, so the
 answer takes the same time for any address); its phase ends when every write is in the store.
 
+Each load also reports the server's CPU per POST (user + system time of ``digest serve``
+and its workers, from /proc, over the phase) and the load average.
+
+``--keep DIR`` keeps the PostgreSQL cluster in DIR: a later run with the same DIR and size
+reuses its million readers instead of building them again (each run writes new addresses
+and picks other readers, so every POST is still a real write).
+
 Usage: python bench/bench_store.py [--subscribers 1000000] [--requests 4000]
        [--tiny-subscribers 100000] [--tiny-requests 80] [--clients 16] [--no-tiny]
+       [--keep DIR] [--workers N]
 """
 
 from __future__ import annotations
@@ -37,16 +45,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 from pg import Cluster, load_subscribers, machine, throwaway_cluster
 
 from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
-from digest.models import Choices
+from digest.models import Choices, Status, Subscriber
 from digest.store import Store, open_store
 from digest.subscribers.csvfile import decode_csv, read_csv
 
@@ -96,13 +105,58 @@ def email_of(i: int) -> str:
     return f"reader{i:07}@example.org"
 
 
-def write_csv(path: Path, n: int) -> None:
+def rows_of(n: int) -> Iterator[tuple[str, list[str], str]]:
+    """The readers of the CSV: address, topics, timezone."""
     rng = random.Random(16)
+    for i in range(n):
+        yield email_of(i), rng.sample(TOPICS, rng.randint(3, 5)), ZONES[i % len(ZONES)]
+
+
+def write_csv(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         out.write("email,topics,digests,cadence,timezone\n")
-        for i in range(n):
-            topics = ", ".join(rng.sample(TOPICS, rng.randint(3, 5)))
-            out.write(f'{email_of(i)},"{topics}",daily,daily,{ZONES[i % len(ZONES)]}\n')
+        for email, topics, zone in rows_of(n):
+            out.write(f'{email},"{", ".join(topics)}",daily,daily,{zone}\n')
+
+
+def subscribers_of(n: int) -> Iterator[Subscriber]:
+    """What ``read_csv`` makes of the CSV's rows, built directly (``read_csv`` validates each
+    address and zone: 0.4 ms a row, minutes at a million); checked against it on a sample."""
+    for email, topics, zone in rows_of(n):
+        yield Subscriber(email, "", digests=("daily",), topics=tuple(topics), timezone=zone)
+
+
+def check_subscribers_of(folder: Path) -> None:
+    """``subscribers_of`` builds what the import would (so the store is the same)."""
+    csv = folder / "sample.csv"
+    write_csv(csv, 500)
+    rows, errors = read_csv(decode_csv(csv.read_bytes(), str(csv)), known_digests=["daily"])
+    assert not errors and [r.subscriber for r in rows] == list(subscribers_of(500))
+
+
+def stored_count(url: str) -> int | None:
+    """How many subscribers the PostgreSQL store at ``url`` holds; None: no such store."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM subscribers").fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[0]) if row else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` and its children still running (from /proc)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -123,6 +177,16 @@ class Phase:
     wall: float = 0.0
     failures: int = 0
     started: float = 0.0
+    cpu: float = 0.0  # the server's CPU seconds over the phase
+    load: float = 0.0  # the 1-minute load average at its end
+    pid: int = 0  # the server's
+    cpu_started: float = 0.0
+
+    def finish(self) -> None:
+        """The phase ends now: its wall time, the server's CPU over it, the load."""
+        self.wall = time.perf_counter() - self.started
+        self.cpu = cpu_seconds(self.pid) - self.cpu_started
+        self.load = os.getloadavg()[0]
 
 
 @dataclass
@@ -151,8 +215,8 @@ def pct(values: list[float], q: float) -> float:
 class Load:
     """``clients`` concurrent clients against one ``digest serve``."""
 
-    def __init__(self, base: str, clients: int, rate: float | None) -> None:
-        self.base, self.clients, self.rate = base, clients, rate
+    def __init__(self, base: str, clients: int, rate: float | None, pid: int) -> None:
+        self.base, self.clients, self.rate, self.pid = base, clients, rate, pid
         self.sessions: list[tuple[httpx.AsyncClient, str]] = []
 
     async def open(self) -> None:
@@ -175,7 +239,8 @@ class Load:
         request: Callable[[httpx.AsyncClient, str, str], Awaitable[httpx.Response]],
         expect: str,
     ) -> Phase:
-        phase = Phase(name, started=time.perf_counter())
+        phase = Phase(name, started=time.perf_counter(), pid=self.pid)
+        phase.cpu_started = cpu_seconds(self.pid)
         queue = list(reversed(items))
 
         async def worker(number: int, client: httpx.AsyncClient, csrf: str) -> None:
@@ -195,7 +260,7 @@ class Load:
                         print(f"  {name}: {answer.status_code} {answer.text[:300]!r}")
 
         await asyncio.gather(*(worker(i, c, t) for i, (c, t) in enumerate(self.sessions)))
-        phase.wall = time.perf_counter() - phase.started
+        phase.finish()
         return phase
 
 
@@ -248,6 +313,19 @@ def ids_of(store: Store, emails: list[str], pg: bool) -> dict[str, str]:
         return {s.email: s.id for s in found if s is not None}
     wanted = set(emails)
     return {s.email: s.id for s in store.list_subscribers() if s.email in wanted}
+
+
+def all_stored(store: Store, emails: list[str], pg: bool, location: str) -> bool:
+    """Whether every one of ``emails`` is in the store (one query on PostgreSQL)."""
+    if not pg:
+        return bool(ids_of(store, emails[-1:], pg)) and len(ids_of(store, emails, pg)) == len(
+            emails
+        )
+    with psycopg.connect(location) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM subscribers WHERE email = ANY(%s)", (emails,)
+        ).fetchone()
+    return bool(row) and int(row[0]) == len(emails)
 
 
 def wait_http(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
@@ -305,6 +383,7 @@ def bench_store(
     rates: tuple[float | None, ...] = (None,),
     unlocked: bool = False,
     ops: int = 0,
+    workers: int = 1,
 ) -> list[Result]:
     """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
     every client as fast as it can); with ``unlocked``, the same loads once more against a
@@ -313,23 +392,23 @@ def bench_store(
     port = free_port()
     config = folder / "schedules.yaml"
     config.write_text(CONFIG.format(store=location, outbox=folder / "outbox", port=port))
-    csv = folder / "subscribers.csv"
-    write_csv(csv, n)
-    print(f"{label}: {n:,} subscribers ({csv.stat().st_size / 1e6:.0f} MB of CSV)")
-    if pg:
+    print(f"{label}: {n:,} subscribers")
+    import_seconds = rss = 0.0
+    if pg and stored_count(location) is not None:
+        print(f"  reused: the kept store holds {stored_count(location):,} subscribers")
+    elif pg:
         digest(config, "store", "migrate")
         # the CLI import is timed on smaller stores (time_pg_import); the big one is the
-        # same CSV read as the import reads it, written by COPY (Store.load)
+        # readers of the same CSV, as read_csv makes them, written by COPY (Store.load)
+        check_subscribers_of(folder)
         started = time.perf_counter()
-        text = decode_csv(csv.read_bytes(), str(csv))
-        rows, errors = read_csv(text, known_digests=["daily"])
-        assert not errors, errors[:3]
-        loaded = load_subscribers(location, (row.subscriber for row in rows))
-        del rows, text
+        loaded = load_subscribers(location, subscribers_of(n))
         import_seconds = time.perf_counter() - started
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  {loaded:,} read and written by COPY in {import_seconds:.1f} s")
+        print(f"  {loaded:,} written by COPY in {import_seconds:.1f} s")
     else:
+        csv = folder / "subscribers.csv"
+        write_csv(csv, n)
         started = time.perf_counter()
         imported = digest(config, "subscribers", "import", str(csv))
         import_seconds = time.perf_counter() - started
@@ -337,17 +416,16 @@ def bench_store(
         print(f"  {imported.stdout.strip()} in {import_seconds:.1f} s")
     size = 0.0 if pg else Path(location).stat().st_size / 1e6
 
-    rng = random.Random(42)
+    run = time.strftime("%m%d%H%M%S")  # a kept store: this run's new addresses are new
+    rng = random.Random(run)
     quarter = requests // 4
     variants = [(rate, False) for rate in rates] + ([(r, True) for r in rates] if unlocked else [])
-    picked = rng.sample(range(n), 2 * quarter * len(variants))
     reader = open_store(location if pg else Path(location))
-    known = ids_of(reader, [email_of(i) for i in picked], pg)
-    readers = [known[email_of(i)] for i in picked]
+    readers = confirmed_readers(reader, n, 2 * quarter * len(variants), rng, pg)
     results = []
     for number, (rate, without_lock) in enumerate(variants):
         mine = readers[number * 2 * quarter : (number + 1) * 2 * quarter]
-        new = [f"new{label.lower()}{number}x{i:05}@example.org" for i in range(quarter)]
+        new = [f"new{label.lower()}{run}r{number}x{i:05}@example.org" for i in range(quarter)]
         how = f"{rate:.0f}/s offered" if rate else "flat out"
         name = f"{label}, {how}" + (", no web store lock" if without_lock else "")
         server_profile = profile if profile and number == 0 else None
@@ -363,6 +441,8 @@ def bench_store(
             rate,
             server_profile,
             without_lock,
+            workers,
+            location,
         )
         result = Result(name, n, import_seconds, rss, size, phases)
         report(result)
@@ -372,6 +452,21 @@ def bench_store(
         found = ids_of(reader, [email_of(i) for i in spare], pg)
         time_ops(reader, label, [found[email_of(i)] for i in spare], ops)
     return results
+
+
+def confirmed_readers(store: Store, n: int, count: int, rng: random.Random, pg: bool) -> list[str]:
+    """The ids of ``count`` imported readers, picked at random among those still confirmed
+    (a kept store's earlier runs unsubscribed some)."""
+    picked = rng.sample(range(n), count + count // 10 + 10)
+    emails = [email_of(i) for i in picked]
+    if pg:
+        subs = [store.get_subscriber(e) for e in emails]
+    else:
+        wanted = set(emails)
+        subs = [s for s in store.list_subscribers() if s.email in wanted]
+    ids = [s.id for s in subs if s is not None and s.status == Status.CONFIRMED]
+    assert len(ids) >= count, "too few confirmed readers left in the kept store"
+    return ids[:count]
 
 
 def time_ops(store: Store, label: str, readers: list[str], count: int) -> None:
@@ -418,6 +513,8 @@ def serve_and_load(
     rate: float | None,
     profile: Path | None,
     unlocked: bool,
+    workers: int = 1,
+    location: str = "",
 ) -> list[Phase]:
     quarter = len(new)
     prefs, leaving = readers[:quarter], readers[quarter:]
@@ -425,6 +522,8 @@ def serve_and_load(
     env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_STORE", None)
     command = [sys.executable, "-m", "digest", "serve", "--no-scheduler", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     if unlocked:
         command[1:3] = ["-c", UNLOCKED]
     if profile is not None:  # the server under cProfile, written when it stops (SIGINT)
@@ -437,14 +536,15 @@ def serve_and_load(
         wait_http(base, server, log)
 
         async def drive() -> None:
-            load = Load(base, clients, rate)
+            load = Load(base, clients, rate, server.pid)
             await load.open()
             try:
                 phase = await load.run("subscribe", new, subscribe, "Check your inbox")
                 # the writes follow the answers: the phase ends when the last is stored
-                while not await asyncio.to_thread(ids_of, store, new[-1:], pg):
+                # (on PostgreSQL they run side by side, so not necessarily in order)
+                while not await asyncio.to_thread(all_stored, store, new, pg, location):
                     await asyncio.sleep(0.02)
-                phase.wall = time.perf_counter() - phase.started
+                phase.finish()
                 phases.append(phase)
                 fresh = await asyncio.to_thread(ids_of, store, new, pg)
                 assert len(fresh) == len(new), f"{len(new) - len(fresh)} subscribes not stored"
@@ -470,7 +570,8 @@ def report(result: Result) -> None:
         print(
             f"  {p.name:12} {len(p.latencies):5} POSTs in {p.wall:6.1f} s: "
             f"p50 {pct(p.latencies, 50):7.1f} ms, p99 {pct(p.latencies, 99):7.1f} ms, "
-            f"{len(p.latencies) / p.wall:6.1f} writes/s, {p.failures} failed"
+            f"{len(p.latencies) / p.wall:6.1f} writes/s, {p.failures} failed; server CPU "
+            f"{p.cpu / max(1, len(p.latencies)) * 1000:.2f} ms a POST, load {p.load:.1f}"
         )
     every = result.latencies
     print(
@@ -508,16 +609,26 @@ def main() -> None:
         help="store sizes the PostgreSQL CLI import is timed at (comma-separated; '' none)",
     )
     parser.add_argument("--profile", type=Path, help="cProfile the PostgreSQL server into FILE")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the PostgreSQL cluster in DIR, and reuse the store a run left there",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="digest serve --workers N (PostgreSQL loads)"
+    )
     args = parser.parse_args()
     rates: tuple[float | None, ...] = (None, *(args.rate or [300.0]))
     print(f"machine: {machine()}, Python {sys.version.split()[0]}")
-    with tempfile.TemporaryDirectory() as tmp, throwaway_cluster() as cluster:
+    with tempfile.TemporaryDirectory() as tmp, throwaway_cluster(args.keep) as cluster:
         print(f"server: {cluster.version} (fsync on, synchronous_commit on)")
         if args.import_sizes:
             time_pg_import(cluster, Path(tmp) / "import", args.import_sizes)
         pg: list[Result] = []
         if not args.no_pg:
-            url = cluster.create_db("bench")
+            url = cluster.url("bench")
+            if stored_count(url) is None:
+                url = cluster.create_db("bench")
             pg = bench_store(
                 "PostgreSQL",
                 Path(tmp) / "pg",
@@ -530,6 +641,7 @@ def main() -> None:
                 rates=rates,
                 unlocked=args.unlocked,
                 ops=args.ops,
+                workers=args.workers,
             )
             print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
         if args.no_tiny:

@@ -113,14 +113,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """Start a fresh cluster, yield it, stop and remove it (also on errors)."""
+def throwaway_cluster(kept: Path | None = None) -> Iterator[Cluster]:
+    """Start a fresh cluster, yield it, stop and remove it (also on errors). With ``kept``,
+    the cluster lives in that folder and stays there, stopped, for the next run to reuse."""
     binaries = bin_dir()
     as_root = os.geteuid() == 0
     run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
-    folder = Path(tempfile.mkdtemp(prefix="digest-bench-pg-"))
+    folder = kept or Path(tempfile.mkdtemp(prefix="digest-bench-pg-"))
+    folder.mkdir(parents=True, exist_ok=True)
     data, sockets = folder / "data", folder / "sockets"
-    sockets.mkdir()
+    fresh = not data.exists()
+    sockets.mkdir(exist_ok=True)
     if as_root:
         shutil.chown(folder, "postgres")
         shutil.chown(sockets, "postgres")
@@ -138,11 +141,12 @@ def throwaway_cluster() -> Iterator[Cluster]:
     previous = signal.signal(signal.SIGTERM, _exit)  # a kill still stops the cluster
     started = False
     try:
-        run(
-            str(binaries / "initdb"),
-            *("-D", str(data), "-U", user, "--auth=trust"),
-            *("--encoding=UTF8", "--locale=C.UTF-8"),
-        )
+        if fresh:
+            run(
+                str(binaries / "initdb"),
+                *("-D", str(data), "-U", user, "--auth=trust"),
+                *("--encoding=UTF8", "--locale=C.UTF-8"),
+            )
         options = SETTINGS.format(port=port, sockets=sockets)
         log = str(folder / "server.log")
         run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
@@ -152,7 +156,8 @@ def throwaway_cluster() -> Iterator[Cluster]:
     finally:
         if started:
             run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(folder, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
 
 
