@@ -27,7 +27,7 @@ and picks other readers, so every POST is still a real write).
 
 Usage: python bench/bench_store.py [--subscribers 1000000] [--requests 4000]
        [--tiny-subscribers 100000] [--tiny-requests 80] [--clients 16] [--no-tiny]
-       [--keep DIR] [--workers N]
+       [--keep DIR]
 """
 
 from __future__ import annotations
@@ -383,7 +383,6 @@ def bench_store(
     rates: tuple[float | None, ...] = (None,),
     unlocked: bool = False,
     ops: int = 0,
-    workers: int = 1,
 ) -> list[Result]:
     """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
     every client as fast as it can); with ``unlocked``, the same loads once more against a
@@ -441,7 +440,6 @@ def bench_store(
             rate,
             server_profile,
             without_lock,
-            workers,
             location,
         )
         result = Result(name, n, import_seconds, rss, size, phases)
@@ -513,7 +511,6 @@ def serve_and_load(
     rate: float | None,
     profile: Path | None,
     unlocked: bool,
-    workers: int = 1,
     location: str = "",
 ) -> list[Phase]:
     quarter = len(new)
@@ -522,8 +519,6 @@ def serve_and_load(
     env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_STORE", None)
     command = [sys.executable, "-m", "digest", "serve", "--no-scheduler", "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
     if unlocked:
         command[1:3] = ["-c", UNLOCKED]
     if profile is not None:  # the server under cProfile, written when it stops (SIGINT)
@@ -614,9 +609,6 @@ def main() -> None:
         type=Path,
         help="keep the PostgreSQL cluster in DIR, and reuse the store a run left there",
     )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="digest serve --workers N (PostgreSQL loads)"
-    )
     args = parser.parse_args()
     rates: tuple[float | None, ...] = (None, *(args.rate or [300.0]))
     print(f"machine: {machine()}, Python {sys.version.split()[0]}")
@@ -641,7 +633,6 @@ def main() -> None:
                 rates=rates,
                 unlocked=args.unlocked,
                 ops=args.ops,
-                workers=args.workers,
             )
             print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
         if args.no_tiny:
