@@ -28,7 +28,7 @@ from digest.models import Email, Subscriber
 from digest.parse import parse_bytes
 from digest.pipeline.compose import Composer, EditionRequest
 from digest.render import make_environment
-from digest.render.dkim import DkimSigner, relaxed_body
+from digest.render.dkim import DkimSigner, parse_head, relaxed_body, relaxed_value
 from digest.render.edition import EditionRenderer
 from digest.store import History
 
@@ -238,6 +238,32 @@ def messages(draw: st.DrawFn) -> bytes:
     lines = draw(st.lists(st.one_of(bodies, st.just(b"y" * 990)), max_size=12))
     end = draw(st.sampled_from([b"", b"\r\n", b"\r\n\r\n\r\n"]))
     return b"\r\n".join(draw(st.permutations(head))) + b"\r\n\r\n" + b"\r\n".join(lines) + end
+
+
+@settings(max_examples=200, deadline=None)
+@given(messages())
+def test_the_header_block_is_parsed_and_relaxed_as_dkimpy_does(raw: bytes) -> None:
+    head = raw.partition(b"\r\n\r\n")[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    mine = parse_head(head)
+    assert mine is not None
+    theirs, _ = dkim.rfc822_parse(head + b"\r\n\r\n")
+    assert mine == theirs
+    relaxed = [(n.lower().rstrip(), relaxed_value(v) + b"\r\n") for n, v in mine]
+    assert relaxed == Relaxed.canonicalize_headers(theirs)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b" continues nothing: x", b"Bad Name: x", b"Subject: a\rb", b"To: a\nX: b", b"\r\nX: b"],
+)
+def test_a_header_block_only_dkimpy_should_judge_is_left_to_it(head: bytes) -> None:
+    assert parse_head(head) is None
+
+
+@given(st.lists(st.sampled_from([b" ", b"  ", b"\t", b"\r\n ", b"\x0b", b"a", b"b c"])))
+def test_a_relaxed_header_value_is_byte_for_byte_dkimpys(pieces: list[bytes]) -> None:
+    value = b"".join(pieces) + b"\r\n"
+    assert relaxed_value(value) + b"\r\n" == Relaxed.canonicalize_headers([(b"X", value)])[0][1]
 
 
 @settings(max_examples=150, deadline=None)

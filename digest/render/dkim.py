@@ -12,12 +12,15 @@ The settings are picked once, here:
   trailing spaces;
 - no ``l=`` body length, which would let anyone append to a signed body.
 
-The work is split at one seam. dkimpy, the reference verifier, does what a verifier must
-agree with byte for byte: parsing the header block, relaxed canonicalisation of headers and
-body, choosing which instance of a header each ``h=`` name covers, and folding the signature
-header. The RSA-SHA256 signature itself (RSASSA-PKCS1-v1_5, RFC 8017) is made by the
-``cryptography`` package, in OpenSSL's C, with the key parsed once per signer: dkimpy's own
-RSA is pure Python and cost about 15 ms a message, this about 0.5 ms (docs/benchmarks.md).
+The work is split at one seam. What a verifier must agree with byte for byte (parsing the
+header block, choosing which instance of a header each ``h=`` name covers, relaxed
+canonicalisation of headers and body) is done here with ``bytes`` methods, each step
+property-tested against dkimpy, the reference verifier, whose regular expressions cost more
+than the signature itself; dkimpy still folds the signature header, and parses any header
+block with a bare CR or LF. The RSA-SHA256 signature (RSASSA-PKCS1-v1_5, RFC 8017) is made
+by the ``cryptography`` package, in OpenSSL's C, with the key parsed once per signer:
+dkimpy's own RSA is pure Python and cost about 15 ms a message, this about 0.4 ms
+(docs/benchmarks.md).
 Every signature is checked by the tests with ``dkim.verify``.
 """
 
@@ -33,7 +36,6 @@ import dkim  # type: ignore[import-untyped]
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-from dkim.canonicalization import Relaxed  # type: ignore[import-untyped]
 
 from digest.config import DkimConfig
 from digest.errors import ConfigError, RenderError
@@ -55,7 +57,7 @@ MIN_KEY_BITS = 1024  # what dkim.verify accepts by default (RFC 8301 asks for at
 _PROBE = b"From: probe@example.org\r\nSubject: probe\r\n\r\nprobe\r\n"
 _NAME = b"DKIM-Signature"
 _BARE_LF = re.compile(rb"\r?\n")
-_SPACES = re.compile(rb"  +")  # two or more (the two-space prefix is what makes it fast)
+_FIELD_NAME = re.compile(rb"[\x21-\x7e]+")  # what dkimpy takes before a field's colon
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,9 @@ def relaxed_body(body: bytes) -> bytes:
     Runs of spaces and tabs become one space, then the space left at a line's end goes."""
     if b"\t" in body:
         body = body.replace(b"\t", b" ")
-    if b"  " in body:
-        body = _SPACES.sub(b" ", body)
-    body = body.replace(b" \r\n", b"\r\n")
+    body = _single_spaces(body)
+    if b" \r\n" in body:
+        body = body.replace(b" \r\n", b"\r\n")
     end = len(body)
     while body.endswith(b"\r\n", 0, end):  # empty lines at the end are ignored
         end -= 2
@@ -162,22 +164,75 @@ def _split(raw: bytes) -> tuple[list[list[bytes]], bytes]:
     head, blank, body = raw.partition(b"\r\n\r\n")
     if not blank or head.count(b"\n") != head.count(b"\r\n"):
         return dkim.rfc822_parse(raw)  # type: ignore[no-any-return]  # bare LFs: parse it all
-    headers, _ = dkim.rfc822_parse(head + blank)
+    headers = parse_head(head)
+    if headers is None:
+        headers, _ = dkim.rfc822_parse(head + blank)
     if body.count(b"\n") != body.count(b"\r\n"):
         body = _BARE_LF.sub(b"\r\n", body)
     return headers, body
+
+
+def parse_head(head: bytes) -> list[list[bytes]] | None:
+    """The fields of a header block (CRLF line ends, no blank line) as ``dkim.rfc822_parse``
+    gives them, ``[name, value + CRLF]``; None for what only dkimpy should judge (a bare CR or LF,
+    a first line that continues nothing, a line that is no field), which it parses or refuses.
+    A line at a time instead of its regular expressions (tests/test_signing.py compares)."""
+    if not head.count(b"\r") == head.count(b"\n") == head.count(b"\r\n"):
+        return None
+    fields: list[list[bytes]] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not fields:
+                return None
+            fields[-1][1] += line + b"\r\n"
+            continue
+        name, colon, value = line.partition(b":")
+        if colon and _FIELD_NAME.fullmatch(name):
+            fields.append([name, value + b"\r\n"])
+        elif not line.startswith(b"From "):  # an mbox "From " line: dkimpy skips it
+            return None
+    return fields
 
 
 def _header_hash(
     headers: list[list[bytes]], include: tuple[bytes, ...], fields: list[tuple[bytes, bytes]]
 ) -> bytes:
     """SHA-256 of the signed headers and the signature header with ``b=`` empty, both
-    relaxed, as RFC 6376 §3.7 orders them: dkimpy picks and canonicalises."""
+    relaxed, as RFC 6376 §3.7 orders them and ``dkim.hash_headers`` hashes them: for each
+    name in ``include`` the last instance not yet taken, bottom up (§5.4.2)."""
     value = b"; ".join(b"=".join(pair) for pair in fields)
-    own = (_NAME, b" " + dkim.fold(value, namelen=len(_NAME)))
+    own = dkim.RE_BTAG.sub(rb"\1", b" " + dkim.fold(value, namelen=len(_NAME)))
+    names = [name.lower() for name, _ in headers]
     hasher = hashlib.sha256()
-    dkim.hash_headers(hasher, Relaxed, Relaxed.canonicalize_headers(headers), include, own, None)
+    taken: dict[bytes, int] = {}
+    for wanted in include:
+        i = taken.get(wanted, len(headers))
+        while i > 0:
+            i -= 1
+            if names[i] == wanted:
+                hasher.update(names[i].rstrip() + b":" + relaxed_value(headers[i][1]) + b"\r\n")
+                break
+        taken[wanted] = i
+    hasher.update(_NAME.lower() + b":" + relaxed_value(own))
     return hasher.digest()
+
+
+def relaxed_value(value: bytes) -> bytes:
+    """A header field's value in relaxed canonical form (RFC 6376 §3.4.2), without its CRLF:
+    unfolded, runs of spaces and tabs one space, none at either end; byte for byte dkimpy's
+    ``Relaxed.canonicalize_headers`` (which strips with ``bytes.strip``, as this does)."""
+    value = value.replace(b"\r\n", b"")
+    if b"\t" in value:
+        value = value.replace(b"\t", b" ")
+    return _single_spaces(value).strip()
+
+
+def _single_spaces(data: bytes) -> bytes:
+    """Each run of spaces in ``data`` as one space: a few passes of ``bytes.replace``, in C,
+    cheaper than a regular expression over a whole message body."""
+    while b"  " in data:
+        data = data.replace(b"    ", b" ").replace(b"  ", b" ")
+    return data
 
 
 def _present(raw: bytes, names: tuple[bytes, ...]) -> list[bytes]:
