@@ -19,10 +19,12 @@ With ``--store postgresql`` the store is a PostgreSQL database on a throwaway cl
 ``digest send`` processes together on the same edition: they share its deliveries (issue 16).
 The throughput is the relay's messages over the wall time from the first start to the last
 exit; each sender's peak RSS is its own (``wait4``). ``--baseline 0`` skips the smtplib loop.
+``--profile FILE`` runs the one ``digest send`` under cProfile and writes its statistics to
+FILE (read them with ``python -m pstats FILE``; the CPU figures then include cProfile's cost).
 
 Usage: python bench/bench_send.py [--subscribers 100000] [--connections 64] [--baseline 2000]
                                   [--dkim [--signatures 200]]
-                                  [--store tinydb|postgresql [--senders N]]
+                                  [--store tinydb|postgresql [--senders N]] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -160,11 +162,12 @@ def make_subscribers(n: int) -> list[Subscriber]:
     ]
 
 
-def timed_send(config: Path) -> tuple[float, str, int, float]:
+def timed_send(config: Path, profile: Path | None = None) -> tuple[float, str, int, float]:
     """``digest send`` as an operator runs it: seconds, its output, its peak RSS in KB and
-    the CPU seconds it used."""
+    the CPU seconds it used; under cProfile, its statistics written to ``profile``."""
     env = {**os.environ, "DIGEST_SECRET": BENCH_SECRET}
-    command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    command = [sys.executable, *profiler, "-m", "digest", "--config", str(config), "send"]
     started = time.perf_counter()
     done = subprocess.run(
         [*command, "--date", EDITION_DATE.isoformat()],
@@ -288,9 +291,12 @@ def main() -> None:
     parser.add_argument("--signatures", type=int, default=200, help="signatures timed alone")
     parser.add_argument("--store", choices=["tinydb", "postgresql"], default="tinydb")
     parser.add_argument("--senders", type=int, default=1, help="digest send processes at once")
+    parser.add_argument("--profile", type=Path, help="run digest send under cProfile, stats here")
     args = parser.parse_args()
     if args.senders > 1 and args.store != "postgresql":
         parser.error("--senders above 1 needs --store postgresql (TinyDB allows one sender)")
+    if args.profile and (args.senders > 1 or args.store != "tinydb"):
+        parser.error("--profile profiles one sender on TinyDB")
     print(
         f"machine: {platform.processor() or platform.machine()}, "
         f"{multiprocessing.cpu_count()} cores, Python {platform.python_version()}, "
@@ -334,7 +340,7 @@ def main() -> None:
 
         sink_cpu = _cpu_seconds(sink.pid)
         if url is None and args.senders == 1:
-            seconds, output, peak_kb, cpu = timed_send(config)
+            seconds, output, peak_kb, cpu = timed_send(config, args.profile)
             outputs, peaks = [output], [peak_kb]
         else:
             seconds, outputs, peaks, cpu = timed_senders(config, args.senders, folder)
