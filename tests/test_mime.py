@@ -9,9 +9,13 @@ from email.message import EmailMessage
 from email.policy import default
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from digest.render import mime
 from digest.render.mime import (
     EditionHeaders,
+    address_header,
     encode_html,
     encode_text,
     fold_html,
@@ -234,3 +238,14 @@ def test_a_rendered_html_part_goes_out_in_few_long_lines() -> None:
     _, body = encode_html(b"<table>\n" + rows + b"</table>\n")
     lines = body.split(b"\r\n")
     assert len(lines) < 15 and max(map(len, lines)) <= 990
+
+
+_atoms = st.text(alphabet="abcXYZ019_+-", min_size=1, max_size=20)
+
+
+@given(st.lists(_atoms, min_size=1, max_size=3), st.lists(_atoms, min_size=2, max_size=4))
+def test_a_plain_address_header_is_what_the_stdlib_folds(
+    local: list[str], domain: list[str]
+) -> None:
+    value = ".".join(local) + "@" + ".".join(domain)
+    assert address_header("To", value) == mime._folded("To", value)

@@ -54,6 +54,10 @@ _KEEPS_WHITESPACE = re.compile(rb"<(pre|textarea|style|script)\b", re.I)
 _SPACE = re.compile(rb" ")
 _KEEPS_LINES = re.compile(rb"<(pre|textarea)\b", re.I)
 _SPACE_OR_QUOTE = re.compile(rb'[ "]')
+# A bare dot-atom address (most readers' To): one short line, nothing to fold or quote.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +305,8 @@ def address_header(name: str, value: str) -> bytes:
     ASCII is folded by the stdlib as it always was; otherwise the display name (if any) is
     RFC 2047-encoded and the address is never: IDNA domain, or raw UTF-8 when the local part
     is not ASCII. The address goes on a line of its own when the first would be too long."""
+    if len(value) < 64 and _PLAIN_ADDRESS.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")  # what the stdlib folds it to, faster
     if value.isascii():
         return _folded(name, value)
     if _CONTROL.search(value):
