@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -54,7 +55,14 @@ class ExpiredLink(InputError):
 
 
 def make_token(secret: str, purpose: str, subscriber_id: str, digest: str) -> str:
-    return URLSafeSerializer(secret, salt=purpose).dumps({"s": subscriber_id, "d": digest})
+    return _serializer(secret, purpose).dumps({"s": subscriber_id, "d": digest})
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
+    """One serializer per (secret, purpose): a send makes three tokens per reader, and
+    building the serializer (its signer and key derivation) costs more than a token."""
+    return URLSafeSerializer(secret, salt=purpose)
 
 
 def read_token(secret: str, purpose: str, token: str) -> tuple[str, str]:
