@@ -299,13 +299,19 @@ def _part_headers(subtype: bytes, cte: bytes) -> bytes:
     )
 
 
+def is_plain_address(value: str) -> bool:
+    """A short bare dot-atom address, which the stdlib writes on one line as it is (most
+    readers'): nothing to fold, quote or encode."""
+    return len(value) < 64 and _PLAIN_ADDRESS.fullmatch(value) is not None
+
+
 def address_header(name: str, value: str) -> bytes:
     """An address header (``To: ada@example.org``, ``From: Name <a@b.example>``) ending CRLF.
 
     ASCII is folded by the stdlib as it always was; otherwise the display name (if any) is
     RFC 2047-encoded and the address is never: IDNA domain, or raw UTF-8 when the local part
     is not ASCII. The address goes on a line of its own when the first would be too long."""
-    if len(value) < 64 and _PLAIN_ADDRESS.fullmatch(value):
+    if is_plain_address(value):
         return f"{name}: {value}\r\n".encode("ascii")  # what the stdlib folds it to, faster
     if value.isascii():
         return _folded(name, value)

@@ -25,10 +25,10 @@ from email.generator import Generator
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 
+from digest.render.mime import is_plain_address
 from digest.subscribers import ascii_address
 
 MAX_LINE = 78  # the SMTP policy's max_line_length: a longer header line would be folded
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+\Z")
 _PLAIN_MESSAGE_ID = re.compile(r"<[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+>\Z")
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the stdlib generator's line-ending rule
 _SAMPLE_BOUNDARY = "=" * 15 + "0" * 19 + "=="  # the shape of Generator._make_boundary's
@@ -76,7 +76,7 @@ def stdlib_bytes(headers: Headers, text: str, html: str, boundary: str = "") -> 
 def _written(headers: Headers, text: str, html: str, boundary: str) -> bytes | None:
     """The message written here, or None when the stdlib must write it."""
     to = ascii_address(headers.to)
-    if not (to and _PLAIN_ADDRESS.match(to) and _PLAIN_MESSAGE_ID.match(headers.message_id)):
+    if not (to and is_plain_address(to) and _PLAIN_MESSAGE_ID.match(headers.message_id)):
         return None
     lines = [f"To: {to}", f"Date: {headers.date}", f"Message-ID: {headers.message_id}"]
     if any(len(line) > MAX_LINE for line in lines):
