@@ -6,6 +6,7 @@ traceback. Exit codes: 0 all good, 1 something failed, 2 usage error.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -19,7 +20,6 @@ from typing import Any, TypeVar
 
 import click
 
-from digest import logs
 from digest.cli.context import AppContext, edition_options, print_sources
 from digest.cli.inbound import bounces_cmd, inbound_cmd
 from digest.cli.init import init_cmd
@@ -36,7 +36,8 @@ from digest.cli.report import (
 from digest.cli.stats import stats_cmd
 from digest.cli.store import store
 from digest.cli.subscribers import subscribers
-from digest.config import Config
+from digest.config import Config, find_config_path
+from digest.config.load import MAX_WORKERS
 from digest.errors import ConfigError, DigestError
 from digest.fetch import make_client
 from digest.links import DEV_SECRET, require_secret
@@ -247,18 +248,22 @@ def preview_cmd(
 @click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: web.port, 8000).")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, MAX_WORKERS),
+    help="Web processes (default: web.workers, 1); more than one needs the PostgreSQL store.",
+)
+@click.option(
     "--no-scheduler",
     is_flag=True,
     help="Web pages only; editions are sent by `digest send --due` from a timer or cron.",
 )
 @click.pass_obj
-def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler: bool) -> None:
+def serve_cmd(
+    app: AppContext, host: str | None, port: int | None, workers: int | None, no_scheduler: bool
+) -> None:
     """Run the web app (subscribe, confirm, preferences, unsubscribe, archive) and the
     scheduler that sends each digest on its schedule."""
-    import uvicorn
-
-    from digest.web import create_app
-    from digest.web.security import RedactTokens
+    from digest.web.serve import Serve, serve
 
     config = app.config(service=True)
     local = config.is_local  # by the host alone (config.is_local_url)
@@ -268,24 +273,17 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None, no_scheduler:
             "which is only acceptable on this machine",
             err=True,
         )
-    host, port = host or config.web.host, port or config.web.port
-    _check_can_listen(host, port)  # before the scheduler takes the store's lock
-    scheduler = None if no_scheduler else _start_scheduling(config)
-    web_app = create_app(config, allow_dev_secret=local, background=scheduler)
-    logs.redact(RedactTokens())  # link tokens in any log line (access lines, error paths)
-    proxies = config.web.proxies
-    uvicorn.run(
-        web_app,
-        host=host,
-        port=port,
-        workers=1,  # one process: one scheduler, and the rate limits live in it
-        http="httptools",  # the C parser (a dependency); h11 costs 1-2 ms of CPU a request
-        loop="auto",  # uvloop (a dependency) when it is installed
-        proxy_headers=proxies is not None,
-        forwarded_allow_ips=proxies,
-        server_header=False,
-        log_config=logs.uvicorn_log_config(),  # uvicorn's lines in our format
+    how = Serve(
+        config=config,
+        config_path=find_config_path(app.config_path, os.environ),
+        host=host or config.web.host,
+        port=port or config.web.port,
+        workers=workers or config.web.workers,
+        verbose=app.verbose,
+        allow_dev_secret=local,
     )
+    _check_can_listen(how.host, how.port)  # before the scheduler takes the store's lock
+    serve(how, None if no_scheduler else _start_scheduling(config))
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -57,6 +57,7 @@ smtp:
 web:                              # `digest serve`: subscribe, confirm, preferences, archive
   host: 127.0.0.1                 # behind a reverse proxy (nginx, caddy) that terminates TLS
   port: 8000
+  workers: 1                      # web processes: one per core on PostgreSQL (TinyDB: 1)
   confirm_hours: 48               # a confirmation link (and an unconfirmed address) lives this long
   per_client_per_hour: 10         # subscribe requests from one client address
   per_address_per_hour: 3         # confirmation emails to one address (no mail-bombing)

@@ -49,6 +49,7 @@ MIN_SECRET_LENGTH = 32
 # one of the 16 hex digits; fewer than 10 in 32 random hex digits happens once in 20,000.
 MIN_SECRET_CHARACTERS = 10
 MAX_HOURS = 24 * 366  # confirmation links and catch-up: a year at most
+MAX_WORKERS = 64  # web processes of one digest serve
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _DIGEST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
@@ -246,6 +247,7 @@ def _web(raw: dict[Any, Any], where: str) -> WebConfig:
     return WebConfig(
         host=v.text(given["host"] or defaults(WebConfig)["host"], "web.host", where),
         port=v.whole(given["port"], "web.port", where, minimum=1, maximum=65535),
+        workers=v.whole(given["workers"], "web.workers", where, minimum=1, maximum=MAX_WORKERS),
         confirm_hours=v.number(
             given["confirm_hours"], "web.confirm_hours", where, 0.1, maximum=MAX_HOURS
         ),

@@ -121,6 +121,7 @@ class WebConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # web processes (PostgreSQL only); each keeps 1/workers of the limits
     confirm_hours: float = 48.0  # a confirmation link, and a pending address, live this long
     per_client_per_hour: int = 10  # subscribe requests from one client address
     per_address_per_hour: int = 3  # confirmation emails to one address

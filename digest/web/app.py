@@ -60,10 +60,13 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     allow_dev_secret: bool = False,
     background: Background | None = None,
+    workers: int = 1,
 ) -> Starlette:
     """The app. Without ``DIGEST_SECRET`` it refuses to start, unless ``allow_dev_secret``
     (tests, and a first look on a laptop): links would be signed with a public value.
-    ``background`` is started with the app and stopped (and waited for) when it stops."""
+    ``background`` is started with the app and stopped (and waited for) when it stops.
+    ``workers``: how many processes serve the store's readers, this one among them (each
+    keeps its share of the rate limits)."""
     if config.secret or not allow_dev_secret:
         secret = require_secret(config, "the web app signs the readers' links with it")
     else:
@@ -73,6 +76,7 @@ def create_app(
         store=store or make_store(config),
         secret=secret,
         notices=notices or NoticeSender(config),
+        workers=workers,
         **({"clock": clock} if clock else {}),
     )
     app = Starlette(

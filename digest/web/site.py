@@ -51,6 +51,7 @@ class Site:
     secret: str
     notices: NoticeSender
     clock: Callable[[], datetime] = _utcnow
+    workers: int = 1  # web processes serving this store's readers (``digest serve --workers``)
     per_client: SlidingWindow = field(init=False)
     per_address: SlidingWindow = field(init=False)
     csrf: Csrf = field(init=False)
@@ -58,8 +59,10 @@ class Site:
 
     def __post_init__(self) -> None:
         web = self.config.web
-        self.per_client = SlidingWindow(web.per_client_per_hour)
-        self.per_address = SlidingWindow(web.per_address_per_hour)
+        # each process counts only what it serves: its share of a limit, so that all of them
+        # together let through at most about the limit (rounded up: never less than one)
+        self.per_client = SlidingWindow(-(-web.per_client_per_hour // self.workers))
+        self.per_address = SlidingWindow(-(-web.per_address_per_hour // self.workers))
         self.csrf = Csrf(self.secret, secure_cookie=self.config.base_url.startswith("https://"))
 
     async def db(self, operation: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
