@@ -45,13 +45,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psycopg
+from lean_http import LeanClient
 from pg import Cluster, load_subscribers, machine, throwaway_cluster
 
 from digest.links import PREFERENCES, UNSUBSCRIBE, make_confirm_token, make_token
@@ -160,6 +161,12 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far by kind (user, nice, system, idle, iowait, irq, softirq,
+    steal, ...), from /proc/stat."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_STORE", None)
@@ -182,11 +189,18 @@ class Phase:
     load: float = 0.0  # the 1-minute load average at its end
     pid: int = 0  # the server's
     cpu_started: float = 0.0
+    client_cpu: float = 0.0  # this process's CPU seconds over the phase (the 16 clients)
+    client_started: float = field(default_factory=time.process_time)
+    steal: float = 0.0  # the share of the machine's CPU time the hypervisor took over the phase
+    stat_started: list[int] = field(default_factory=lambda: cpu_times())
 
     def finish(self) -> None:
         """The phase ends now: its wall time, the server's CPU over it, the load."""
         self.wall = time.perf_counter() - self.started
         self.cpu = cpu_seconds(self.pid) - self.cpu_started
+        self.client_cpu = time.process_time() - self.client_started
+        spent = [b - a for a, b in zip(self.stat_started, cpu_times(), strict=True)]
+        self.steal = spent[7] / max(1, sum(spent))
         self.load = os.getloadavg()[0]
 
 
@@ -214,11 +228,15 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Load:
-    """``clients`` concurrent clients against one ``digest serve``."""
+    """``clients`` concurrent clients against one ``digest serve``, each with its own
+    connection and cookies: lean ones (bench/lean_http.py) unless ``lean`` is False, then
+    httpx's."""
 
-    def __init__(self, base: str, clients: int, rate: float | None, pid: int) -> None:
-        self.base, self.clients, self.rate, self.pid = base, clients, rate, pid
-        self.sessions: list[tuple[httpx.AsyncClient, str]] = []
+    def __init__(
+        self, base: str, clients: int, rate: float | None, pid: int, *, lean: bool = True
+    ) -> None:
+        self.base, self.clients, self.rate, self.pid, self.lean = base, clients, rate, pid, lean
+        self.sessions: list[tuple[httpx.AsyncClient | LeanClient, str]] = []
 
     async def open(self) -> None:
         for _ in range(self.clients):
@@ -227,7 +245,12 @@ class Load:
             page.raise_for_status()
             token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
             assert token, "no CSRF field on /subscribe"
-            self.sessions.append((client, token.group(1)))
+            if self.lean:
+                cookies = {c.name: c.value or "" for c in client.cookies.jar}
+                await client.aclose()
+                self.sessions.append((LeanClient(self.base, cookies), token.group(1)))
+            else:
+                self.sessions.append((client, token.group(1)))
 
     async def close(self) -> None:
         for client, _ in self.sessions:
@@ -237,14 +260,14 @@ class Load:
         self,
         name: str,
         items: list[str],
-        request: Callable[[httpx.AsyncClient, str, str], Awaitable[httpx.Response]],
+        request: Callable[[str, str], tuple[str, dict[str, str]]],
         expect: str,
     ) -> Phase:
         phase = Phase(name, started=time.perf_counter(), pid=self.pid)
         phase.cpu_started = cpu_seconds(self.pid)
         queue = list(reversed(items))
 
-        async def worker(number: int, client: httpx.AsyncClient, csrf: str) -> None:
+        async def worker(number: int, client: httpx.AsyncClient | LeanClient, csrf: str) -> None:
             sent = 0
             while queue:
                 item = queue.pop()
@@ -252,8 +275,9 @@ class Load:
                     slot = phase.started + (sent * self.clients + number) / self.rate
                     await asyncio.sleep(max(0.0, slot - time.perf_counter()))
                     sent += 1
+                path, form = request(csrf, item)
                 started = time.perf_counter()
-                answer = await request(client, csrf, item)
+                answer = await client.post(path, data=form)
                 phase.latencies.append(time.perf_counter() - started)
                 if answer.status_code != 200 or expect not in answer.text:
                     phase.failures += 1
@@ -265,7 +289,7 @@ class Load:
         return phase
 
 
-def subscribe(client: httpx.AsyncClient, csrf: str, email: str) -> Awaitable[httpx.Response]:
+def subscribe(csrf: str, email: str) -> tuple[str, dict[str, str]]:
     form = {
         "csrf_token": csrf,
         "email": email,
@@ -277,17 +301,14 @@ def subscribe(client: httpx.AsyncClient, csrf: str, email: str) -> Awaitable[htt
         "timezone": "Europe/Paris",
         "website": "",
     }
-    return client.post("/subscribe", data=form)
+    return "/subscribe", form
 
 
-def confirm(client: httpx.AsyncClient, csrf: str, sub_id: str) -> Awaitable[httpx.Response]:
-    token = make_confirm_token(SECRET, sub_id)
-    return client.post(f"/confirm/{token}", data={"csrf_token": csrf})
+def confirm(csrf: str, sub_id: str) -> tuple[str, dict[str, str]]:
+    return f"/confirm/{make_confirm_token(SECRET, sub_id)}", {"csrf_token": csrf}
 
 
-def save_preferences(
-    client: httpx.AsyncClient, csrf: str, sub_id: str
-) -> Awaitable[httpx.Response]:
+def save_preferences(csrf: str, sub_id: str) -> tuple[str, dict[str, str]]:
     token = make_token(SECRET, PREFERENCES, sub_id, "")
     form = {
         "csrf_token": csrf,
@@ -299,12 +320,12 @@ def save_preferences(
         "timezone": "Asia/Tokyo",
         "action": "save",
     }
-    return client.post(f"/preferences/{token}", data=form)
+    return f"/preferences/{token}", form
 
 
-def unsubscribe(client: httpx.AsyncClient, csrf: str, sub_id: str) -> Awaitable[httpx.Response]:
+def unsubscribe(csrf: str, sub_id: str) -> tuple[str, dict[str, str]]:
     token = make_token(SECRET, UNSUBSCRIBE, sub_id, "daily")
-    return client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    return f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"}
 
 
 def ids_of(store: Store, emails: list[str], pg: bool) -> dict[str, str]:
@@ -385,10 +406,14 @@ def bench_store(
     rates: tuple[float | None, ...] = (None,),
     unlocked: bool = False,
     ops: int = 0,
+    httpx_too: bool = False,
+    workers: tuple[int, ...] = (1,),
 ) -> list[Result]:
     """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
     every client as fast as it can); with ``unlocked``, the same loads once more against a
-    server without the web app's store lock."""
+    server without the web app's store lock; with ``httpx_too``, once more with httpx's
+    clients instead of the lean ones; each of these once per number of ``workers`` of
+    ``digest serve``."""
     folder.mkdir()
     port = free_port()
     config = folder / "schedules.yaml"
@@ -420,15 +445,19 @@ def bench_store(
     run = time.strftime("%m%d%H%M%S")  # a kept store: this run's new addresses are new
     rng = random.Random(run)
     quarter = requests // 4
-    variants = [(rate, False) for rate in rates] + ([(r, True) for r in rates] if unlocked else [])
+    variants = [(rate, False, True, w) for w in workers for rate in rates]
+    variants += [(r, True, True, 1) for r in rates] if unlocked else []
+    variants += [(r, False, False, 1) for r in rates] if httpx_too else []
     reader = open_store(location if pg else Path(location))
     readers = confirmed_readers(reader, n, 2 * quarter * len(variants), rng, pg)
     results = []
-    for number, (rate, without_lock) in enumerate(variants):
+    for number, (rate, without_lock, lean, processes) in enumerate(variants):
         mine = readers[number * 2 * quarter : (number + 1) * 2 * quarter]
         new = [f"new{label.lower()}{run}r{number}x{i:05}@example.org" for i in range(quarter)]
         how = f"{rate:.0f}/s offered" if rate else "flat out"
-        name = f"{label}, {how}" + (", no web store lock" if without_lock else "")
+        name = f"{label}, {how}" + (f", {processes} web workers" if processes > 1 else "")
+        name += ", no web store lock" if without_lock else ""
+        name += "" if lean else ", httpx clients"
         server_profile = profile if profile and number == 0 else None
         phases = serve_and_load(
             folder,
@@ -443,6 +472,8 @@ def bench_store(
             server_profile,
             without_lock,
             location,
+            lean,
+            processes,
         )
         result = Result(name, n, import_seconds, rss, size, phases)
         report(result)
@@ -514,6 +545,8 @@ def serve_and_load(
     profile: Path | None,
     unlocked: bool,
     location: str = "",
+    lean: bool = True,
+    workers: int = 1,
 ) -> list[Phase]:
     quarter = len(new)
     prefs, leaving = readers[:quarter], readers[quarter:]
@@ -521,6 +554,7 @@ def serve_and_load(
     env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_STORE", None)
     command = [sys.executable, "-m", "digest", "serve", "--no-scheduler", "--port", str(port)]
+    command += ["--workers", str(workers)]
     if unlocked:
         command[1:3] = ["-c", UNLOCKED]
     if profile is not None:  # the server under cProfile, written when it stops (SIGINT)
@@ -533,7 +567,7 @@ def serve_and_load(
         wait_http(base, server, log)
 
         async def drive() -> None:
-            load = Load(base, clients, rate, server.pid)
+            load = Load(base, clients, rate, server.pid, lean=lean)
             await load.open()
             try:
                 phase = await load.run("subscribe", new, subscribe, "Check your inbox")
@@ -568,7 +602,9 @@ def report(result: Result) -> None:
             f"  {p.name:12} {len(p.latencies):5} POSTs in {p.wall:6.1f} s: "
             f"p50 {pct(p.latencies, 50):7.1f} ms, p99 {pct(p.latencies, 99):7.1f} ms, "
             f"{len(p.latencies) / p.wall:6.1f} writes/s, {p.failures} failed; server CPU "
-            f"{p.cpu / max(1, len(p.latencies)) * 1000:.2f} ms a POST, load {p.load:.1f}"
+            f"{p.cpu / max(1, len(p.latencies)) * 1000:.2f} ms a POST (clients "
+            f"{p.client_cpu / max(1, len(p.latencies)) * 1000:.2f}), load {p.load:.1f}, "
+            f"steal {p.steal:.0%}"
         )
     every = result.latencies
     print(
@@ -594,6 +630,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--unlocked", action="store_true", help="also each load without the web store lock"
+    )
+    parser.add_argument(
+        "--httpx", action="store_true", help="also each load with httpx's clients (the old ones)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        default=(1, 2),
+        help="each PostgreSQL load once per number of web workers (comma-separated; default 1,2)",
     )
     parser.add_argument("--no-tiny", action="store_true", help="PostgreSQL only")
     parser.add_argument("--no-pg", action="store_true", help="TinyDB only")
@@ -635,6 +680,8 @@ def main() -> None:
                 rates=rates,
                 unlocked=args.unlocked,
                 ops=args.ops,
+                httpx_too=args.httpx,
+                workers=args.workers,
             )
             print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
         if args.no_tiny:
