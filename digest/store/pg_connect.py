@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +76,12 @@ def _why(exc: BaseException) -> str:
     return re.sub(r"^(FATAL|ERROR):\s+", "", reason) or type(exc).__name__
 
 
+#: A pooled connection used less than this many seconds ago is lent again without a round
+#: trip to check it: it was working a moment ago (a busy web app reuses each several times a
+#: second). One idle for longer is checked first, so a server restarted overnight costs no
+#: reader's request.
+CHECK_AFTER = 2.0
+
 #: The server's TCP keepalives on a lock's connection: a peer silent for 30 s is probed every
 #: 10 s, and given up after 3 probes unanswered.
 _KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
@@ -87,6 +95,9 @@ class Connections:
         self._size, self._timeout = size, timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._lock = threading.Lock()
+        self._used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def error(self, exc: BaseException, *, connecting: bool = False) -> StoreError:
         """One line: what failed, where (host:port), and the server's or libpq's reason."""
@@ -128,7 +139,7 @@ class Connections:
                     open=False,
                     timeout=self._timeout,
                     kwargs={"connect_timeout": int(self._timeout)},
-                    check=ConnectionPool.check_connection,  # a server restarted: reconnect
+                    check=self._check,  # a server restarted: reconnect
                     name=f"digest {self.target.where}",
                 )
                 try:
@@ -141,14 +152,36 @@ class Connections:
                 self._pool = pool
             return self._pool
 
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """Before the pool lends ``conn``: a round trip, unless it was in use a moment ago."""
+        if time.monotonic() - self._used.get(conn, 0.0) > CHECK_AFTER:
+            ConnectionPool.check_connection(conn)
+
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction on a pooled connection: committed when the block ends, rolled
         back when it raises. psycopg's errors become StoreError."""
+        with self._pooled(autocommit=False) as conn:
+            yield conn
+
+    @contextmanager
+    def statement(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one statement that stands alone (a read by key): no
+        BEGIN and COMMIT around it, two round trips fewer. psycopg's errors become
+        StoreError."""
+        with self._pooled(autocommit=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _pooled(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
         pool = self.pool()
         try:
             with pool.connection() as conn:
-                yield conn
+                try:
+                    conn.autocommit = autocommit
+                    yield conn
+                finally:
+                    self._give_back(conn)
         except PoolTimeout as exc:
             self.connect().close()  # the server gone: say why (cannot reach …), not "busy"
             raise StoreError(
@@ -157,6 +190,16 @@ class Connections:
             ) from exc
         except psycopg.Error as exc:
             raise self.error(exc) from exc
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        """Note when ``conn`` was last used, and leave it as the pool lends them (not in
+        autocommit), unless it is broken: then the pool replaces it."""
+        self._used[conn] = time.monotonic()
+        if conn.autocommit and not conn.closed:
+            try:
+                conn.autocommit = False
+            except psycopg.Error:
+                conn.close()
 
     def close(self) -> None:
         with self._lock:

@@ -90,6 +90,15 @@ class PgStore:
                 self._check_schema(conn)
             yield conn
 
+    @contextmanager
+    def read(self) -> Iterator[_Conn]:
+        """A connection for one statement that reads on its own (no transaction around it),
+        on a schema that is up to date."""
+        with self.db.statement() as conn:
+            if not self._schema_ok:
+                self._check_schema(conn)
+            yield conn
+
     def _run(self, operation: Callable[[_Conn], T]) -> T:
         """``operation`` in one transaction, tried again (up to 5 times) when a concurrent
         writer made it fail: two subscribe requests for one new address, a deadlock."""
@@ -143,7 +152,7 @@ class PgStore:
     # subscribers ---------------------------------------------------------------------------
 
     def get_subscriber(self, email: str) -> Subscriber | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 "SELECT doc FROM subscribers WHERE key = %s", (address_key(email),)
             ).fetchone()
@@ -152,7 +161,7 @@ class PgStore:
     def get_subscriber_by_id(self, sub_id: str) -> Subscriber | None:
         if not sub_id:
             return None
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute("SELECT doc FROM subscribers WHERE id = %s", (sub_id,)).fetchone()
         return records.subscriber(row[0]) if row else None
 
