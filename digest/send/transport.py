@@ -11,6 +11,7 @@ raises one of three failures, classified by what they mean for a resend:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -83,8 +84,8 @@ class OutboxTransport:
             raise PermanentFailure(
                 f"{path} was already written for {other} in this run", bounce=False
             )
-        try:
-            _write_private(path, email.raw)
+        try:  # in a thread: creating a file can take a millisecond, the event loop's time
+            await asyncio.to_thread(_write_private, path, email.raw)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
         return f"written to {path}"
