@@ -20,6 +20,7 @@ from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_cli, with_
 from conftest import digest_command as command
 from conftest import run_digest as run
 from pg_server import PgServer
+from psycopg.pq import TransactionStatus
 
 from digest.config.sources import Period
 from digest.errors import StoreError
@@ -438,3 +439,34 @@ def test_a_big_save_goes_in_slices_and_loses_no_one(
     again = [Subscriber(s.email, "", topics=("agents",)) for s in subs]
     assert {o for _, o in store.save_subscribers(again)} == {"updated"}
     assert sorted(s.topics for s in store.list_subscribers()) == [("agents",)] * 10
+
+
+def test_a_read_by_key_opens_no_transaction_and_leaves_its_connection_as_lent(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_subscriber is one statement on its own (no BEGIN/COMMIT round trips); the pooled
+    connection goes back out of autocommit, so the next operation is a transaction again.
+    A connection used a moment ago is lent unchecked; one idle longer is checked first."""
+    store = PgStore(pg_url, pool_size=1)
+    store.save_subscriber(Subscriber("a@example.org", ""))
+    checked: list[object] = []
+    monkeypatch.setattr(
+        "digest.store.pg_connect.ConnectionPool.check_connection", staticmethod(checked.append)
+    )
+    with store.read() as conn:
+        conn.execute("SELECT 1").fetchone()
+        assert conn.info.transaction_status == TransactionStatus.IDLE  # no BEGIN was sent
+    monkeypatch.setattr(store, "tx", None)  # a read by key needs no transaction
+    assert store.get_subscriber("a@example.org") is not None
+    assert store.get_subscriber_by_id(store.get_subscriber("a@example.org").id) is not None
+    monkeypatch.undo()
+    with store.db.transaction() as conn:
+        assert not conn.autocommit
+    monkeypatch.setattr(
+        "digest.store.pg_connect.ConnectionPool.check_connection", staticmethod(checked.append)
+    )
+    assert checked == []  # in use a moment ago
+    monkeypatch.setattr("digest.store.pg_connect.CHECK_AFTER", 0.0)
+    time.sleep(0.01)
+    store.get_subscriber("a@example.org")
+    assert len(checked) == 1
