@@ -191,6 +191,9 @@ class Phase:
     cpu_started: float = 0.0
     client_cpu: float = 0.0  # this process's CPU seconds over the phase (the 16 clients)
     client_started: float = field(default_factory=time.process_time)
+    db_pid: int = 0  # the PostgreSQL server's (its postmaster), 0 for TinyDB
+    db_cpu: float = 0.0  # the database server's CPU seconds over the phase
+    db_started: float = 0.0
     steal: float = 0.0  # the share of the machine's CPU time the hypervisor took over the phase
     stat_started: list[int] = field(default_factory=lambda: cpu_times())
 
@@ -198,6 +201,7 @@ class Phase:
         """The phase ends now: its wall time, the server's CPU over it, the load."""
         self.wall = time.perf_counter() - self.started
         self.cpu = cpu_seconds(self.pid) - self.cpu_started
+        self.db_cpu = cpu_seconds(self.db_pid) - self.db_started if self.db_pid else 0.0
         self.client_cpu = time.process_time() - self.client_started
         spent = [b - a for a, b in zip(self.stat_started, cpu_times(), strict=True)]
         self.steal = spent[7] / max(1, sum(spent))
@@ -233,9 +237,17 @@ class Load:
     httpx's."""
 
     def __init__(
-        self, base: str, clients: int, rate: float | None, pid: int, *, lean: bool = True
+        self,
+        base: str,
+        clients: int,
+        rate: float | None,
+        pid: int,
+        *,
+        lean: bool = True,
+        db_pid: int = 0,
     ) -> None:
         self.base, self.clients, self.rate, self.pid, self.lean = base, clients, rate, pid, lean
+        self.db_pid = db_pid
         self.sessions: list[tuple[httpx.AsyncClient | LeanClient, str]] = []
 
     async def open(self) -> None:
@@ -263,8 +275,9 @@ class Load:
         request: Callable[[str, str], tuple[str, dict[str, str]]],
         expect: str,
     ) -> Phase:
-        phase = Phase(name, started=time.perf_counter(), pid=self.pid)
+        phase = Phase(name, started=time.perf_counter(), pid=self.pid, db_pid=self.db_pid)
         phase.cpu_started = cpu_seconds(self.pid)
+        phase.db_started = cpu_seconds(self.db_pid) if self.db_pid else 0.0
         queue = list(reversed(items))
 
         async def worker(number: int, client: httpx.AsyncClient | LeanClient, csrf: str) -> None:
@@ -408,6 +421,7 @@ def bench_store(
     ops: int = 0,
     httpx_too: bool = False,
     workers: tuple[int, ...] = (1,),
+    db_pid: int = 0,
 ) -> list[Result]:
     """Import ``n`` subscribers, then one load of ``requests`` POSTs per offered rate (None:
     every client as fast as it can); with ``unlocked``, the same loads once more against a
@@ -474,6 +488,7 @@ def bench_store(
             location,
             lean,
             processes,
+            db_pid,
         )
         result = Result(name, n, import_seconds, rss, size, phases)
         report(result)
@@ -547,6 +562,7 @@ def serve_and_load(
     location: str = "",
     lean: bool = True,
     workers: int = 1,
+    db_pid: int = 0,
 ) -> list[Phase]:
     quarter = len(new)
     prefs, leaving = readers[:quarter], readers[quarter:]
@@ -567,7 +583,7 @@ def serve_and_load(
         wait_http(base, server, log)
 
         async def drive() -> None:
-            load = Load(base, clients, rate, server.pid, lean=lean)
+            load = Load(base, clients, rate, server.pid, lean=lean, db_pid=db_pid)
             await load.open()
             try:
                 phase = await load.run("subscribe", new, subscribe, "Check your inbox")
@@ -603,7 +619,8 @@ def report(result: Result) -> None:
             f"p50 {pct(p.latencies, 50):7.1f} ms, p99 {pct(p.latencies, 99):7.1f} ms, "
             f"{len(p.latencies) / p.wall:6.1f} writes/s, {p.failures} failed; server CPU "
             f"{p.cpu / max(1, len(p.latencies)) * 1000:.2f} ms a POST (clients "
-            f"{p.client_cpu / max(1, len(p.latencies)) * 1000:.2f}), load {p.load:.1f}, "
+            f"{p.client_cpu / max(1, len(p.latencies)) * 1000:.2f}, database "
+            f"{p.db_cpu / max(1, len(p.latencies)) * 1000:.2f}), load {p.load:.1f}, "
             f"steal {p.steal:.0%}"
         )
     every = result.latencies
@@ -682,6 +699,7 @@ def main() -> None:
                 ops=args.ops,
                 httpx_too=args.httpx,
                 workers=args.workers,
+                db_pid=cluster.pid(),
             )
             print(f"  database size {cluster.size('bench') / 1e6:,.0f} MB")
         if args.no_tiny:

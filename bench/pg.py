@@ -67,6 +67,10 @@ class Cluster:
         self.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children)."""
+        return int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+
     def size(self, db: str) -> int:
         """The database's size on disk in bytes."""
         with psycopg.connect(self.url(db)) as conn:
