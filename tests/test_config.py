@@ -169,3 +169,38 @@ def test_no_config_anywhere_says_where_it_looked(
     assert f"no schedules.yaml in {tmp_path}" in said and "--config FILE" in said
     write(tmp_path, GOOD)
     assert find_config_path(None, {}) == Path("schedules.yaml")
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "header"),
+    [
+        ('from: ". <papers@lab.example>"', "from", "From"),
+        (
+            'from: "Papers <papers@lab.example>", reply_to: ". <desk@lab.example>"',
+            "reply_to",
+            "Reply-To",
+        ),
+    ],
+)
+def test_a_sender_the_email_package_cannot_write_is_refused_at_the_door(
+    tmp_path: Path, line: str, key: str, header: str
+) -> None:
+    """The stdlib's header parser crashes on a display name such as "."; such a From would
+    fail every message, so the config names it instead."""
+    text = GOOD.replace('from: "Papers <papers@lab.example>"', line)
+    with pytest.raises(ConfigError) as found:
+        load_config(write(tmp_path, text), env={})
+    assert str(found.value).startswith(
+        f"{tmp_path / 'schedules.yaml'}: sender.{key} '. <"
+    ) and f"cannot be written as a {header} header" in str(found.value)
+    quoted = GOOD.replace("Papers <papers", '\\". \\" <papers')
+    assert load_config(write(tmp_path, quoted), env={}).sender.from_address.startswith('". "')
+
+
+def test_web_workers_is_validated(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD), env={}).web.workers == 1
+    config = load_config(write(tmp_path, GOOD + "web: {workers: 4}\n"), env={})
+    assert config.web.workers == 4
+    for bad in ("0", "65", "two"):
+        with pytest.raises(ConfigError, match=r"web\.workers"):
+            load_config(write(tmp_path, GOOD + f"web: {{workers: {bad}}}\n"), env={})
