@@ -16,6 +16,9 @@ Jobs, all calling :meth:`Scheduler.run` (which does what :mod:`digest.schedule.d
 Jobs live in memory and are rebuilt at each start from ``schedules.yaml`` and the store:
 nothing to migrate, and a restart never duplicates a job. Only one scheduler may run per
 store (the store's ``exclusive("scheduler")``); a second ``digest serve`` says so and exits.
+Should that lock be lost to another process while held (PostgreSQL: its connection dropped
+and another ``digest serve`` took it, see :mod:`digest.store.pg_lock`), this scheduler
+starts nothing more, as if stopped, and says so in one log line (``scheduler.lock_lost``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from digest.fetch import make_client
 from digest.pipeline.inbound_imap import ImapRun, read_imap
 from digest.schedule.due import DueAction, DueResult, send_due
 from digest.store import Store, make_store
+from digest.store.protocol import Holder
 from digest.windows import make_trigger
 
 log = logging.getLogger("digest.scheduler")
@@ -62,6 +66,7 @@ class Scheduler:
         self.config, self.clock = config, clock
         self.store = store or make_store(config)
         self.stopping = threading.Event()  # set on shutdown: sends start no new message
+        self.lost = threading.Event()  # set when another process took the scheduler lock
         self._claimed = ExitStack()  # the store's "scheduler" lock, while this one runs it
         self._running = {d.name: threading.Lock() for d in config.digests}
         self._aps = BackgroundScheduler(
@@ -78,7 +83,7 @@ class Scheduler:
         """Take the store's scheduler lock (StoreError if another process has it); held
         until :meth:`stop` or the end of the process."""
         try:
-            self._claimed.enter_context(self.store.exclusive("scheduler"))
+            self._claimed.enter_context(self.store.exclusive("scheduler", on_lost=self._lost))
         except StoreError:
             holder = self.store.holder("scheduler")
             raise StoreError(
@@ -86,6 +91,25 @@ class Scheduler:
                 f"store {self.store.location}",
                 hint="stop it first, or start this one with --no-scheduler for the web pages only",
             ) from None
+
+    def _lost(self, holder: Holder) -> None:
+        """The store's thread, when another process took the scheduler lock: no job starts
+        a run any more; a send in progress finishes its messages in flight, as on
+        :meth:`stop` (which still lets go of the rest at the end)."""
+        self.lost.set()
+        self.stopping.set()
+        if self._aps.running:
+            self._aps.pause()
+        fields = {
+            "store": self.store.location,
+            "holder_host": holder.host or "",
+            "holder_pid": holder.pid,
+        }
+        detail = (
+            "this digest serve schedules nothing more: the other one does"
+            " (restart this one to schedule here again)"
+        )
+        log.error("scheduler.lock_lost", extra={"fields": {**fields, "detail": detail}})
 
     def start(self) -> None:
         for digest in self.config.digests:

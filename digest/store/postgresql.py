@@ -21,7 +21,7 @@ import dataclasses
 import os
 import socket
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,16 +45,18 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store import migrations, pg_copy, pg_events, pg_schema, tables
+from digest.store import migrations, pg_copy, pg_events, pg_lock, pg_schema, tables
 from digest.store import pg_queries as q
 from digest.store.http_cache import HttpCache
 from digest.store.pg_connect import Connections, Target
+from digest.store.pg_lock import AdvisoryLock
 from digest.store.pg_send import PgSend, open_send
 from digest.store.protocol import (
     FINAL,
     EventEffect,
     History,
     Holder,
+    OnLost,
     RunRecord,
     SaveOutcome,
 )
@@ -72,13 +74,21 @@ class PgStore:
 
     many_senders = True
 
-    def __init__(self, url: str, *, block_keys: int = 1000, pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        block_keys: int = 1000,
+        pool_size: int = 8,
+        lock_every: float = pg_lock.EVERY,
+    ) -> None:
         self.target = Target.of(url)
         self.location = self.target.location
         self.block_keys = block_keys  # readers per send block (see pg_send)
         self.db = Connections(self.target, size=pool_size)
         self._schema_ok = False
-        self._held: dict[str, _Conn] = {}
+        self.lock_every = lock_every  # seconds between two checks of a held lock (pg_lock)
+        self._held: dict[str, AdvisoryLock] = {}
 
     # transactions and the schema -------------------------------------------------------------
 
@@ -475,56 +485,42 @@ class PgStore:
     # coordination and health ---------------------------------------------------------------
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
-        """A session advisory lock on a connection of its own, held for the whole block;
-        the holder's host and pid are written beside it for :meth:`holder`."""
+    def exclusive(self, name: str, *, on_lost: OnLost | None = None) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, held for the whole block and
+        checked every ``lock_every`` seconds (``pg_lock``): taken again if its connection
+        dropped, ``on_lost`` called if another process took it meanwhile. The holder's host
+        and pid are written beside it for :meth:`holder`."""
         with self.tx():
             pass  # the schema is there (lock_holders)
-        conn = self.db.connect()
+        lock = AdvisoryLock(
+            self.db, name, location=self.location, every=self.lock_every, on_lost=on_lost
+        )
+        lock.take()
+        self._held[name] = lock
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", q.lock_keys(name))
-            row = got.fetchone()
-            if not row or not row[0]:
-                raise StoreError(
-                    f"another process holds {name!r} on store {self.location}",
-                    hint="wait for the running send to finish",
-                )
-            conn.execute(
-                "INSERT INTO lock_holders (name, host, pid) VALUES (%s, %s, %s)"
-                " ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,"
-                " since = now()",
-                (name, socket.gethostname(), os.getpid()),
-            )
-        except psycopg.Error as exc:
-            conn.close()
-            raise self.db.error(exc) from exc
-        except BaseException:
-            conn.close()
-            raise
-        self._held[name] = conn
-        try:
+            lock.watch()
             yield
         finally:
             del self._held[name]
-            with suppress(psycopg.Error):  # the lock goes with the connection anyway...
-                conn.execute("DELETE FROM lock_holders WHERE name = %s", (name,))
-                # ...but only once the server has ended that session: unlock now, so that
-                # whoever asks next finds it free
-                conn.execute("SELECT pg_advisory_unlock(%s, %s)", q.lock_keys(name))
-            conn.close()
+            lock.release()
 
     def holder(self, name: str) -> Holder | None:
         """Who holds ``exclusive(name)`` now (None: nobody): tries the lock for an instant."""
-        if name in self._held:
-            return Holder(here=True, pid=os.getpid())
+        held = self._held.get(name)
+        if held is not None and held.held:
+            return Holder(here=True, pid=os.getpid(), host=socket.gethostname())
         with self.db.transaction() as conn:  # no schema: nobody can hold it (no such table)
             row = conn.execute(
                 "SELECT pg_try_advisory_xact_lock(%s, %s)", q.lock_keys(name)
             ).fetchone()
             if row and row[0]:
                 return None
-            who = conn.execute("SELECT pid FROM lock_holders WHERE name = %s", (name,)).fetchone()
-        return Holder(here=False, pid=int(who[0]) if who else None)
+            who = conn.execute(
+                "SELECT pid, host FROM lock_holders WHERE name = %s", (name,)
+            ).fetchone()
+        if who is None:
+            return Holder(here=False)
+        return Holder(here=False, pid=int(who[0]), host=str(who[1]))
 
     def change_token(self) -> int:
         """The sum of the change counters, which the subscribers' triggers bump."""

@@ -8,13 +8,23 @@ folder per edition). A second backend implements :class:`Store` and passes the c
 - a delivery is claimed (``sending``) durably before its SMTP transaction and settled after
   it; what a killed run left claimed becomes ``unknown`` when the ledger is next opened;
 - ``exclusive(name)`` is held by one process at a time, across processes (and hosts, for a
-  server backend), and ``holder(name)`` says who holds it;
+  server backend), and ``holder(name)`` says who holds it; a lock a server can let go of
+  behind the holder's back (its connection dropped) calls ``on_lost`` once another process
+  took it;
 - ``change_token()`` differs after any write that changes who may be mailed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -130,9 +140,15 @@ class Holder:
 
     here: bool
     pid: int | None = None
+    host: str | None = None  # when the store knows it (PostgreSQL: from lock_holders)
 
     def __str__(self) -> str:
         return f" (pid {self.pid})" if self.pid else ""
+
+
+#: Called (in a thread of the store's) when ``exclusive(name)`` was lost to another process
+#: while held: the work it guards must stop. It is given who holds the lock now.
+OnLost = Callable[[Holder], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +282,9 @@ class Store(Protocol):
     def migrate(self) -> tuple[str, ...]: ...
 
     # coordination and health
-    def exclusive(self, name: str) -> AbstractContextManager[None]: ...
+    def exclusive(
+        self, name: str, *, on_lost: OnLost | None = None
+    ) -> AbstractContextManager[None]: ...
     def holder(self, name: str) -> Holder | None: ...
     def change_token(self) -> Hashable: ...
     def check(self) -> None: ...

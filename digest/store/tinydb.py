@@ -52,6 +52,7 @@ from digest.store.protocol import (
     EventEffect,
     History,
     Holder,
+    OnLost,
     RunRecord,
     SaveOutcome,
 )
@@ -133,8 +134,11 @@ class TinyStore:
         with self._db() as db:
             return migrations.applied(db)
 
-    def exclusive(self, name: str) -> AbstractContextManager[None]:
-        """Held for a whole run (one ``digest send`` per digest, one scheduler per store)."""
+    def exclusive(
+        self, name: str, *, on_lost: OnLost | None = None
+    ) -> AbstractContextManager[None]:
+        """Held for a whole run (one ``digest send`` per digest, one scheduler per store).
+        A file lock is never lost while its process lives: ``on_lost`` is never called."""
         return self._locks.exclusive(name)
 
     def holder(self, name: str) -> Holder | None:
