@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import Feed, SmtpServer
+from pg_server import PgServer
 from test_scheduled import RUN, add_readers, make_config
 
 from digest.errors import StoreError
@@ -153,6 +154,25 @@ def test_a_lock_another_process_took_meanwhile_is_lost_once_and_names_it(
     assert taken[0].__dict__["fields"]["holder_host"] == "host-b"
     assert taken[0].__dict__["fields"]["holder_pid"] == 4242
     assert "lock.retaken" not in events(caplog)
+
+
+@pytest.mark.slow
+def test_a_lock_held_across_a_server_restart_is_taken_back_once_the_server_is_up(
+    pg_own_server: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = pg_own_server.create_db("papers")
+    store, lost = PgStore(url, lock_every=EVERY), list[Holder]()
+    with caplog.at_level(logging.INFO), store.exclusive("scheduler", on_lost=lost.append):
+        pg_own_server.stop()
+        assert eventually(lambda: "lock.lost" in events(caplog))
+        time.sleep(5 * EVERY)  # checks while the server is down: tried again, quietly
+        pg_own_server.start()
+        assert eventually(lambda: lock_backend(url, "scheduler") is not None, within=10)
+        assert PgStore(url).holder("scheduler") == Holder(
+            here=False, pid=os.getpid(), host=socket.gethostname()
+        )
+    assert lost == []
+    assert events(caplog).count("lock.lost") == 1 and events(caplog).count("lock.retaken") == 1
 
 
 def test_a_cut_the_server_has_not_seen_yet_ends_our_old_session_and_takes_the_lock_back(
