@@ -144,7 +144,7 @@ class AdvisoryLock:
         try:
             row = self._conn.execute(_OURS, self.keys).fetchone()
         except psycopg.Error as exc:
-            return str(self.db.error(exc))
+            return self.db.error(exc).message  # its hint is for a command, not this line
         return None if row and row[0] else "its session no longer holds it"
 
     def _drop(self, why: str) -> None:
@@ -160,7 +160,9 @@ class AdvisoryLock:
         try:
             holding = self._try()
         except StoreError as exc:  # the server down or unreachable: next check
-            log.debug("lock.retake_failed", extra={"fields": {**self._fields(), "error": str(exc)}})
+            log.debug(
+                "lock.retake_failed", extra={"fields": {**self._fields(), "error": exc.message}}
+            )
             return None
         if holding is None:
             log.warning("lock.retaken", extra={"fields": self._fields()})
