@@ -29,8 +29,10 @@ from digest.store.postgresql import PgStore
 from digest.store.protocol import Holder
 
 EVERY = 0.1  # seconds between two checks of a held lock, instead of 15
-_THE_LOCK = (
-    "locktype = 'advisory' AND classid = %s::int4::oid AND objid = %s::int4::oid AND objsubid = 2"
+_THE_LOCK = (  # in this database: the session's cluster holds every test's
+    "locktype = 'advisory' AND classid = %s::int4::oid AND objid = %s::int4::oid"
+    " AND objsubid = 2"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
 

@@ -43,10 +43,11 @@ EVERY = 15.0
 #: a network cut is seen within a check or two, not after the kernel's 15 minutes of retries.
 GIVE_UP_MS = 20_000
 
-#: The two-key advisory lock (k1, k2) as pg_locks shows it.
+#: The two-key advisory lock (k1, k2) of this database as pg_locks shows it.
 _THE_LOCK = (
     "locktype = 'advisory' AND granted AND classid = %s::int4::oid"
     " AND objid = %s::int4::oid AND objsubid = 2"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 _OURS = f"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE {_THE_LOCK} AND pid = pg_backend_pid())"
 _WHO = (
