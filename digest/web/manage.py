@@ -60,23 +60,39 @@ async def preferences_page(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     site = site_of(request)
-    sub, _ = await _reader(site, request, PREFERENCES)
+    sub_id, _ = _token(site, request, PREFERENCES)
     form = await request.form(max_files=0, max_fields=50, max_part_size=16_384)
     if not site.csrf.check(request, form):
         return expired_form(site, request)
+    leaving = form.get("action") == "unsubscribe"
+    result = None if leaving else read_preferences(form, site.config.digests)  # None: leave
+    paused = form.get("paused") == "on"
+    sub, done = await site.db(_save, site, sub_id, result, paused=paused)
     if sub is None or sub.status != Status.CONFIRMED:
         return _not_subscribed(site, request, sub)
-    if form.get("action") == "unsubscribe":
-        done = await site.db(site.store.unsubscribe, sub.id, None, site.digest_names)
+    if result is None:  # the page's unsubscribe button
         return _unsubscribed(site, request, done[0] if done else None, None)
-    result = read_preferences(form, site.config.digests)
     if not result.ok:
         return _preferences(site, request, sub, result, status=400)
-    paused = form.get("paused") == "on"
-    done = await site.db(site.store.update_preferences, sub.id, result.choices, paused=paused)
     if done is None:
         return _not_subscribed(site, request, None)
     return _preferences(site, request, done[0], FormResult(choices=done[0].choices), saved=True)
+
+
+def _save(
+    site: Site, sub_id: str, result: FormResult | None, *, paused: bool
+) -> tuple[Subscriber | None, tuple[Subscriber, bool] | None]:
+    """In the store's thread (one trip there): the reader, and what saving the form (or
+    unsubscribing, ``result`` None) did, if the reader is confirmed and the form good."""
+    store = site.store
+    sub = store.get_subscriber_by_id(sub_id)
+    if sub is None or sub.status != Status.CONFIRMED:
+        return sub, None
+    if result is None:
+        return sub, store.unsubscribe(sub.id, None, site.digest_names)
+    if not result.ok:
+        return sub, None
+    return sub, store.update_preferences(sub.id, result.choices, paused=paused)
 
 
 def _token(site: Site, request: Request, purpose: str) -> tuple[str, str]:
