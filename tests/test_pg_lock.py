@@ -178,13 +178,19 @@ def test_a_lock_held_across_a_server_restart_is_taken_back_once_the_server_is_up
 
 
 def test_a_cut_the_server_has_not_seen_yet_ends_our_old_session_and_takes_the_lock_back(
-    pg_url: str, caplog: pytest.LogCaptureFixture
+    pg_url: str, pg_server: PgServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The client's end of the connection gone while the server still keeps the session
     (its backend stopped, as a server on the far side of a cut would): nobody else can take
-    the lock meanwhile, and once that session ends the holder has it again."""
+    the lock meanwhile, and once that session ends the holder has it again. Another
+    digest's database on the same server, holding its own lock of that name, is no rival."""
     store, lost = PgStore(pg_url, lock_every=EVERY), list[Holder]()
-    with caplog.at_level(logging.INFO), store.exclusive("inbound-imap", on_lost=lost.append):
+    neighbour = PgStore(pg_server.create_db(f"n{os.getpid()}_{time.monotonic_ns()}"))
+    with (
+        caplog.at_level(logging.INFO),
+        neighbour.exclusive("inbound-imap"),
+        store.exclusive("inbound-imap", on_lost=lost.append),
+    ):
         first = lock_backend(pg_url, "inbound-imap")
         assert first is not None
         os.kill(first, signal.SIGSTOP)
