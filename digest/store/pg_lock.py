@@ -39,10 +39,6 @@ _Conn = psycopg.Connection[Any]
 
 #: Seconds between two checks of a held lock (``PgStore(lock_every=...)``).
 EVERY = 15.0
-#: A check the server leaves unacknowledged this long ends the connection (TCP_USER_TIMEOUT):
-#: a network cut is seen within a check or two, not after the kernel's 15 minutes of retries.
-GIVE_UP_MS = 20_000
-
 #: The two-key advisory lock (k1, k2) of this database as pg_locks shows it.
 _THE_LOCK = (
     "locktype = 'advisory' AND granted AND classid = %s::int4::oid"
@@ -196,7 +192,6 @@ class AdvisoryLock:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
             if row and row[0]:
                 conn.execute(_RECORD, (self.name, socket.gethostname(), os.getpid()))
-                _give_up_after(conn, GIVE_UP_MS)
                 self._conn, self._backend, kept = conn, conn.info.backend_pid, True
                 return None
             who = conn.execute(_WHO, (self.name, *self.keys)).fetchone()
@@ -218,21 +213,3 @@ def _end(conn: _Conn, backend: int) -> None:
     if not, the server ends it once its keepalives give up)."""
     with suppress(psycopg.Error):
         conn.execute("SELECT pg_terminate_backend(%s)", (backend,))
-
-
-def _give_up_after(conn: _Conn, ms: int) -> None:
-    """TCP_USER_TIMEOUT on the connection's socket (Linux; libpq's ``tcp_user_timeout`` would
-    set the same): data unacknowledged for ``ms`` ends the connection with an error, which a
-    check then sees, instead of waiting on a cut network. Nothing on a Unix socket."""
-    option = getattr(socket, "TCP_USER_TIMEOUT", None)
-    if option is None:
-        return
-    fd = os.dup(conn.fileno())
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        os.close(fd)
-        return
-    with sock, suppress(OSError):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, option, ms)
