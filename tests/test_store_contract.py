@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -616,3 +617,81 @@ def test_events_survive_a_copy_of_the_store(store: Store, tmp_path: Path) -> Non
     copy.load(store.dump())
     assert copy.mail_events() == (event,)
     assert _record(copy, event) is None  # still recorded once
+
+
+# counts for the operator's commands (digest check, stats, history --edition) ---------------
+
+
+def _readers_to_count(store: Store) -> None:
+    """Readers of every kind the counts tell apart, saved out of key order."""
+    week, day, both = ("weekly",), ("daily",), ("daily", "weekly")
+    weekly = {"cadence": "weekly"}
+    store.save_subscribers(
+        [
+            Subscriber("g@example.org", "", digests=day, confirmed_at=NOW, **weekly),
+            Subscriber("a@example.org", "", digests=day, confirmed_at=NOW - timedelta(days=9)),
+            Subscriber("b@example.org", "", **weekly),  # no digests chosen: every digest
+            Subscriber("c@example.org", "", digests=week, paused=True, **weekly),
+            Subscriber("d@example.org", "", status=Status.PENDING, digests=day, **weekly),
+            Subscriber("e@example.org", "", digests=both, paused=True, confirmed_at=NOW),
+            Subscriber("f@example.org", "", digests=("daily", "other"), **weekly),
+            Subscriber("h@example.org", "", status=Status.UNSUBSCRIBED, digests=week),
+            Subscriber("i@example.org", "", digests=("other",)),
+        ]
+    )
+
+
+def test_readers_outside_some_digests_are_counted_with_the_first_addresses(store: Store) -> None:
+    _readers_to_count(store)
+
+    def outside(digests: list[str], sample: int = 2, status: Status = Status.CONFIRMED) -> Any:
+        found = store.readers_outside(digests, status=status, cadence="weekly", sample=sample)
+        return found.count, found.sample
+
+    assert outside(["weekly"]) == (2, ("f@example.org", "g@example.org"))
+    assert outside(["weekly", "other"]) == (1, ("g@example.org",))
+    assert outside([], sample=9) == (4, tuple(f"{c}@example.org" for c in "bcfg"))
+    assert outside(["weekly"], sample=0) == (2, ())
+    assert outside(["weekly"], status=Status.PENDING) == (1, ("d@example.org",))
+    assert outside(["daily"], status=Status.BOUNCED) == (0, ())
+
+
+def test_reader_counts_count_by_status_digest_pause_and_confirmation(store: Store) -> None:
+    assert store.reader_counts(["daily"], since=[NOW]).total == 0
+    _readers_to_count(store)
+    found = store.reader_counts(["daily", "weekly"], since=[NOW - timedelta(days=7), NOW])
+    assert dict(found.by_status) == {
+        Status.PENDING: 1,
+        Status.CONFIRMED: 6,  # not i: it wants neither
+        Status.UNSUBSCRIBED: 1,
+        Status.BOUNCED: 0,
+        Status.COMPLAINED: 0,
+    }
+    assert (found.total, found.paused, found.confirmed_since) == (8, 2, (2, 2))
+    assert dict(found.by_digest) == {"daily": 5, "weekly": 3}
+    only_weekly = store.reader_counts(["weekly"], since=[])
+    assert (only_weekly.total, dict(only_weekly.by_digest)) == (4, {"weekly": 3})
+    assert only_weekly.confirmed_since == ()
+
+
+def test_delivery_counts_count_an_editions_deliveries_and_hard_bounces(store: Store) -> None:
+    assert store.delivery_counts(_edition(2).key).by_status == {}
+    failed, refused = (DeliveryStatus.FAILED, False), (DeliveryStatus.FAILED, True)
+    deferred = (DeliveryStatus.DEFERRED, False)
+    outcomes = {"a@x.org": SENT, "b@x.org": refused, "c@x.org": failed, "d@x.org": deferred}
+    _send(store, _edition(2), outcomes)
+    found = store.delivery_counts(_edition(2).key)
+    assert dict(found.by_status) == {"sent": 1, "failed": 2, "deferred": 1}
+    assert dict(found.bounces) == {"failed": 1}
+    assert store.delivery_counts(_edition(3).key).by_status == {}
+
+
+def test_unreached_are_a_digests_readers_without_a_delivery_of_the_edition(store: Store) -> None:
+    _readers_to_count(store)
+    everyone = [s.email for s in store.unreached(_edition(2).key, "weekly")]
+    assert everyone == [f"{c}@example.org" for c in "bceh"]  # every status, in key order
+    _send(store, _edition(2), {"B@example.org": SENT, "e@example.org": SENT})
+    left = store.unreached(_edition(2).key, "weekly")
+    assert [s.email for s in left] == ["c@example.org", "h@example.org"]
+    others = store.unreached(_edition(2).key, "other")
+    assert [s.email for s in others] == ["f@example.org", "i@example.org"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from digest.config import DigestConfig
 from digest.models import Delivery, DeliveryStatus, Status, Subscriber
@@ -28,6 +28,8 @@ from digest.subscribers import address_key
 from digest.windows import ScheduledRun, reader_zone, run_on
 
 Run = RunRecord
+#: Every reader's window of a scheduled run comes before this long after it (with margin).
+WINDOWS_WITHIN = timedelta(days=3)
 
 _LEDGER_WHY = {
     DeliveryStatus.UNKNOWN: "a run stopped while sending it: it may have arrived "
@@ -80,8 +82,10 @@ def account(
     """The account of edition ``digest``/``day``; None when nothing is known of it (no run,
     no delivery, and no reader still due to get it)."""
     mine = _runs_of(runs, digest, day)
-    readers = tuple(s for s in subscribers if s.wants(digest.name))
     scheduled = run_on(digest, day)
+    if not (mine or ledger or _windows_ahead(scheduled, now)):
+        return None  # nobody can be due: the readers (a million, maybe) need not be read
+    readers = (s for s in subscribers if s.wants(digest.name))  # once: may be streamed
     counts = Counter(d.status.value for d in ledger)
     settled = {address_key(d.email) for d in ledger}
     missed = [_from_ledger(d) for d in ledger if d.status != DeliveryStatus.SENT]
@@ -94,6 +98,12 @@ def account(
         return None
     ordered = tuple(sorted(missed, key=lambda m: (m.status, m.email.casefold())))
     return EditionAccount(digest, day, mine, dict(counts), ordered, scheduled)
+
+
+def _windows_ahead(scheduled: ScheduledRun | None, now: datetime) -> bool:
+    """Whether some reader's window of the scheduled run may still be ahead: a window is
+    the run's time of day in the reader's zone within two days of it (``windows``)."""
+    return scheduled is not None and now < scheduled.at + WINDOWS_WITHIN
 
 
 def _runs_of(runs: Iterable[Run], digest: DigestConfig, day: date) -> tuple[Run, ...]:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from digest.config import Config, DigestConfig
 from digest.errors import ConfigError
-from digest.models import MailEvent, MailEventKind, Status, Subscriber
+from digest.models import MailEvent, MailEventKind, Status
 from digest.render.dkim import DkimSigner
-from digest.store import RunRecord
+from digest.store import RunRecord, Store
+from digest.store.counts import ReaderSample
 from digest.store.postgresql import PgStore
 from digest.windows import latest_run, next_run
 
@@ -90,21 +91,27 @@ def _nearest_existing(folder: Path) -> Path:
     return folder
 
 
-def weekly_readers(config: Config, subscribers: Sequence[Subscriber]) -> str | None:
-    """Confirmed weekly readers whom no digest reaches: weekly readers skip the daily
-    digests, so without a digest of a longer period they get nothing."""
-    stranded = [
-        s
-        for s in subscribers
-        if s.status == Status.CONFIRMED
-        and s.cadence == "weekly"
-        and not any(d.period != "day" and s.wants(d.name) for d in config.digests)
-    ]
-    if not stranded:
+#: How many of the stranded weekly readers the warning names.
+SAMPLE = 3
+
+
+def stranded_weekly(config: Config, store: Store) -> ReaderSample:
+    """The confirmed weekly readers whom no digest of a longer period than a day reaches,
+    counted by the store (a million readers are one query, not a million rows), with the
+    first :data:`SAMPLE` addresses."""
+    longer = [d.name for d in config.digests if d.period != "day"]
+    return store.readers_outside(longer, status=Status.CONFIRMED, cadence="weekly", sample=SAMPLE)
+
+
+def weekly_readers(stranded: ReaderSample) -> str | None:
+    """Confirmed weekly readers whom no digest reaches (:func:`stranded_weekly`): weekly
+    readers skip the daily digests, so without a digest of a longer period they get nothing."""
+    if not stranded.count:
         return None
-    sample = ", ".join(s.email for s in stranded[:3]) + (", …" if len(stranded) > 3 else "")
+    more = ", …" if stranded.count > len(stranded.sample) else ""
+    sample = ", ".join(stranded.sample) + more
     return (
-        f"{len(stranded)} weekly reader(s) get nothing ({sample}): none of their digests has "
+        f"{stranded.count} weekly reader(s) get nothing ({sample}): none of their digests has "
         "period: week; add a weekly digest, or make them daily"
     )
 
@@ -216,14 +223,14 @@ CONFIG_CHECKS: tuple[Callable[[Config], str | None], ...] = (
 
 def warnings(
     config: Config,
-    subscribers: Sequence[Subscriber],
+    stranded: ReaderSample,
     runs: Sequence[RunRecord] = (),
     now: datetime | None = None,
     events: Sequence[MailEvent] = (),
 ) -> list[str]:
     found = [check(config) for check in CONFIG_CHECKS]
     found.append(complaint_rate(runs, events, now or datetime.now(UTC)))
-    found.append(weekly_readers(config, subscribers))
+    found.append(weekly_readers(stranded))
     found += dst_hour(config)
     found += stalled(config, runs, now or datetime.now(UTC))
     return [w for w in found if w]

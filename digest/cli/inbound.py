@@ -51,7 +51,7 @@ def inbound_cmd(
     config = app.config()
     store = make_store(config)
     reports: list[InboundReport] = []
-    readers = reader_index(store)  # one read of the list for the whole batch
+    readers = reader_index(store)  # TinyDB: one read of the list for the whole batch
     failed = 0
     for source in sources:
         try:
@@ -69,7 +69,11 @@ def inbound_cmd(
 
 
 def _read(
-    store: Store, config: Config, source: str, recipient: str | None, readers: dict[str, str]
+    store: Store,
+    config: Config,
+    source: str,
+    recipient: str | None,
+    readers: dict[str, str] | None,
 ) -> list[InboundReport]:
     reports = []
     for message in read_source(source):

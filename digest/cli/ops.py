@@ -25,6 +25,7 @@ from digest.config import Config, DigestConfig
 from digest.errors import InputError
 from digest.send.probe import ProbeResult, probe
 from digest.store import RunRecord, Store, make_store
+from digest.store.counts import ReaderSample
 from digest.store.migrations import run_json
 from digest.windows import next_runs
 
@@ -52,11 +53,12 @@ def check_cmd(app: AppContext, try_smtp: bool) -> None:
     )
     store = make_store(config)
     exists = checks.store_exists(config)
-    readers, runs = (store.list_subscribers(), store.runs()) if exists else ((), ())
+    stranded = checks.stranded_weekly(config, store) if exists else ReaderSample()
+    runs = store.runs() if exists else ()
     week = datetime.now(UTC) - timedelta(days=7)
     events = store.mail_events(since=week) if exists else ()
     click.echo(_scheduler_line(config))
-    for warning in checks.warnings(config, readers, runs, events=events):
+    for warning in checks.warnings(config, stranded, runs, events=events):
         click.echo(f"warning: {warning}", err=True)
     for digest, when in next_runs(config, datetime.now(UTC)):
         click.echo(next_run_line(digest, when))
@@ -176,17 +178,18 @@ def parse_edition(value: str, digest_name: str | None) -> tuple[str | None, date
 
 def _show_edition(config: Config, store: Store, name: str | None, day: date, as_json: bool) -> None:
     digest = config.digest(name)
+    key = f"{digest.name}/{day.isoformat()}"
     found = account(
         digest,
         day,
         runs=store.runs(digest.name),
-        ledger=store.deliveries(f"{digest.name}/{day.isoformat()}"),
-        subscribers=store.list_subscribers(),
+        ledger=store.deliveries(key),
+        subscribers=store.unreached(key, digest.name),  # the others are in the ledger
         now=datetime.now(UTC),
     )
     if found is None:
         raise InputError(
-            f"no run has worked on edition {digest.name}/{day.isoformat()}",
+            f"no run has worked on edition {key}",
             hint=f"digest history --digest {digest.name} lists the editions made",
         )
     returned = store.mail_events(edition=found.key)

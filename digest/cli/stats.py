@@ -14,8 +14,13 @@ from rich.table import Table
 
 from digest.cli.context import AppContext
 from digest.cli.report import make_console
-from digest.models import MailEventKind, Status, Subscriber
+from digest.models import MailEventKind, Status
 from digest.store import Store, make_store
+from digest.store.counts import ReaderCounts
+from digest.store.protocol import FINAL
+
+#: The statuses of the deliveries whose hard bounces count (as ``Store.history`` reads them).
+_FINAL = frozenset(s.value for s in FINAL)
 
 #: Windows for "confirmed in the last N days".
 RECENT_DAYS = (7, 30)
@@ -65,21 +70,18 @@ def stats_cmd(app: AppContext, digest_name: str | None, editions: int, as_json: 
     config = app.config()
     names = [config.digest(digest_name).name] if digest_name else [d.name for d in config.digests]
     store = make_store(config)
-    readers = [s for s in store.list_subscribers() if _gets_any(s, names, config.digests)]
     now = datetime.now(UTC)
+    since = [now - timedelta(days=days) for days in RECENT_DAYS]
+    readers = store.reader_counts(names, since=since)  # counted by the store: no rows read here
     sent = _editions_sent(store, names)
     recent = [_edition(store, key) for name in names for key in _latest(store, name, editions)]
-    found = stats_json(readers, names, config.digests, sent, recent, now)
+    found = stats_json(readers, sent, recent)
     if as_json:
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
     console = make_console()
     console.print(readers_table(found["subscribers"]))
     console.print(editions_table(found["editions"], sent))
-
-
-def _gets_any(sub: Subscriber, names: Sequence[str], digests: Sequence[Any]) -> bool:
-    return any(name in (sub.digests or tuple(d.name for d in digests)) for name in names)
 
 
 def _editions_sent(store: Store, names: Sequence[str]) -> dict[str, int]:
@@ -96,38 +98,26 @@ def _latest(store: Store, digest: str, limit: int) -> list[str]:
 
 
 def _edition(store: Store, key: str) -> EditionStats:
-    deliveries = Counter(d.status.value for d in store.deliveries(key))
-    refused = sum(e.bounce for e in store.history(key, ()).earlier.values())
+    counted = store.delivery_counts(key)
+    deliveries = Counter(counted.by_status)
+    # hard bounces among the final deliveries (those history() says were made)
+    refused = sum(n for status, n in counted.bounces.items() if status in _FINAL)
     returned = Counter(e.kind.value for e in store.mail_events(edition=key))
     return EditionStats(key, deliveries, refused, returned)
 
 
 def stats_json(
-    readers: Sequence[Subscriber],
-    names: Sequence[str],
-    digests: Sequence[Any],
-    sent: dict[str, int],
-    recent: Sequence[EditionStats],
-    now: datetime,
+    readers: ReaderCounts, sent: dict[str, int], recent: Sequence[EditionStats]
 ) -> dict[str, Any]:
-    confirmed = [s for s in readers if s.status == Status.CONFIRMED]
-    by_digest = {
-        name: sum(name in (s.digests or tuple(d.name for d in digests)) for s in confirmed)
-        for name in names
-    }
     return {
         "subscribers": {
-            "total": len(readers),
-            "by_status": {s.value: sum(r.status == s for r in readers) for s in Status},
-            "paused": sum(s.paused for s in confirmed),
-            "confirmed_by_digest": by_digest,
+            "total": readers.total,
+            "by_status": {s.value: readers.by_status.get(s, 0) for s in Status},
+            "paused": readers.paused,
+            "confirmed_by_digest": dict(readers.by_digest),
             **{
-                f"confirmed_last_{days}_days": sum(
-                    1
-                    for s in confirmed
-                    if s.confirmed_at and s.confirmed_at >= now - timedelta(days=days)
-                )
-                for days in RECENT_DAYS
+                f"confirmed_last_{days}_days": n
+                for days, n in zip(RECENT_DAYS, readers.confirmed_since, strict=True)
             },
         },
         "editions_sent": sent,

@@ -86,8 +86,12 @@ def by_token(
     return None
 
 
-def reader_index(store: Store) -> dict[str, str]:
-    """Subscriber id → address, for a batch of returned mail (one read of the store)."""
+def reader_index(store: Store) -> dict[str, str] | None:
+    """Subscriber id → address, for a batch of returned mail, from one read of a store that
+    reads itself whole for any lookup (TinyDB); None for one that looks an id up in its
+    index (PostgreSQL): a lookup per message is then far cheaper than a million rows."""
+    if store.indexed:
+        return None
     return {sub.id: sub.email for sub in store.list_subscribers()}
 
 

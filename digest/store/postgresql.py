@@ -45,8 +45,9 @@ from digest.models import (
     Subscriber,
 )
 from digest.store import documents as records
-from digest.store import migrations, pg_copy, pg_events, pg_lock, pg_schema, tables
+from digest.store import migrations, pg_copy, pg_counts, pg_events, pg_lock, pg_schema, tables
 from digest.store import pg_queries as q
+from digest.store.counts import DeliveryCounts, ReaderCounts, ReaderSample
 from digest.store.http_cache import HttpCache
 from digest.store.pg_connect import Connections, Target
 from digest.store.pg_lock import AdvisoryLock
@@ -73,6 +74,7 @@ class PgStore:
     """:class:`~digest.store.protocol.Store` over a PostgreSQL database (``url``)."""
 
     many_senders = True
+    indexed = True  # lookups by key or id are index scans
 
     def __init__(
         self,
@@ -398,6 +400,27 @@ class PgStore:
                 for zone, n in reached:
                     zones[str(zone)] -= int(n)
         return {zone: n for zone, n in zones.items() if n > 0}
+
+    # counts for the operator's commands (pg_counts: aggregate queries) -----------------------
+
+    def readers_outside(
+        self, digests: Collection[str], *, status: Status, cadence: str, sample: int
+    ) -> ReaderSample:
+        with self.tx() as conn:
+            return pg_counts.readers_outside(conn, digests, status, cadence, sample)
+
+    def reader_counts(self, digests: Sequence[str], *, since: Sequence[datetime]) -> ReaderCounts:
+        with self.tx() as conn:
+            return pg_counts.reader_counts(conn, digests, since)
+
+    def delivery_counts(self, edition: str) -> DeliveryCounts:
+        with self.tx() as conn:
+            return pg_counts.delivery_counts(conn, edition)
+
+    def unreached(self, edition: str, digest: str) -> Iterator[Subscriber]:
+        """Streamed from one snapshot: a million readers never in memory at once."""
+        with self.tx() as conn:
+            yield from pg_counts.unreached(conn, edition, digest)
 
     # runs and bounces ------------------------------------------------------------------------
 

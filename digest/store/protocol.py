@@ -44,6 +44,7 @@ from digest.models import (
     Status,
     Subscriber,
 )
+from digest.store.counts import DeliveryCounts, ReaderCounts, ReaderSample
 from digest.store.http_cache import HttpCache
 from digest.subscribers import address_key
 from digest.subscribers.rules import Request
@@ -195,6 +196,7 @@ class Store(Protocol):
 
     location: str  # where it is, for messages (a path, or a URL without its password)
     many_senders: bool  # several processes may send one edition at once (else: exclusive)
+    indexed: bool  # a lookup by key or id is O(log n) (else it reads the whole store)
 
     # subscribers
     def get_subscriber(self, email: str) -> Subscriber | None: ...
@@ -249,6 +251,16 @@ class Store(Protocol):
     ) -> frozenset[str]: ...
 
     def waiting_zones(self, edition: str, digest: DigestConfig) -> Mapping[str, int]: ...
+
+    # counts for the operator's commands (digest check, stats, history --edition: counts.py)
+    def readers_outside(
+        self, digests: Collection[str], *, status: Status, cadence: str, sample: int
+    ) -> ReaderSample: ...
+    def reader_counts(
+        self, digests: Sequence[str], *, since: Sequence[datetime]
+    ) -> ReaderCounts: ...
+    def delivery_counts(self, edition: str) -> DeliveryCounts: ...
+    def unreached(self, edition: str, digest: str) -> Iterator[Subscriber]: ...
 
     # runs and bounces
     def finish_run(

@@ -40,9 +40,10 @@ from digest.models import (
     Status,
     Subscriber,
 )
+from digest.store import counts, migrations, tables, tinydump
 from digest.store import documents as records
 from digest.store import events as returned
-from digest.store import migrations, tables, tinydump
+from digest.store.counts import DeliveryCounts, ReaderCounts, ReaderSample
 from digest.store.http_cache import HttpCache
 from digest.store.ledger import EditionLedger
 from digest.store.locks import FileLocks
@@ -80,6 +81,7 @@ class TinyStore:
     transaction (file lock, then an atomic replace of the whole file)."""
 
     many_senders = False  # one ``digest send`` per digest at a time (``exclusive``)
+    indexed = False  # every lookup reads the file: a batch reads it once instead
 
     def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
         self.path = path
@@ -422,6 +424,32 @@ class TinyStore:
             if rules.receives(sub, digest) and address_key(sub.email) not in delivered:
                 zones[sub.timezone or ""] = zones.get(sub.timezone or "", 0) + 1
         return zones
+
+    # counts for the operator's commands (counts.py) ------------------------------------------
+
+    def readers_outside(
+        self, digests: Collection[str], *, status: Status, cadence: str, sample: int
+    ) -> ReaderSample:
+        """How many readers with ``status`` and ``cadence`` want none of ``digests``, and the
+        first ``sample`` addresses in key order."""
+        subs = self.list_subscribers()
+        return counts.readers_outside(subs, digests, status=status, cadence=cadence, sample=sample)
+
+    def reader_counts(self, digests: Sequence[str], *, since: Sequence[datetime]) -> ReaderCounts:
+        """The readers who want any of ``digests``, counted (see ``counts.reader_counts``)."""
+        return counts.reader_counts(self.list_subscribers(), digests, since)
+
+    def delivery_counts(self, edition: str) -> DeliveryCounts:
+        """``edition``'s deliveries by status, and the hard bounces among them."""
+        entries = self._ledger_files(edition).load().values()
+        return counts.delivery_counts((e.status.value, e.bounce) for e in entries)
+
+    def unreached(self, edition: str, digest: str) -> Iterator[Subscriber]:
+        """The readers who want ``digest`` and have no delivery of ``edition``, in key order."""
+        delivered = self._ledger_files(edition).load().keys()
+        for sub in self.list_subscribers():
+            if sub.wants(digest) and address_key(sub.email) not in delivered:
+                yield sub
 
     # suppression and bounces -----------------------------------------------------------------
 
