@@ -15,6 +15,17 @@ sender, and streams its readers in keyset pages. Taking over a dead sender's blo
 turns what it left ``sending`` into ``unknown`` (never resent unless asked), and the
 pipeline's history check (asked per block) skips whoever that sender reached.
 
+A sender is alive only while its lock is held, and writes only while alive: taking a block
+and marking readers ``sending`` both check, in the statement that writes, that its lock is
+still held (what the takeover asks ``digest_owner_alive``), and the claim also that the
+readers' blocks are still this sender's (locked ``FOR KEY SHARE`` until the claim commits:
+a takeover leaves them meanwhile). A sender whose lock's connection dropped (a server
+restart, a network cut, ``pg_terminate_backend``) is dead to the others at once, and finds
+out at its next claim: it is refused, so nothing is recorded and nothing sent, and the run
+stops with one error (:func:`lost`), as when the database is unreachable. A lock once lost
+is never taken back (each sender has an owner id of its own), so the others never take over
+the blocks of a sender that can still write.
+
 When a sender's run ends normally, the blocks it went through are done, and a round whose
 blocks are all done is finished: the next ``digest send`` of that edition starts a new
 round, which sends only to the readers not reached yet. When it ends with an error, it only
@@ -30,10 +41,11 @@ their hard bounces (the pipeline keeps no list of the addresses sent for ``finis
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -58,6 +70,16 @@ _SETTLE_DEAD = (
     "UPDATE deliveries SET status = 'unknown', reason = %s WHERE edition = %s"
     " AND status = 'sending' AND (owner IS NULL OR NOT digest_owner_alive(owner))"
 )
+
+
+def lost(store: PgStore, edition: str) -> StoreError:
+    """What stops a sender whose lock is gone: it may no longer write, nor send."""
+    return StoreError(
+        f"store {store.location}: this sender lost its lock (its connection to PostgreSQL"
+        f" dropped): its readers of {edition} are left to the other senders, and it sends"
+        " nothing more",
+        hint="digest send again reaches whoever is left",
+    )
 
 
 def edition_lock(edition: str) -> int:
@@ -152,7 +174,9 @@ class PgSend:
         self._life = life
         self._through: list[int] = []  # blocks whose readers were all handed out
         self._exhausted = False  # every block was handed out: the run was not stopped early
-        self.ledger: Ledger = PgLedger(store, edition, owner, sender)
+        self._los: list[str] = []  # the first keys of the blocks it claimed, in order
+        self._ranges: dict[str, tuple[str | None, int]] = {}  # lo -> (hi, n)
+        self.ledger: Ledger = PgLedger(store, edition, round_id, owner, sender, self.block_of)
 
     def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
         """Claim a block, hand out its readers ``size`` at a time, and the next, until no
@@ -169,6 +193,16 @@ class PgSend:
                     break
             self._through.append(n)
         self._exhausted = True
+
+    def block_of(self, key: str) -> int:
+        """The block this sender claimed that subscriber key ``key`` is in (str order is the
+        code-point order of the keys' "C" collation); -1 if none: a reader not handed out by
+        :meth:`blocks` (the ledger used on its own) is claimed while this sender is alive."""
+        i = bisect.bisect_right(self._los, key) - 1
+        if i < 0:
+            return -1
+        hi, n = self._ranges[self._los[i]]
+        return n if hi is None or key < hi else -1
 
     def _claim(self) -> tuple[int, str, str | None] | None:
         with self.store.tx() as conn:
@@ -189,10 +223,15 @@ class PgSend:
             n, lo, hi, state = row
             if state == "claimed":  # a dead sender's: what it left in flight is unknown
                 conn.execute(_SETTLE_DEAD, (INTERRUPTED, self.edition))
-            conn.execute(
-                "UPDATE send_blocks SET state = 'claimed', owner = %s WHERE round = %s AND n = %s",
-                (self.owner, self.round, n),
+            taken = conn.execute(
+                "UPDATE send_blocks SET state = 'claimed', owner = %(o)s WHERE round = %(r)s"
+                " AND n = %(n)s AND " + _ALIVE,
+                {"o": self.owner, "r": self.round, "n": n},
             )
+            if taken.rowcount != 1:  # this sender's lock is gone: the block stays as it was
+                raise lost(self.store, self.edition)
+        bisect.insort(self._los, str(lo))
+        self._ranges[str(lo)] = (hi, int(n))
         return int(n), str(lo), hi
 
     def _page(
@@ -255,14 +294,25 @@ class PgLedger:
     """:class:`digest.models.Ledger` of one sender: each record durable (committed) before
     its ``claim``/``finish`` returns; concurrent records share one commit."""
 
-    def __init__(self, store: PgStore, edition: str, owner: int, sender: str) -> None:
-        self.store, self.edition, self.owner, self.sender = store, edition, owner, sender
+    def __init__(
+        self,
+        store: PgStore,
+        edition: str,
+        round_id: str,
+        owner: int,
+        sender: str,
+        block_of: Callable[[str], int],
+    ) -> None:
+        self.store, self.edition, self.round = store, edition, round_id
+        self.owner, self.sender, self.block_of = owner, sender, block_of
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
 
     async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
-        """Durably record ``sending``: written before the SMTP transaction starts."""
-        await self._add(("claim", address_key(email), email, message_id, list(paper_ids)))
+        """Durably record ``sending``: written before the SMTP transaction starts. Raises
+        :func:`lost` (not recorded, so not to be sent) once this sender's lock is gone."""
+        key = address_key(email)
+        await self._add(("claim", key, email, message_id, list(paper_ids), self.block_of(key)))
 
     async def finish(
         self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
@@ -287,30 +337,40 @@ class PgLedger:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await asyncio.to_thread(self._write, [r for r, _ in batch])
+                written = await asyncio.to_thread(self._write, [r for r, _ in batch])
             except Exception as exc:  # StoreError, or a bug: every waiter hears of it
                 error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-                continue
-            for _, done in batch:
-                if not done.done():
+                written, refusal = [False] * len(batch), error
+            else:
+                refusal = lost(self.store, self.edition)
+            for (_, done), ok in zip(batch, written, strict=True):
+                if done.done():
+                    continue
+                if ok:
                     done.set_result(None)
+                else:
+                    done.set_exception(refusal)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, batch: list[tuple[Any, ...]]) -> list[bool]:
         """One transaction for the batch, in order (a claim and its outcome may share it),
-        one statement per run of claims or of outcomes (its rows one JSON array)."""
+        one statement per run of claims or of outcomes (its rows one JSON array); whether
+        each record was written. A run of claims is written whole or not at all (this
+        sender lost its lock): the outcomes beside it are kept all the same."""
+        written: list[bool] = []
         with self.store.tx() as conn:
             for kind, group in _runs(batch):
                 claims = kind == "claim"
                 rows = [self._claimed(r) if claims else self._finished(r) for r in group]
-                params = {"e": self.edition, "s": self.sender, "o": self.owner, "rows": Jsonb(rows)}
-                conn.execute(_CLAIM if claims else _FINISH, params)
+                blocks = sorted({r[5] for r in group if r[5] >= 0}) if claims else []
+                params = {"e": self.edition, "r": self.round, "s": self.sender, "o": self.owner}
+                params |= {"n": blocks, "rows": Jsonb(rows)}
+                done = conn.execute(_CLAIM if claims else _FINISH, params)
+                written += [not claims or done.rowcount == len(rows)] * len(group)
+        return written
 
     @staticmethod
     def _claimed(r: tuple[Any, ...]) -> dict[str, Any]:
-        _, key, email, message_id, paper_ids, at = r
+        _, key, email, message_id, paper_ids, _, at = r
         return {"k": key, "a": email, "m": message_id, "p": paper_ids, "t": at.isoformat()}
 
     @staticmethod
@@ -319,11 +379,26 @@ class PgLedger:
         return {"k": key, "a": email, "s": status, "r": reason, "b": bounce, "t": at.isoformat()}
 
 
+#: This sender is still alive, asked of the server in the statement that writes: another
+#: session's shared try of its owner lock fails while its own session holds the lock. That
+#: is what ``digest_owner_alive`` tells the takeover, found in the lock table (5 µs on the
+#: test server) instead of a read of the whole of pg_locks (150 µs). When the try succeeds
+#: (the owner is dead), the shared lock lasts until the transaction ends; a takeover
+#: meanwhile takes the owner for alive and leaves its blocks for a moment.
+_ALIVE = "(SELECT NOT pg_try_advisory_xact_lock_shared(%(o)s))"
+#: The claims: all of them or none, only while the sender is alive, and only while it still
+#: holds the blocks of the readers it took from a block (``n``, numbers of blocks), each
+#: locked until the claim commits (a takeover skips it meanwhile, then finds the claims and
+#: settles them ``unknown``). A block a takeover locked already is skipped, not waited for:
+#: the claim is refused.
 _CLAIM = (
-    b"INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
+    b"WITH held AS (SELECT 1 FROM send_blocks WHERE round = %(r)s AND n = ANY(%(n)s::int[])"
+    b"   AND state = 'claimed' AND owner = %(o)s FOR KEY SHARE SKIP LOCKED)"
+    b" INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
     b" updated_at, sender, owner) SELECT %(e)s, u.k, u.a, 'sending', u.m, u.p, 1, u.t, %(s)s,"
     b" %(o)s FROM jsonb_to_recordset(%(rows)s::jsonb)"
     b" AS u(k text, a text, m text, p text[], t timestamptz)"
+    b" WHERE " + _ALIVE.encode() + b" AND (SELECT count(*) FROM held) = cardinality(%(n)s::int[])"
     b" ON CONFLICT (edition, key) DO UPDATE SET email = EXCLUDED.email, status = 'sending',"
     b" message_id = EXCLUDED.message_id, paper_ids = EXCLUDED.paper_ids, reason = '',"
     b" bounce = false, attempts = deliveries.attempts + 1, updated_at = EXCLUDED.updated_at,"
