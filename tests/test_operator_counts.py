@@ -86,11 +86,13 @@ def _readers() -> list[Subscriber]:
         Subscriber("gone@example.org", "", status=Status.UNSUBSCRIBED),
         Subscriber("late@example.org", "", confirmed_at=MADE + timedelta(days=1)),
         Subscriber("other@example.org", "", digests=("other",), confirmed_at=NOW),
+        Subscriber("skip@example.org", "", digests=daily),
     ]
 
 
 def _send(store: Store) -> None:
-    """EDITION sent by hand: ada@ got it, bob@ was refused (5xx), cy@ deferred."""
+    """EDITION sent by hand: ada@ got it, bob@ was refused (5xx), cy@ deferred, skip@ had
+    nothing new."""
     outcomes = {
         "ada@example.org": (DeliveryStatus.SENT, False, ""),
         "bob@example.org": (DeliveryStatus.FAILED, True, "550 5.1.1 no such user"),
@@ -104,9 +106,13 @@ def _send(store: Store) -> None:
 
     with store.sending(EDITION, [Paper(id="p1", title="P1")], sender="test") as send:
         asyncio.run(go(send.ledger))
+    skipped = {  # settled by the run without a message: skip@ in no ledger, ada@ sent later
+        "skip@example.org": (DeliveryStatus.SKIPPED, False, "nothing new for them"),
+        "ada@example.org": (DeliveryStatus.SKIPPED, False, "an earlier try"),
+    }
     deliveries = tuple(
         Delivery(EDITION.key, address, status, reason=reason)
-        for address, (status, _, reason) in outcomes.items()
+        for address, (status, _, reason) in (*outcomes.items(), *skipped.items())
     )
     report = RunReport(
         "daily",

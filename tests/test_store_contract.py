@@ -682,6 +682,7 @@ def test_delivery_counts_count_an_editions_deliveries_and_hard_bounces(store: St
     _send(store, _edition(2), outcomes)
     found = store.delivery_counts(_edition(2).key)
     assert dict(found.by_status) == {"sent": 1, "failed": 2, "deferred": 1}
+    assert list(found.by_status) == ["sent", "failed", "deferred"]  # as they come by address
     assert dict(found.bounces) == {"failed": 1}
     assert store.delivery_counts(_edition(3).key).by_status == {}
 
@@ -695,3 +696,19 @@ def test_unreached_are_a_digests_readers_without_a_delivery_of_the_edition(store
     assert [s.email for s in left] == ["c@example.org", "h@example.org"]
     others = store.unreached(_edition(2).key, "other")
     assert [s.email for s in others] == ["f@example.org", "i@example.org"]
+
+
+def test_unsent_and_delivered_answer_for_part_of_an_editions_ledger(store: Store) -> None:
+    assert store.unsent(_edition(2).key) == ()
+    assert store.delivered(_edition(2).key, ["a@x.org"]) == frozenset()
+    refused, deferred = (DeliveryStatus.FAILED, True), (DeliveryStatus.DEFERRED, False)
+    _send(store, _edition(2), {"c@x.org": deferred, "a@x.org": SENT, "b@x.org": refused})
+    unsent = store.unsent(_edition(2).key)
+    assert [(d.email, d.status) for d in unsent] == [
+        ("b@x.org", DeliveryStatus.FAILED),
+        ("c@x.org", DeliveryStatus.DEFERRED),
+    ]
+    assert unsent == tuple(d for d in store.deliveries(_edition(2).key) if d.email != "a@x.org")
+    found = store.delivered(_edition(2).key, ["A@x.org", "c@x.org", "z@x.org"])
+    assert found == frozenset({"a@x.org", "c@x.org"})
+    assert store.delivered(_edition(2).key, []) == frozenset()

@@ -17,7 +17,7 @@ Pure: the caller reads the store and passes ``now``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -78,32 +78,44 @@ def account(
     ledger: Sequence[Delivery],
     subscribers: Iterable[Subscriber],
     now: datetime,
+    counts: Mapping[str, int] | None = None,
+    settled: Collection[str] = (),
 ) -> EditionAccount | None:
     """The account of edition ``digest``/``day``; None when nothing is known of it (no run,
-    no delivery, and no reader still due to get it)."""
+    no delivery, and no reader still due to get it).
+
+    ``ledger`` is every delivery of the edition; or, for a big one, only those not sent,
+    with ``counts`` (every delivery by status, in the order the statuses first come by
+    address) and ``settled`` (the address keys of :func:`problem_addresses` that have a
+    delivery). ``subscribers`` may be only the readers with no delivery, streamed."""
     mine = _runs_of(runs, digest, day)
     scheduled = run_on(digest, day)
-    if not (mine or ledger or _windows_ahead(scheduled, now)):
+    counts = dict(counts if counts is not None else Counter(d.status.value for d in ledger))
+    if not (mine or counts or _windows_ahead(scheduled, now)):
         return None  # nobody can be due: the readers (a million, maybe) need not be read
     readers = (s for s in subscribers if s.wants(digest.name))  # once: may be streamed
-    counts = Counter(d.status.value for d in ledger)
-    settled = {address_key(d.email) for d in ledger}
+    settled = {address_key(d.email) for d in ledger} | set(settled)
     missed = [_from_ledger(d) for d in ledger if d.status != DeliveryStatus.SENT]
     problems = _latest_problems(mine, settled)
     missed += problems.values()
     known = settled | problems.keys()
     passed_by = (s for s in readers if address_key(s.email) not in known)
     missed += [_why_not(s, digest, mine, scheduled, now) for s in passed_by]
-    if not (mine or ledger or any(m.status == "due" for m in missed)):
+    if not (mine or counts or any(m.status == "due" for m in missed)):
         return None
     ordered = tuple(sorted(missed, key=lambda m: (m.status, m.email.casefold())))
-    return EditionAccount(digest, day, mine, dict(counts), ordered, scheduled)
+    return EditionAccount(digest, day, mine, counts, ordered, scheduled)
 
 
 def _windows_ahead(scheduled: ScheduledRun | None, now: datetime) -> bool:
     """Whether some reader's window of the scheduled run may still be ahead: a window is
     the run's time of day in the reader's zone within two days of it (``windows``)."""
     return scheduled is not None and now < scheduled.at + WINDOWS_WITHIN
+
+
+def problem_addresses(runs: Iterable[Run], digest: DigestConfig, day: date) -> set[str]:
+    """The readers the edition's runs settled without sending (their reports' problems)."""
+    return {p["email"] for run in _runs_of(runs, digest, day) for p in run.problems}
 
 
 def _runs_of(runs: Iterable[Run], digest: DigestConfig, day: date) -> tuple[Run, ...]:

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.cli import checks
-from digest.cli.audience import EditionAccount, account, grouped
+from digest.cli.audience import EditionAccount, account, grouped, problem_addresses
 from digest.cli.context import AppContext
 from digest.cli.inbound import event_json, events_table
 from digest.cli.report import OK, make_console, runs_csv
@@ -179,12 +179,17 @@ def parse_edition(value: str, digest_name: str | None) -> tuple[str | None, date
 def _show_edition(config: Config, store: Store, name: str | None, day: date, as_json: bool) -> None:
     digest = config.digest(name)
     key = f"{digest.name}/{day.isoformat()}"
+    runs = store.runs(digest.name)
+    # what a million readers' edition needs: counts, the deliveries not sent, the readers
+    # with none, never the whole ledger or the whole list
     found = account(
         digest,
         day,
-        runs=store.runs(digest.name),
-        ledger=store.deliveries(key),
-        subscribers=store.unreached(key, digest.name),  # the others are in the ledger
+        runs=runs,
+        ledger=store.unsent(key),
+        counts=store.delivery_counts(key).by_status,
+        settled=store.delivered(key, problem_addresses(runs, digest, day)),
+        subscribers=store.unreached(key, digest.name),
         now=datetime.now(UTC),
     )
     if found is None:

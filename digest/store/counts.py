@@ -38,8 +38,9 @@ class ReaderCounts:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryCounts:
-    """One edition's deliveries by status, and how many of each were refused as a hard
-    bounce (the ledger's ``bounce`` flag)."""
+    """One edition's deliveries by status (in the order the statuses first come, by
+    address key), and how many of each were refused as a hard bounce (the ledger's
+    ``bounce`` flag)."""
 
     by_status: Mapping[str, int] = field(default_factory=dict)
     bounces: Mapping[str, int] = field(default_factory=dict)
@@ -82,7 +83,7 @@ def reader_counts(
 
 
 def delivery_counts(deliveries: Iterable[tuple[str, bool]]) -> DeliveryCounts:
-    """``(status, refused as a hard bounce)`` pairs, one per delivery, counted by status."""
+    """``(status, refused as a hard bounce)`` pairs, one per delivery in key order, counted."""
     by_status: Counter[str] = Counter()
     bounces: Counter[str] = Counter()
     for status, bounce in deliveries:

@@ -74,7 +74,7 @@ def reader_counts(conn: _Conn, digests: Sequence[str], since: Sequence[datetime]
 def delivery_counts(conn: _Conn, edition: str) -> DeliveryCounts:
     rows = conn.execute(
         "SELECT status, count(*), count(*) FILTER (WHERE bounce) FROM deliveries"
-        " WHERE edition = %s GROUP BY status ORDER BY status",
+        " WHERE edition = %s GROUP BY status ORDER BY min(key)",
         (edition,),
     ).fetchall()
     return DeliveryCounts(

@@ -422,6 +422,23 @@ class PgStore:
         with self.tx() as conn:
             yield from pg_counts.unreached(conn, edition, digest)
 
+    def unsent(self, edition: str) -> tuple[Delivery, ...]:
+        with self.tx() as conn:
+            rows = conn.execute(
+                q.ENTRY + " WHERE edition = %s AND status <> 'sent' ORDER BY key", (edition,)
+            ).fetchall()
+        return tuple(q.entry(r).delivery(edition) for r in rows)
+
+    def delivered(self, edition: str, emails: Collection[str]) -> frozenset[str]:
+        keys = sorted({address_key(e) for e in emails})
+        if not keys:
+            return frozenset()
+        with self.tx() as conn:
+            rows = conn.execute(
+                "SELECT key FROM deliveries WHERE edition = %s AND key = ANY(%s)", (edition, keys)
+            ).fetchall()
+        return frozenset(str(r[0]) for r in rows)
+
     # runs and bounces ------------------------------------------------------------------------
 
     def finish_run(

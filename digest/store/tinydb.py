@@ -441,8 +441,10 @@ class TinyStore:
 
     def delivery_counts(self, edition: str) -> DeliveryCounts:
         """``edition``'s deliveries by status, and the hard bounces among them."""
-        entries = self._ledger_files(edition).load().values()
-        return counts.delivery_counts((e.status.value, e.bounce) for e in entries)
+        state = self._ledger_files(edition).load()
+        return counts.delivery_counts(
+            (state[k].status.value, state[k].bounce) for k in sorted(state)
+        )
 
     def unreached(self, edition: str, digest: str) -> Iterator[Subscriber]:
         """The readers who want ``digest`` and have no delivery of ``edition``, in key order."""
@@ -450,6 +452,20 @@ class TinyStore:
         for sub in self.list_subscribers():
             if sub.wants(digest) and address_key(sub.email) not in delivered:
                 yield sub
+
+    def unsent(self, edition: str) -> tuple[Delivery, ...]:
+        """``edition``'s deliveries whose status is not sent, in key order."""
+        state = self._ledger_files(edition).load()
+        return tuple(
+            state[k].delivery(edition)
+            for k in sorted(state)
+            if state[k].status != DeliveryStatus.SENT
+        )
+
+    def delivered(self, edition: str, emails: Collection[str]) -> frozenset[str]:
+        """The address keys of ``emails`` that have a delivery of ``edition`` (any status)."""
+        state = self._ledger_files(edition).load()
+        return frozenset(k for k in map(address_key, emails) if k in state)
 
     # suppression and bounces -----------------------------------------------------------------
 
