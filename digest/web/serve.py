@@ -34,7 +34,7 @@ from digest.web.security import RedactTokens
 
 #: What a worker needs from the command that started it (JSON in the environment, which
 #: spawned processes inherit): the config file, the number of workers, -v, the dev secret.
-WORKER_ENV = "DIGEST_SERVE_WORKER"
+WORKER_ENV = "_DIGEST_SERVE_WORKER"  # not a setting: starts with "_"
 
 
 @dataclass(frozen=True)
