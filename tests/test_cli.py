@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -248,3 +249,26 @@ def test_test_send_address_is_checked(
     cfg = ["--config", str(config_file())]
     code, _, err = run([*cfg, "send", "--to", "me@", "--source", str(SAMPLE)], capsys)
     assert code == 1 and err.startswith("Error: 'me@' is not a valid email address")
+
+
+def test_export_goes_page_by_page_and_writes_the_whole_list_once(
+    each_store: str,
+    config_file: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A million readers are not held at once: export writes a page at a time (keyset pages
+    on PostgreSQL), one header, every reader once, in key order."""
+    cfg = ["--config", str(config_file())]
+    code, empty, _ = run([*cfg, "subscribers", "export"], capsys)
+    assert code == 0 and empty.splitlines() == [empty.splitlines()[0]]  # the header alone
+    csv_file = tmp_path / "list.csv"
+    rows = [f"r{n:02}@example.org,topic{n}" for n in range(7)]
+    csv_file.write_text("email,topics\n" + "\n".join(rows) + "\n")
+    assert run([*cfg, "subscribers", "import", str(csv_file)], capsys)[0] == 0
+    monkeypatch.setattr(sys.modules["digest.cli.subscribers"], "EXPORT_PAGE", 3)
+    code, out, _ = run([*cfg, "subscribers", "export"], capsys)
+    lines = out.splitlines()
+    assert lines[0] == empty.splitlines()[0] and len(lines) == 8
+    assert [line.split(",")[0] for line in lines[1:]] == [f"r{n:02}@example.org" for n in range(7)]

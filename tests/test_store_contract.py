@@ -100,6 +100,14 @@ def test_a_subscriber_comes_back_field_for_field(store: Store) -> None:
         assert found == saved
 
 
+def test_the_pages_hold_every_subscriber_once_in_key_order(store: Store) -> None:
+    assert [list(p) for p in store.subscriber_pages(3)] in ([], [[]])
+    store.save_subscribers(Subscriber(f"r{n:02}@example.org", "") for n in range(11))
+    pages = [list(p) for p in store.subscriber_pages(3)]
+    assert [s for p in pages for s in p] == list(store.list_subscribers())
+    assert [len(p) for p in pages] == ([3, 3, 3, 2] if store.indexed else [11])  # file: one
+
+
 def test_saving_again_updates_and_a_suppressed_address_is_left_alone(store: Store) -> None:
     first, _ = store.save_subscriber(full_subscriber())
     again, outcome = store.save_subscriber(Subscriber("ada@example.org", "", topics=("llm",)))

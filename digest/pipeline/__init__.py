@@ -160,7 +160,7 @@ def send_edition(
 @dataclass(frozen=True, slots=True)
 class _Rehearsal:
     """What stands in for :class:`Store.sending` in a dry run or a test send: no ledger,
-    no round; every reader in one block."""
+    no round; the readers page by page (the store's own pages: one on TinyDB)."""
 
     store: Store
     papers: tuple[Paper, ...]
@@ -168,7 +168,7 @@ class _Rehearsal:
     round: str = ""
 
     def blocks(self, size: int) -> Iterator[Sequence[Subscriber]]:
-        yield self.store.list_subscribers()
+        yield from self.store.subscriber_pages(size)
 
 
 def _sending(

@@ -182,6 +182,20 @@ class PgStore:
             rows = conn.execute("SELECT doc FROM subscribers ORDER BY key").fetchall()
         return tuple(records.subscriber(r[0]) for r in rows)
 
+    def subscriber_pages(self, size: int) -> Iterator[Sequence[Subscriber]]:
+        """Keyset pages (``key > the last one``, by the primary key), a statement each."""
+        after = ""
+        while True:
+            with self.read() as conn:
+                rows = conn.execute(
+                    "SELECT key, doc FROM subscribers WHERE key > %s ORDER BY key LIMIT %s",
+                    (after, size),
+                ).fetchall()
+            if not rows:
+                return
+            yield [records.subscriber(d) for _, d in rows]
+            after = str(rows[-1][0])
+
     def save_subscriber(
         self, sub: Subscriber, *, resubscribe: bool = False
     ) -> tuple[Subscriber, SaveOutcome]:

@@ -119,11 +119,13 @@ def _safe_cell(value: str) -> str:
     return "'" + value if _FORMULA.match(value) else value
 
 
-def write_csv(subs: Iterable[Subscriber]) -> str:
-    """Every subscriber as CSV with the same columns :func:`read_csv` takes."""
+def write_csv(subs: Iterable[Subscriber], *, header: bool = True) -> str:
+    """Every subscriber as CSV with the same columns :func:`read_csv` takes (``header``:
+    the column names first; a page after the first goes without)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for s in subs:
         writer.writerow(
             _safe_cell(cell)
