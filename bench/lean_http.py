@@ -11,6 +11,7 @@ that. It speaks only to ``digest serve`` on loopback: no TLS, no redirects, no p
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -47,6 +48,18 @@ class LeanClient:
         return await asyncio.wait_for(self._exchange(head.encode() + body), self.timeout)
 
     async def _exchange(self, request: bytes) -> Answer:
+        reused = self._streams is not None
+        try:
+            return await self._once(request)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            # the server closed a connection idle past its keep-alive (uvicorn: 5 s) before
+            # reading this request: send it again on a new one, as browsers and httpx do
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            await self.aclose()
+            return await self._once(request)
+
+    async def _once(self, request: bytes) -> Answer:
         if self._streams is None:
             self._streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._streams
@@ -65,7 +78,8 @@ class LeanClient:
             writer = self._streams[1]
             self._streams = None
             writer.close()
-            await writer.wait_closed()
+            with suppress(ConnectionError):
+                await writer.wait_closed()
 
 
 def _head(raw: bytes) -> tuple[int, dict[str, str]]:
