@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from datetime import UTC, date, datetime
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -281,6 +281,18 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid``, of its children it has reaped, and of those still running (the
+    PostgreSQL server: the postmaster and its backends, gone ones included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with suppress(FileNotFoundError):
+                total += _cpu_seconds(int(child))
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -339,12 +351,14 @@ def main() -> None:
         time.sleep(0.5)  # the sink is listening by now
 
         sink_cpu = _cpu_seconds(sink.pid)
+        db_cpu = _tree_cpu(cluster.pid()) if url is not None else 0.0
         if url is None and args.senders == 1:
             seconds, output, peak_kb, cpu = timed_send(config, args.profile)
             outputs, peaks = [output], [peak_kb]
         else:
             seconds, outputs, peaks, cpu = timed_senders(config, args.senders, folder)
         sink_cpu = _cpu_seconds(sink.pid) - sink_cpu
+        db_cpu = _tree_cpu(cluster.pid()) - db_cpu if url is not None else 0.0
         sent = 0
         for number, output in enumerate(outputs, 1):
             summary = next(line for line in output.splitlines() if "sent " in line)
@@ -364,6 +378,7 @@ def main() -> None:
         print(
             f"  CPU per message: digest {cpu / sent * 1000:.2f} ms, "
             f"relay {sink_cpu / sent * 1000:.2f} ms"
+            + (f", database {db_cpu / sent * 1000:.2f} ms" if url is not None else "")
         )
         if count.value != sent:
             sys.exit(f"the relay received {count.value} messages, digest reported {sent}")
