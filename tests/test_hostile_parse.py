@@ -230,7 +230,9 @@ def test_a_feed_full_of_html_is_read_in_bounded_time() -> None:
     within, beyond = many_items_feed(4, 200_000), many_items_feed(40, 200_000)  # 0.8, 8 MB
     took_within = min(seconds(lambda: parse(within, "feed")) for _ in range(2))
     result = parse(beyond, "feed")
-    took_beyond = seconds(lambda: parse(beyond, "feed"))
-    assert took_beyond < 3 * took_within + 0.3, (took_within, took_beyond)  # unbounded: 10x
+    took_beyond = min(seconds(lambda: parse(beyond, "feed")) for _ in range(2))
+    # unbounded, ten times the HTML takes ten times as long; the bound leaves room for a
+    # machine whose load changes between the runs (3x failed once beside a CI run, at 3.4x)
+    assert took_beyond < 5 * took_within + 0.3, (took_within, took_beyond)
     assert [p.abstract for p in result.papers] == ["deep"] * 40  # every item still read
     assert result.problems == ("over 1000000 characters of HTML: 34 fields read without a parser",)
