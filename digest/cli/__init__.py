@@ -283,7 +283,7 @@ def serve_cmd(
         allow_dev_secret=local,
     )
     _check_can_listen(how.host, how.port)  # before the scheduler takes the store's lock
-    serve(how, None if no_scheduler else _start_scheduling(config))
+    serve(how, None if no_scheduler else lambda: _start_scheduling(config))
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -172,7 +172,7 @@ def _sender(raw: Any, where: str, base: Path) -> SenderConfig:
     from_address = v.text(raw["from"], "sender.from", where, one_line=True)
     if not _ADDRESS.match(bare_address(from_address)):
         raise ConfigError(f"{where}: sender.from {from_address!r} is not an email address")
-    _check_writable("From", from_address, where)
+    _check_writable("From", "from", from_address, where)
     if not raw.get("postal_address"):
         raise ConfigError(
             f"{where}: missing key 'sender.postal_address'",
@@ -183,7 +183,7 @@ def _sender(raw: Any, where: str, base: Path) -> SenderConfig:
         for key in ("envelope_from", "reply_to", "unsubscribe_mailto")
     }
     if headers["reply_to"]:
-        _check_writable("Reply-To", headers["reply_to"], where)
+        _check_writable("Reply-To", "reply_to", headers["reply_to"], where)
     return SenderConfig(
         from_address=from_address,
         postal_address=v.text(raw["postal_address"], "sender.postal_address", where),
@@ -192,14 +192,13 @@ def _sender(raw: Any, where: str, base: Path) -> SenderConfig:
     )
 
 
-def _check_writable(header: str, value: str, where: str) -> None:
-    """A ConfigError unless the ``email`` package can write ``value`` as ``header``: its
-    parser fails on some display names (``. <a@b>`` raises AttributeError), and would then
-    fail on every message sent."""
+def _check_writable(header: str, key: str, value: str, where: str) -> None:
+    """A ConfigError unless the ``email`` package can write ``value`` (``sender.<key>``) as
+    ``header``: its parser fails on some display names (``. <a@b>`` raises AttributeError),
+    and would then fail on every message sent."""
     try:
         SMTP.fold_binary(header, SMTP.header_store_parse(header, value)[1])
     except Exception as exc:  # the stdlib's header parser raises what it happens to raise
-        key = "from" if header == "From" else "reply_to"
         raise ConfigError(
             f"{where}: sender.{key} {value!r} cannot be written as a {header} header "
             f"({type(exc).__name__} in the email package)",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,10 @@ class Serve:
     allow_dev_secret: bool  # links signed with the public development secret (local only)
 
 
-def serve(how: Serve, scheduler: Background | None) -> None:
-    """Serve until SIGTERM or SIGINT; ``scheduler``, when given, runs beside the web app."""
+def serve(how: Serve, scheduling: Callable[[], Background] | None) -> None:
+    """Serve until SIGTERM or SIGINT; ``scheduling``, when given, starts the scheduler that
+    runs beside the web app (called once what would stop the workers has been checked, so
+    that a refusal takes no store lock)."""
     config = how.config
     proxies = config.web.proxies
     options: dict[str, Any] = {
@@ -64,12 +67,14 @@ def serve(how: Serve, scheduler: Background | None) -> None:
         "server_header": False,
         "log_config": logs.uvicorn_log_config(),  # uvicorn's lines in our format
     }
+    logs.redact(RedactTokens())  # link tokens in any log line (access lines, error paths)
     if how.workers == 1:
+        scheduler = scheduling() if scheduling else None
         app = create_app(config, allow_dev_secret=how.allow_dev_secret, background=scheduler)
-        logs.redact(RedactTokens())  # link tokens in any log line (access lines, error paths)
         uvicorn.run(app, workers=1, **options)
         return
     _check_workers(how)
+    scheduler = scheduling() if scheduling else None
     os.environ[WORKER_ENV] = json.dumps(
         {
             "config": str(how.config_path.resolve()),
@@ -78,7 +83,6 @@ def serve(how: Serve, scheduler: Background | None) -> None:
             "dev_secret": how.allow_dev_secret,
         }
     )
-    logs.redact(RedactTokens())
     if scheduler is not None:
         scheduler.start()
     try:
