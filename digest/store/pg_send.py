@@ -33,8 +33,9 @@ lets go of its lock: its blocks are taken over.
 
 The ledger (:class:`PgLedger`) records ``sending`` before each SMTP transaction and the
 outcome after it, in a thread (the event loop never waits on the database), and the records
-of concurrent deliveries are written together: one statement and one commit for all of them,
-as the journal of the TinyDB store groups its appends. Recording a reader sent also clears
+of concurrent deliveries are written together: one statement, in its own transaction, for
+the claims and outcomes of all of them (cut only where one reader would come twice), as the
+journal of the TinyDB store groups its appends. Recording a reader sent also clears
 their hard bounces (the pipeline keeps no list of the addresses sent for ``finish_run``).
 """
 
@@ -352,20 +353,22 @@ class PgLedger:
                     done.set_exception(refusal)
 
     def _write(self, batch: list[tuple[Any, ...]]) -> list[bool]:
-        """One transaction for the batch, in order (a claim and its outcome may share it),
-        one statement per run of claims or of outcomes (its rows one JSON array); whether
-        each record was written. A run of claims is written whole or not at all (this
-        sender lost its lock): the outcomes beside it are kept all the same."""
+        """The batch in order, one statement (its own transaction) for each part in which no
+        reader comes twice (:func:`_parts`: a claim and the outcome of one delivery are never
+        in flight together, so that is nearly always the whole batch); whether each record
+        was written. The claims of a part are written whole or not at all (this sender lost
+        its lock): the outcomes beside them are kept all the same."""
         written: list[bool] = []
-        with self.store.tx() as conn:
-            for kind, group in _runs(batch):
-                claims = kind == "claim"
-                rows = [self._claimed(r) if claims else self._finished(r) for r in group]
-                blocks = sorted({r[5] for r in group if r[5] >= 0}) if claims else []
+        with self.store.db.statement() as conn:
+            for part in _parts(batch):
+                claims = [self._claimed(r) for r in part if r[0] == "claim"]
+                outcomes = [self._finished(r) for r in part if r[0] == "finish"]
+                blocks = sorted({r[5] for r in part if r[0] == "claim" and r[5] >= 0})
                 params = {"e": self.edition, "r": self.round, "s": self.sender, "o": self.owner}
-                params |= {"n": blocks, "rows": Jsonb(rows)}
-                done = conn.execute(_CLAIM if claims else _FINISH, params)
-                written += [not claims or done.rowcount == len(rows)] * len(group)
+                params |= {"n": blocks, "claims": Jsonb(claims), "outcomes": Jsonb(outcomes)}
+                row = conn.execute(_RECORD, params).fetchone()
+                whole = row is not None and row[0] == len(claims)
+                written += [whole or r[0] == "finish" for r in part]
         return written
 
     @staticmethod
@@ -386,46 +389,49 @@ class PgLedger:
 #: (the owner is dead), the shared lock lasts until the transaction ends; a takeover
 #: meanwhile takes the owner for alive and leaves its blocks for a moment.
 _ALIVE = "(SELECT NOT pg_try_advisory_xact_lock_shared(%(o)s))"
-#: The claims: all of them or none, only while the sender is alive, and only while it still
-#: holds the blocks of the readers it took from a block (``n``, numbers of blocks), each
-#: locked until the claim commits (a takeover skips it meanwhile, then finds the claims and
-#: settles them ``unknown``). A block a takeover locked already is skipped, not waited for:
-#: the claim is refused.
-_CLAIM = (
+#: One part of a batch, in one statement: the claims (``claims``), all of them or none, only
+#: while the sender is alive and only while it still holds the blocks of the readers it took
+#: from a block (``n``, numbers of blocks), each locked until the statement commits (a
+#: takeover skips it meanwhile, then finds the claims and settles them ``unknown``; a block a
+#: takeover locked already is skipped, not waited for: the claims are refused); and the
+#: outcomes (``outcomes``), where a reader sent has no hard bounce left (what ``finish_run``
+#: does with the ``delivered`` of a store whose ledger does not do it, the embedded one).
+#: Its one row: how many claims it wrote.
+_RECORD = (
     b"WITH held AS (SELECT 1 FROM send_blocks WHERE round = %(r)s AND n = ANY(%(n)s::int[])"
-    b"   AND state = 'claimed' AND owner = %(o)s FOR KEY SHARE SKIP LOCKED)"
-    b" INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids, attempts,"
-    b" updated_at, sender, owner) SELECT %(e)s, u.k, u.a, 'sending', u.m, u.p, 1, u.t, %(s)s,"
-    b" %(o)s FROM jsonb_to_recordset(%(rows)s::jsonb)"
+    b"   AND state = 'claimed' AND owner = %(o)s FOR KEY SHARE SKIP LOCKED),"
+    b" claimed AS (INSERT INTO deliveries (edition, key, email, status, message_id, paper_ids,"
+    b" attempts, updated_at, sender, owner) SELECT %(e)s, u.k, u.a, 'sending', u.m, u.p, 1, u.t,"
+    b" %(s)s, %(o)s FROM jsonb_to_recordset(%(claims)s::jsonb)"
     b" AS u(k text, a text, m text, p text[], t timestamptz)"
     b" WHERE " + _ALIVE.encode() + b" AND (SELECT count(*) FROM held) = cardinality(%(n)s::int[])"
     b" ON CONFLICT (edition, key) DO UPDATE SET email = EXCLUDED.email, status = 'sending',"
     b" message_id = EXCLUDED.message_id, paper_ids = EXCLUDED.paper_ids, reason = '',"
     b" bounce = false, attempts = deliveries.attempts + 1, updated_at = EXCLUDED.updated_at,"
-    b" sender = EXCLUDED.sender, owner = EXCLUDED.owner"
-)
-#: The outcomes; a reader sent has no hard bounce left (what ``finish_run`` does with the
-#: ``delivered`` of a store whose ledger does not do it, the embedded one).
-_FINISH = (
-    b"WITH settled AS (INSERT INTO deliveries (edition, key, email, status, reason, bounce,"
+    b" sender = EXCLUDED.sender, owner = EXCLUDED.owner RETURNING 1),"
+    b" settled AS (INSERT INTO deliveries (edition, key, email, status, reason, bounce,"
     b" updated_at) SELECT %(e)s, u.k, u.a, u.s, u.r, u.b, u.t"
-    b" FROM jsonb_to_recordset(%(rows)s::jsonb)"
+    b" FROM jsonb_to_recordset(%(outcomes)s::jsonb)"
     b" AS u(k text, a text, s text, r text, b boolean, t timestamptz)"
     b" ON CONFLICT (edition, key) DO UPDATE SET status = EXCLUDED.status,"
     b" reason = EXCLUDED.reason, bounce = EXCLUDED.bounce, updated_at = EXCLUDED.updated_at"
-    b" RETURNING key, status)"
-    b" UPDATE subscribers SET hard_bounces = 0 WHERE hard_bounces <> 0"
-    b" AND key IN (SELECT key FROM settled WHERE status = 'sent')"
+    b" RETURNING key, status),"
+    b" cleared AS (UPDATE subscribers SET hard_bounces = 0 WHERE hard_bounces <> 0"
+    b" AND key IN (SELECT key FROM settled WHERE status = 'sent') RETURNING 1)"
+    b" SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM cleared)"
 )
 
 
-def _runs(batch: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """The batch cut into runs of one kind, in order."""
-    group: list[tuple[Any, ...]] = []
+def _parts(batch: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The batch cut, in order, into parts in which no reader (subscriber key) comes twice:
+    one statement may not write a row twice."""
+    part: list[tuple[Any, ...]] = []
+    keys: set[str] = set()
     for record in batch:
-        if group and group[-1][0] != record[0]:
-            yield group[0][0], group
-            group = []
-        group.append(record)
-    if group:
-        yield group[0][0], group
+        if record[1] in keys:
+            yield part
+            part, keys = [], set()
+        part.append(record)
+        keys.add(record[1])
+    if part:
+        yield part
