@@ -18,7 +18,9 @@ With ``--store postgresql`` the store is a PostgreSQL database on a throwaway cl
 (bench/pg.py: fsync on; the subscribers written by COPY), and ``--senders N`` starts N
 ``digest send`` processes together on the same edition: they share its deliveries (issue 16).
 The throughput is the relay's messages over the wall time from the first start to the last
-exit; each sender's peak RSS is its own (``wait4``). ``--baseline 0`` skips the smtplib loop.
+exit; each sender's peak RSS is its own (measured by a small parent, bench/own_peak.py: a
+child of this process would otherwise report this process's size as its peak). ``--baseline 0``
+skips the smtplib loop.
 ``--profile FILE`` runs the one ``digest send`` under cProfile and writes its statistics to
 FILE (read them with ``python -m pstats FILE``; the CPU figures then include cProfile's cost).
 
@@ -36,7 +38,6 @@ import os
 import platform
 import random
 import re
-import resource
 import smtplib
 import socket
 import subprocess
@@ -49,6 +50,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
+import own_peak
 from pg import load_subscribers, throwaway_cluster
 
 from digest.config import load_config
@@ -168,9 +170,10 @@ def timed_send(config: Path, profile: Path | None = None) -> tuple[float, str, i
     env = {**os.environ, "DIGEST_SECRET": BENCH_SECRET}
     profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
     command = [sys.executable, *profiler, "-m", "digest", "--config", str(config), "send"]
+    report = config.with_name("sender.usage")
     started = time.perf_counter()
     done = subprocess.run(
-        [*command, "--date", EDITION_DATE.isoformat()],
+        own_peak.wrapped([*command, "--date", EDITION_DATE.isoformat()], report),
         capture_output=True,
         text=True,
         env=env,
@@ -179,34 +182,35 @@ def timed_send(config: Path, profile: Path | None = None) -> tuple[float, str, i
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"digest send failed:\n{done.stdout}\n{done.stderr}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return seconds, done.stdout, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    return seconds, done.stdout, *own_peak.read(report)
 
 
 def timed_senders(
     config: Path, senders: int, folder: Path
 ) -> tuple[float, list[str], list[int], float]:
     """``senders`` ``digest send`` processes started together on one edition: seconds from
-    the first start to the last exit, their outputs, each one's peak RSS in KB (its own,
-    from ``wait4``) and the CPU seconds they used in all."""
+    the first start to the last exit, their outputs, each one's peak RSS in KB (its own:
+    :mod:`own_peak`) and the CPU seconds they used in all."""
     env = {**os.environ, "DIGEST_SECRET": BENCH_SECRET}
     env.pop("DIGEST_STORE", None)
     command = [sys.executable, "-m", "digest", "--config", str(config), "send"]
     command += ["--date", EDITION_DATE.isoformat()]
     logs = [folder / f"sender-{i}.log" for i in range(senders)]
+    reports = [log.with_suffix(".usage") for log in logs]
     started = time.perf_counter()
     children = []
-    for log in logs:
+    for log, report in zip(logs, reports, strict=True):
         with log.open("wb") as out:
-            children.append(subprocess.Popen(command, stdout=out, stderr=out, env=env))
+            measured = own_peak.wrapped(command, report)
+            children.append(subprocess.Popen(measured, stdout=out, stderr=out, env=env))
     peaks, cpu, failed = [], 0.0, []
-    for child, log in zip(children, logs, strict=True):
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        peaks.append(usage.ru_maxrss)
-        cpu += usage.ru_utime + usage.ru_stime
-        if child.returncode:
+    for child, log, report in zip(children, logs, reports, strict=True):
+        if child.wait():
             failed.append(log)
+            continue
+        peak, seconds = own_peak.read(report)
+        peaks.append(peak)
+        cpu += seconds
     seconds = time.perf_counter() - started
     outputs = [log.read_text() for log in logs]
     if failed:
