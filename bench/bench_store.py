@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import own_peak
 import psycopg
 from lean_http import LeanClient
 from pg import Cluster, load_subscribers, machine, throwaway_cluster
@@ -167,12 +168,14 @@ def cpu_times() -> list[int]:
     return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
 
 
-def digest(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def digest(config: Path, *args: str, usage: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``digest ARGS`` on ``config``; with ``usage``, its own peak RSS and CPU written there
+    (:mod:`own_peak`)."""
     env = {**os.environ, "DIGEST_CONFIG": str(config), "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_STORE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "digest", *args], capture_output=True, text=True, env=env
-    )
+    command = [sys.executable, "-m", "digest", *args]
+    command = own_peak.wrapped(command, usage) if usage is not None else command
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"digest {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done
@@ -450,9 +453,10 @@ def bench_store(
         csv = folder / "subscribers.csv"
         write_csv(csv, n)
         started = time.perf_counter()
-        imported = digest(config, "subscribers", "import", str(csv))
+        usage = folder / "import.usage"
+        imported = digest(config, "subscribers", "import", str(csv), usage=usage)
         import_seconds = time.perf_counter() - started
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max of children
+        rss = own_peak.read(usage)[0] / 1024
         print(f"  {imported.stdout.strip()} in {import_seconds:.1f} s")
     size = 0.0 if pg else Path(location).stat().st_size / 1e6
 
