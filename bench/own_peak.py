@@ -21,7 +21,7 @@ from pathlib import Path
 
 def wrapped(command: list[str], report: Path) -> list[str]:
     """``command`` run under this module, its figures written to ``report``."""
-    return [sys.executable, "-I", __file__, str(report), *command]
+    return [sys.executable, "-I", str(Path(__file__).resolve()), str(report), *command]
 
 
 def read(report: Path) -> tuple[int, float]:
