@@ -25,6 +25,8 @@ from digest.errors import RenderError
 from digest.models import Email, Links, Paper, RankedPaper, Subscriber
 from digest.render import RenderSettings, make_environment, render_email
 from digest.render.edition import EditionRenderer
+from digest.render.mime import _qp_cached
+from digest.render.pattern import escape_html
 
 TRICKY_REASONS = (
     'matches "diffusion" & <transformers> · it\'s new',
@@ -200,6 +202,29 @@ def test_memory_grows_with_the_papers_not_the_readers(env: jinja2.Environment) -
         renderer.render(Subscriber(f"reader{n}@example.org", f"r{n}"), personal(n, papers), LINKS)
     # each paper with and without a reason, opening a section or not
     assert renderer.cached_papers <= 2 * 3 * len(papers)
+
+
+def test_the_caches_keep_what_recurs_not_each_readers_address_and_links(
+    env: jinja2.Environment,
+) -> None:
+    """Readers with the same papers and reasons: after the first few, escaping and encoding
+    their emails adds nothing to the caches (their addresses and links are not kept)."""
+    renderer = EditionRenderer(EDITION, SETTINGS, env, NOW)
+    ranked = personal(1, edition_papers())
+
+    def render(n: int) -> Email:
+        reader = Subscriber(f"reader{n}@example.org", f"r{n}")
+        return renderer.render(reader, ranked, links_for(n))
+
+    escape_html.cache_clear()
+    _qp_cached.cache_clear()
+    for n in range(5):
+        render(n)
+    held = escape_html.cache_info().currsize, _qp_cached.cache_info().currsize
+    assert all(held), held  # both caches are in use
+    last = [render(n) for n in range(5, 60)][-1]
+    assert (escape_html.cache_info().currsize, _qp_cached.cache_info().currsize) == held
+    assert last == reference(env, Subscriber("reader59@example.org", "r59"), ranked, links_for(59))
 
 
 # --- templates the fast path cannot replay ---------------------------------------------------

@@ -195,6 +195,7 @@ def make_email(
             unsubscribe=unsubscribe,
             text=parts.text,
             html=parts.html,
+            personal=(subscriber.email, *unsubscribe, links.preferences_url, links.archive_url),
         )
     except ValueError as exc:
         raise RenderError(f"cannot write the message to {subscriber.email!r}: {exc}") from exc

@@ -98,10 +98,15 @@ def make_message(
     unsubscribe: Sequence[str],
     text: str,
     html: bytes,
+    personal: Sequence[str] = (),
 ) -> bytes:
-    """The message: ``text`` (any str) and ``html`` (ASCII with LF line ends) as alternatives."""
-    text_cte, text_body = encode_text(text)
-    html_cte, html_body = encode_html(html)
+    """The message: ``text`` (any str) and ``html`` (ASCII with LF line ends) as alternatives.
+
+    ``personal``: the reader's own values (address, signed links), which mark the paragraphs
+    to encode afresh rather than through the cache of those that recur (:func:`encode_text`)."""
+    marks = tuple(value.encode() for value in personal if value)
+    text_cte, text_body = encode_text(text, marks)
+    html_cte, html_body = encode_html(html, marks)
     plain = [body for cte, body in ((text_cte, text_body), (html_cte, html_body)) if cte == b"7bit"]
     boundary = make_boundary(message_id, plain)
     delimiter = b"\r\n--" + boundary + b"\r\n"
@@ -156,24 +161,26 @@ def unsubscribe_header(uris: Sequence[str]) -> bytes:
     return b"List-Unsubscribe: " + folded + b"\r\n"
 
 
-def encode_text(text: str) -> tuple[bytes, bytes]:
-    """(Content-Transfer-Encoding, body with CRLF line ends) for the text part."""
+def encode_text(text: str, personal: Sequence[bytes] = ()) -> tuple[bytes, bytes]:
+    """(Content-Transfer-Encoding, body with CRLF line ends) for the text part; a paragraph
+    holding one of ``personal`` is this reader's alone (see :func:`_quoted_printable`)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     data = text.encode()
     if data.isascii() and _longest_line(data) <= MAX_LINE:
         return b"7bit", data.replace(b"\n", b"\r\n")
-    return b"quoted-printable", _quoted_printable(data)
+    return b"quoted-printable", _quoted_printable(data, personal)
 
 
-def encode_html(html: bytes) -> tuple[bytes, bytes]:
-    """(Content-Transfer-Encoding, body with CRLF line ends) for ASCII HTML with LF line ends."""
+def encode_html(html: bytes, personal: Sequence[bytes] = ()) -> tuple[bytes, bytes]:
+    """(Content-Transfer-Encoding, body with CRLF line ends) for ASCII HTML with LF line ends
+    (``personal``: as for :func:`encode_text`)."""
     if html.isascii() and b"\r" not in html:
         html = join_lines(html)
         folded = html if _longest_line(html) <= MAX_LINE else fold_html(html)
         if folded is not None:
             return b"7bit", folded.replace(b"\n", b"\r\n")
-    return b"quoted-printable", _quoted_printable(html.replace(b"\r\n", b"\n"))
+    return b"quoted-printable", _quoted_printable(html.replace(b"\r\n", b"\n"), personal)
 
 
 def join_lines(html: bytes, limit: int = FOLD_AT) -> bytes:
@@ -275,17 +282,24 @@ def _tag_spaces(tag: bytes) -> list[int]:
     return spaces
 
 
-def _quoted_printable(data: bytes) -> bytes:
+def _quoted_printable(data: bytes, personal: Sequence[bytes] = ()) -> bytes:
     """Quoted-printable with CRLF line ends and ``=`` CRLF soft breaks (``data`` has LF ends).
 
     Paragraph by paragraph: quoted-printable works line by line, most paragraphs of a digest
-    recur in every reader's copy, and a cache of encoded ones beats encoding 7 KB each time."""
-    return b"\r\n\r\n".join(map(_quoted_printable_lines, data.split(b"\n\n")))
+    recur in every reader's copy, and a cache of encoded ones beats encoding 7 KB each time.
+    A paragraph holding one of ``personal`` (the reader's address or links) never recurs: it
+    is encoded without the cache, which it would only churn."""
+    return b"\r\n\r\n".join(
+        _qp_lines(lines) if any(mark in lines for mark in personal) else _qp_cached(lines)
+        for lines in data.split(b"\n\n")
+    )
 
 
-@functools.lru_cache(maxsize=4096)
-def _quoted_printable_lines(lines: bytes) -> bytes:
+def _qp_lines(lines: bytes) -> bytes:
     return binascii.b2a_qp(lines, istext=True).replace(b"\n", b"\r\n")
+
+
+_qp_cached = functools.lru_cache(maxsize=4096)(_qp_lines)
 
 
 def _longest_line(data: bytes) -> int:

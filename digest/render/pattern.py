@@ -57,6 +57,18 @@ READER_SLOTS = frozenset(
     }
 )
 PAPER_SLOTS = frozenset({"number", "text_number", "reason", "text_reason"})
+#: The reader slots whose values are this reader's own (the address and the signed links):
+#: escaped afresh each time, since caching them would only push out the values that recur.
+PERSONAL_SLOTS = frozenset(
+    {
+        "recipient",
+        "unsubscribe_url",
+        "unsubscribe_mailto",
+        "preferences_url",
+        "archive_url",
+        "return_path",
+    }
+)
 
 
 class PatternError(Exception):
@@ -186,8 +198,7 @@ def cut_layout(
     return Layout(frame, kept)
 
 
-@functools.lru_cache(maxsize=4096)  # subjects, reasons and links recur across readers
-def escape_html(value: str, context: str) -> str:
+def escape_html_once(value: str, context: str) -> str:
     """``value`` as the HTML serialiser (html5ever, in css-inline) writes it, in ASCII."""
     value = value.replace("&", "&amp;").replace("\xa0", "&nbsp;")
     if context == ATTRIBUTE:
@@ -199,6 +210,10 @@ def escape_html(value: str, context: str) -> str:
     return ascii_html(value)
 
 
+#: :func:`escape_html_once` of what recurs across readers (subjects, reasons, numbers).
+escape_html = functools.lru_cache(maxsize=4096)(escape_html_once)
+
+
 def slot_values(name: str, value: str, contexts: frozenset[str]) -> dict[str, str]:
     """``value`` for slot ``name`` in each of ``contexts``: HTML-escaped, or as it is."""
     return {
@@ -208,7 +223,8 @@ def slot_values(name: str, value: str, contexts: frozenset[str]) -> dict[str, st
 
 
 class SlotValues(dict[str, str]):
-    """The values of slots by key ("name/context"), escaped for their context on first use."""
+    """The values of slots by key ("name/context"), escaped for their context on first use
+    (through the cache, unless the value is the reader's own: PERSONAL_SLOTS)."""
 
     def __init__(self, raw: Mapping[str, str]) -> None:
         super().__init__()
@@ -217,7 +233,10 @@ class SlotValues(dict[str, str]):
     def __missing__(self, key: str) -> str:
         name, _, context = key.partition("/")
         value = self.raw[name]
-        value = self[key] = value if context == PLAIN else escape_html(value, context)
+        if context != PLAIN:
+            escape = escape_html_once if name in PERSONAL_SLOTS else escape_html
+            value = escape(value, context)
+        self[key] = value
         return value
 
 
