@@ -236,8 +236,10 @@ def _settle(
 
 #: Who this process is among the senders of a round (several hosts may share one store).
 SENDER = f"{socket.gethostname()} pid {os.getpid()}"
-#: Readers taken from the store at a time by a sender (a block of its share).
-READER_BLOCK = 1000
+#: Readers taken from the store at a time by a sender (a page of its share): what it holds
+#: of the list at once, whatever the list's size (pages of 1,000 cost a sender of 100,000
+#: readers 4 MB more at its peak than one of 10,000, whose blocks are of 157).
+READER_BLOCK = 128
 
 
 def _collect(request: SendRequest, client: httpx.Client, cache: PageCache) -> Collected:
