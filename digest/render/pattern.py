@@ -40,23 +40,6 @@ CONTEXTS = frozenset({TEXT, ATTRIBUTE, PLAIN})
 _FORMS = {'&lt;"': TEXT, "<&quot;": ATTRIBUTE, '<"': PLAIN}
 _SLOT = re.compile("\ue000([a-z_]+)(" + "|".join(map(re.escape, _FORMS)) + ")\ue001")
 _MARK = re.compile("[\ue000\ue001]")
-READER_SLOTS = frozenset(
-    {
-        "subject",
-        "preheader",
-        "intro",
-        "text_intro",
-        "recipient",
-        "unsubscribe_url",
-        "unsubscribe_mailto",
-        "preferences_url",
-        "archive_url",
-        "return_path",
-        "dropped",
-        "notice",
-    }
-)
-PAPER_SLOTS = frozenset({"number", "text_number", "reason", "text_reason"})
 #: The reader slots whose values are this reader's own (the address and the signed links):
 #: escaped afresh each time, since caching them would only push out the values that recur.
 PERSONAL_SLOTS = frozenset(
@@ -69,6 +52,15 @@ PERSONAL_SLOTS = frozenset(
         "return_path",
     }
 )
+READER_SLOTS = PERSONAL_SLOTS | {
+    "subject",
+    "preheader",
+    "intro",
+    "text_intro",
+    "dropped",
+    "notice",
+}
+PAPER_SLOTS = frozenset({"number", "text_number", "reason", "text_reason"})
 
 
 class PatternError(Exception):
