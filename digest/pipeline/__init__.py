@@ -238,7 +238,7 @@ def _settle(
 SENDER = f"{socket.gethostname()} pid {os.getpid()}"
 #: Readers taken from the store at a time by a sender (a page of its share): what it holds
 #: of the list at once, whatever the list's size (pages of 1,000 cost a sender of 100,000
-#: readers 4 MB more at its peak than one of 10,000, whose blocks are of 157).
+#: readers 3 MB more at its peak than pages of 157, the size of a block at 10,000).
 READER_BLOCK = 128
 
 

@@ -184,16 +184,13 @@ class PgSend:
         block of the round is left (open, or held by a dead sender)."""
         while (block := self._claim()) is not None:
             n, lo, hi = block
-            after: str | None = None
+            after = None
             while True:
                 page = self._page(lo, hi, after, size)
-                full = len(page) == size
                 if page:
+                    yield [records.subscriber(doc) for _, doc in page]
                     after = page[-1][0]
-                    readers = [records.subscriber(doc) for _, doc in page]
-                    del page  # the documents are not kept while the readers are sent to
-                    yield readers
-                if not full:
+                if len(page) < size:
                     break
             self._through.append(n)
         self._exhausted = True

@@ -193,10 +193,8 @@ class PgStore:
                 ).fetchall()
             if not rows:
                 return
+            yield [records.subscriber(d) for _, d in rows]
             after = str(rows[-1][0])
-            page = [records.subscriber(d) for _, d in rows]
-            del rows  # the documents are not kept while the page is read
-            yield page
 
     def save_subscriber(
         self, sub: Subscriber, *, resubscribe: bool = False
