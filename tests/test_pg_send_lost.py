@@ -88,6 +88,37 @@ def test_a_sender_that_lost_its_lock_claims_nothing_more_and_its_block_is_taken_
     other.close()
 
 
+def test_a_dead_sender_is_dead_to_a_takeover_while_its_last_write_finds_out(
+    pg_url: str,
+) -> None:
+    """A dead sender's write that asks whether it is alive (and learns it is not) holds a
+    shared lock on its owner id until its transaction ends. The takeover counts only the
+    owner's own exclusive lock: before, it took the owner for alive meanwhile, and a sender
+    that ran out of open blocks just then ended its run without the dead one's."""
+    keys = _readers(PgStore(pg_url), 30)
+    store, other = PgStore(pg_url), PgStore(pg_url)
+    with (
+        pytest.raises(StoreError, match="this sender lost its lock"),
+        store.sending(EDITION, PAPERS, sender="first") as send,
+    ):
+        page = _keys(next(send.blocks(100)))  # block 0 of three
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT digest_owner_alive(%s)", (send.owner,)).fetchone() == (
+                True,
+            )
+        kill_owner(pg_url, send.owner)
+        with psycopg.connect(pg_url) as late:  # its last write, not committed yet
+            tried = late.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", (send.owner,))
+            assert tried.fetchone() == (True,), "the owner is dead: its lock is free"
+            with other.sending(EDITION, (), sender="other") as taker:
+                reached = [key for block in taker.blocks(100) for key in _keys(block)]
+            assert sorted(reached) == keys, "the dead sender's block too, taken over meanwhile"
+        asyncio.run(send.ledger.claim(page[0], "<m0@example.org>", ()))
+    assert other.deliveries(EDITION.key) == ()
+    store.close()
+    other.close()
+
+
 def test_a_claim_is_refused_while_a_takeover_holds_its_block_and_once_it_took_it(
     pg_url: str,
 ) -> None:

@@ -126,6 +126,21 @@ CREATE FUNCTION digest_owner_alive(owner bigint) RETURNS boolean LANGUAGE sql ST
 $$;
 """
 
+#: The owner lock is the sender's exclusive session lock; a shared lock on the same id is one
+#: of its own writes asking whether it is still alive (pg_send._ALIVE), granted only once
+#: it is dead, and held until that write's transaction ends. Counted as alive, it hid a dead
+#: sender from a takeover for that moment, which could then end its run without its blocks.
+_OWNER_EXCLUSIVE = """
+CREATE OR REPLACE FUNCTION digest_owner_alive(owner bigint) RETURNS boolean LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND mode = 'ExclusiveLock'
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid::bigint = (owner >> 32) AND objid::bigint = (owner & 4294967295))
+$$;
+"""
+
 _MAIL_EVENTS = """
 CREATE TABLE mail_events (
     event_id text PRIMARY KEY,              -- recording is idempotent by it
@@ -169,6 +184,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("001 the schema", _SCHEMA),
     ("002 mail events, and deliveries by Message-ID", _MAIL_EVENTS),
     ("003 subscribers' timezone, pause, cadence and digests as columns", _RECEIVERS),
+    ("004 a sender is alive while it holds its owner lock exclusively", _OWNER_EXCLUSIVE),
 )
 
 LATEST = len(MIGRATIONS)

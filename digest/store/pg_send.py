@@ -386,8 +386,8 @@ class PgLedger:
 #: session's shared try of its owner lock fails while its own session holds the lock. That
 #: is what ``digest_owner_alive`` tells the takeover, found in the lock table (5 µs on the
 #: test server) instead of a read of the whole of pg_locks (150 µs). When the try succeeds
-#: (the owner is dead), the shared lock lasts until the transaction ends; a takeover
-#: meanwhile takes the owner for alive and leaves its blocks for a moment.
+#: (the owner is dead), the shared lock lasts until the transaction ends; the takeover
+#: counts only the exclusive one (migration 004), so it is not fooled meanwhile.
 _ALIVE = "(SELECT NOT pg_try_advisory_xact_lock_shared(%(o)s))"
 #: One part of a batch, in one statement: the claims (``claims``), all of them or none, only
 #: while the sender is alive and only while it still holds the blocks of the readers it took
