@@ -337,20 +337,19 @@ class PgLedger:
         outcome is only written once the claim returned."""
         while self._pending:
             batch, self._pending = self._pending, []
+            refusal: StoreError | None = None  # made only when a record was refused
             try:
                 written = await asyncio.to_thread(self._write, [r for r, _ in batch])
             except Exception as exc:  # StoreError, or a bug: every waiter hears of it
                 error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 written, refusal = [False] * len(batch), error
-            else:
-                refusal = lost(self.store, self.edition)
             for (_, done), ok in zip(batch, written, strict=True):
                 if done.done():
                     continue
                 if ok:
                     done.set_result(None)
                 else:
-                    done.set_exception(refusal)
+                    done.set_exception(refusal or (refusal := lost(self.store, self.edition)))
 
     def _write(self, batch: list[tuple[Any, ...]]) -> list[bool]:
         """The batch in order, one statement (its own transaction) for each part in which no

@@ -38,6 +38,8 @@ def address_key(email: str) -> str:
 
 
 def _ascii_lower(text: str) -> str:
+    if text.isascii():  # nearly every address: str.lower() lowers only ASCII letters then
+        return text.lower()
     return "".join(c.lower() if c.isascii() else c for c in text)
 
 
