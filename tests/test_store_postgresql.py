@@ -355,7 +355,7 @@ def test_waiting_zones_says_in_sql_what_the_rules_say(pg_url: str) -> None:
 
 @pytest.mark.slow
 # its own cluster (initdb) and three bounded waits (60 s, 120 s, 120 s), each of which says what
-# it waited for: the suite's 120 s had cut it short in CI, under load, with no such message
+# it waited for: the suite's 120 s cut it short once in CI (during the rerun), with no such message
 @pytest.mark.timeout(360)
 def test_a_server_that_stops_mid_send_stops_the_sender_cleanly_and_loses_nothing(
     pg_own_server: PgServer,
