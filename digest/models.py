@@ -14,7 +14,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -280,15 +280,23 @@ class Delivery:
 
 class Ledger(Protocol):
     """One edition's deliveries while a run writes them: what :mod:`digest.send` writes
-    through and :meth:`digest.store.protocol.Store.sending` hands out."""
+    through and :meth:`digest.store.protocol.Store.sending` hands out.
 
-    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+    A record is queued when asked for, and durable once what it returns is done (awaited).
+    Records asked for with no ``await`` between them are written together, in order: the
+    outcome of a connection's delivery and the claim of its next share one write, and a
+    process killed meanwhile leaves both, neither, or (a journal's torn tail) the outcome
+    alone, never the claim alone."""
+
+    def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> Awaitable[None]:
         """Durably record ``sending``: written before the SMTP transaction starts."""
+        ...
 
-    async def finish(
+    def finish(
         self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
-    ) -> None:
+    ) -> Awaitable[None]:
         """Durably record what became of the delivery."""
+        ...
 
 
 class MailEventKind(StrEnum):

@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -416,6 +416,16 @@ def run_digest(config: Path, *args: str, timeout: float = 120) -> subprocess.Com
         timeout=timeout,
         check=False,
     )
+
+
+def durably(ask: Callable[[], Awaitable[None]]) -> None:
+    """Run one ledger or journal write to its end (it is queued when asked for, so it is asked
+    for inside the event loop): ``durably(lambda: ledger.claim(...))``."""
+
+    async def go() -> None:
+        await ask()
+
+    asyncio.run(go())
 
 
 def with_readers(config_file: Callable[..., Path], port: int, tmp_path: Path) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_digest, with_readers
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, durably, run_digest, with_readers
 from conftest import digest_command as command
 
 from digest.errors import StoreError
@@ -170,7 +170,7 @@ def test_a_torn_last_line_is_read_past_and_cut_off_before_the_next_append(
     assert [r["k"] for r in read_journal(path)] == ["a"]
     journal = Journal(path)
     journal.open()
-    asyncio.run(journal.append({"k": "c", "s": "sent"}))
+    durably(lambda: journal.append({"k": "c", "s": "sent"}))
     journal.close()
     assert [r["k"] for r in read_journal(path)] == ["a", "c"]  # not "line 2 is damaged"
 
@@ -233,7 +233,7 @@ def test_store_journal_and_outbox_files_are_private_whatever_the_umask(
     AtomicJSONStorage(str(store)).write({"subscribers": {}})
     journal = Journal(tmp_path / "s.ledger" / "daily" / "2025-11-26.jsonl")
     journal.open()
-    asyncio.run(journal.append({"k": "a", "s": "sent"}))
+    durably(lambda: journal.append({"k": "a", "s": "sent"}))
     journal.close()
     outbox = OutboxTransport(tmp_path / "outbox" / "daily")
     asyncio.run(outbox.open())

@@ -6,7 +6,6 @@ with one Error: line (digest/store/pg_send.py). Nobody gets the edition twice.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, with_readers
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, durably, with_readers
 from conftest import digest_command as command
 from conftest import run_digest as run
 
@@ -68,10 +67,10 @@ def test_a_sender_that_lost_its_lock_claims_nothing_more_and_its_block_is_taken_
     ):
         pages = send.blocks(50)
         page = _keys(next(pages))  # block 0 claimed, its readers handed out
-        asyncio.run(send.ledger.claim(page[0], "<m0@example.org>", (PAPERS[0].id,)))
+        durably(lambda: send.ledger.claim(page[0], "<m0@example.org>", (PAPERS[0].id,)))
         kill_owner(pg_url, send.owner)
         with pytest.raises(StoreError, match="this sender lost its lock"):
-            asyncio.run(send.ledger.claim(page[1], "<m1@example.org>", (PAPERS[0].id,)))
+            durably(lambda: send.ledger.claim(page[1], "<m1@example.org>", (PAPERS[0].id,)))
         for _ in pages:  # on to the next block: refused too, and the run stops
             pass
     assert [d.email for d in first.deliveries(EDITION.key)] == [page[0]], "nothing recorded"
@@ -113,7 +112,7 @@ def test_a_dead_sender_is_dead_to_a_takeover_while_its_last_write_finds_out(
             with other.sending(EDITION, (), sender="other") as taker:
                 reached = [key for block in taker.blocks(100) for key in _keys(block)]
             assert sorted(reached) == keys, "the dead sender's block too, taken over meanwhile"
-        asyncio.run(send.ledger.claim(page[0], "<m0@example.org>", ()))
+        durably(lambda: send.ledger.claim(page[0], "<m0@example.org>", ()))
     assert other.deliveries(EDITION.key) == ()
     store.close()
     other.close()
@@ -135,20 +134,20 @@ def test_a_claim_is_refused_while_a_takeover_holds_its_block_and_once_it_took_it
             )
             started = time.monotonic()
             with pytest.raises(StoreError, match="lost its lock"):
-                asyncio.run(send.ledger.claim(page[0], "<m0@example.org>", ()))
+                durably(lambda: send.ledger.claim(page[0], "<m0@example.org>", ()))
             assert time.monotonic() - started < 2, "a locked block is skipped, not waited for"
             taker.execute(
                 "UPDATE send_blocks SET owner = 12345 WHERE round = %s AND n = 0", (send.round,)
             )
         with pytest.raises(StoreError, match="lost its lock"):
-            asyncio.run(send.ledger.claim(page[1], "<m1@example.org>", ()))
+            durably(lambda: send.ledger.claim(page[1], "<m1@example.org>", ()))
         assert store.deliveries(EDITION.key) == ()
         with psycopg.connect(pg_url) as conn:  # its own, as it was: the claim goes through
             conn.execute(
                 "UPDATE send_blocks SET owner = %s WHERE round = %s AND n = 0",
                 (send.owner, send.round),
             )
-        asyncio.run(send.ledger.claim(page[2], "<m2@example.org>", ()))
+        durably(lambda: send.ledger.claim(page[2], "<m2@example.org>", ()))
         assert [d.email for d in store.deliveries(EDITION.key)] == [page[2]]
     store.close()
 

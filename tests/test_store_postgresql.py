@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, run_cli, with_readers
+from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, durably, run_cli, with_readers
 from conftest import digest_command as command
 from conftest import run_digest as run
 from pg_server import PgServer
@@ -173,7 +173,7 @@ def test_a_dead_senders_blocks_are_taken_over_and_its_message_in_flight_is_unkno
     send = context.__enter__()
     pages = send.blocks(50)
     first = _keys(next(pages))
-    asyncio.run(send.ledger.claim(f"{first[0]}", "<m0@example.org>", ("2511.00001",)))
+    durably(lambda: send.ledger.claim(f"{first[0]}", "<m0@example.org>", ("2511.00001",)))
     dead_round = send.round
     send.abandon()  # as if killed: its connection gone, its lock free, its block still claimed
     dead.close()
@@ -349,7 +349,7 @@ def test_waiting_zones_says_in_sql_what_the_rules_say(pg_url: str) -> None:
                 want[sub.timezone or ""] = want.get(sub.timezone or "", 0) + 1
         assert store.waiting_zones(f"{digest.name}/2026-11-24", digest) == want
     with store.sending(EDITION, PAPERS, sender="one") as send:
-        asyncio.run(send.ledger.claim("a@example.org", "<a@x>", ()))
+        durably(lambda: send.ledger.claim("a@example.org", "<a@x>", ()))
     assert store.waiting_zones(EDITION.key, DEFAULT_DIGEST) == {"Asia/Tokyo": 1}  # a reached
 
 

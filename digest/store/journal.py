@@ -1,7 +1,8 @@
 """An append-only journal file: one JSON record per line, durable before ``append`` returns.
 
-The delivery ledger writes two records per message (before and after the SMTP transaction);
-rewriting a TinyDB file for each would cost O(deliveries) per write. Appending a line costs
+The delivery ledger writes two records per message (before and after the SMTP transaction;
+a connection's outcome goes in one write with its next claim); rewriting a TinyDB file for
+each would cost O(deliveries) per write. Appending a line costs
 O(1), and records from concurrent senders are written and fsynced together ("group commit"),
 so 30 connections in flight cost one fsync, not 30.
 
@@ -49,13 +50,16 @@ class Journal:
             self.close()
             raise StoreError(f"cannot open ledger journal {self.path}: {exc.strerror}") from exc
 
-    async def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue ``record``: the future is done once it is on disk. Records queued with no
+        ``await`` between them go into one write, in order (a killed process keeps a prefix
+        of them: the torn rest is skipped)."""
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((line.encode(), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await done
+        return done
 
     async def _flush(self) -> None:
         """Write everything pending in one write + fsync, until nothing is left."""
@@ -63,9 +67,10 @@ class Journal:
             batch, self._pending = self._pending, []
             try:
                 await asyncio.to_thread(self._write, b"".join(line for line, _ in batch))
-            except OSError as exc:
+            except Exception as exc:  # OSError, or a bug: every waiter hears of it
+                why = (exc.strerror or exc) if isinstance(exc, OSError) else repr(exc)
                 error = StoreError(
-                    f"cannot write ledger journal {self.path}: {exc.strerror or exc}",
+                    f"cannot write ledger journal {self.path}: {why}",
                     hint="free space (or fix permissions) there, then run again",
                 )
                 for _, done in batch:
@@ -84,7 +89,7 @@ class Journal:
         try:
             write_all(self._fd, data, self._write_bytes)
             os.fsync(self._fd)
-        except OSError:
+        except Exception:
             self._cut()
             raise
         self._end += len(data)

@@ -15,7 +15,7 @@ rewrites the main store, and reading history touches only the editions that matt
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,25 +108,25 @@ class EditionLedger:
             self._journal.close()
             self._journal = None
 
-    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+    def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> Awaitable[None]:
         """Durably record ``sending``: written before the SMTP transaction starts."""
         record = {"k": address_key(email), "e": email, "s": "sending", "m": message_id}
-        await self._append({**record, "p": list(paper_ids)})
+        return self._append({**record, "p": list(paper_ids)})
 
-    async def finish(
+    def finish(
         self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
-    ) -> None:
+    ) -> Awaitable[None]:
         """Durably record what became of the delivery."""
         record: dict[str, Any] = {"k": address_key(email), "s": status.value, "r": reason}
         if bounce:
             record["b"] = True
-        await self._append(record)
+        return self._append(record)
 
-    async def _append(self, record: dict[str, Any]) -> None:
+    def _append(self, record: dict[str, Any]) -> Awaitable[None]:
         if self._journal is None:
             raise StoreError(f"the ledger of {self.edition} is not open for writing")
         record["t"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-        await self._journal.append(record)
+        return self._journal.append(record)
 
 
 def _apply(state: dict[str, LedgerEntry], record: dict[str, Any]) -> None:

@@ -35,7 +35,8 @@ The ledger (:class:`PgLedger`) records ``sending`` before each SMTP transaction 
 outcome after it, in a thread (the event loop never waits on the database), and the records
 of concurrent deliveries are written together: one statement, in its own transaction, for
 the claims and outcomes of all of them (cut only where one reader would come twice), as the
-journal of the TinyDB store groups its appends. Recording a reader sent also clears
+journal of the TinyDB store groups its appends; a connection's outcome and the claim of its
+next delivery are always in the same statement. Recording a reader sent also clears
 their hard bounces (the pipeline keeps no list of the addresses sent for ``finish_run``).
 """
 
@@ -46,7 +47,7 @@ import bisect
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -309,26 +310,26 @@ class PgLedger:
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
 
-    async def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> None:
+    def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> Awaitable[None]:
         """Durably record ``sending``: written before the SMTP transaction starts. Raises
         :func:`lost` (not recorded, so not to be sent) once this sender's lock is gone."""
         key = address_key(email)
-        await self._add(("claim", key, email, message_id, list(paper_ids), self.block_of(key)))
+        return self._add(("claim", key, email, message_id, list(paper_ids), self.block_of(key)))
 
-    async def finish(
+    def finish(
         self, email: str, status: DeliveryStatus, reason: str = "", *, bounce: bool = False
-    ) -> None:
+    ) -> Awaitable[None]:
         """Durably record what became of the delivery."""
-        await self._add(("finish", address_key(email), email, status.value, reason, bounce))
+        return self._add(("finish", address_key(email), email, status.value, reason, bounce))
 
-    async def _add(self, record: tuple[Any, ...]) -> None:
+    def _add(self, record: tuple[Any, ...]) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(((*record, datetime.now(UTC)), done))
         if len(self._flushers) < FLUSHERS:
             task = asyncio.create_task(self._flush())
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
-        await done
+        return done
 
     async def _flush(self) -> None:
         """Commit what is pending, one batch at a time, until nothing is left. A few of these
