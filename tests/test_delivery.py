@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -172,6 +173,30 @@ def test_ledger_writes_never_rewrite_a_database_file(ledger: EditionLedger) -> N
     assert writes == []  # the journal was opened before: appends open nothing
     lines = ledger.journal_path.read_text().splitlines()
     assert len(lines) == 600  # sending + sent, per delivery
+
+
+def test_an_outcome_and_the_next_claim_of_a_connection_share_one_write(
+    ledger: EditionLedger,
+) -> None:
+    """One write per delivery, not two: the outcome of a connection's delivery goes with the
+    claim of its next (both or neither on disk), and the last outcome alone, at once."""
+    writes: list[list[tuple[str, str]]] = []
+    journal = ledger._journal
+    assert journal is not None
+    write = journal._write_bytes
+
+    def counted(fd: int, data: bytes) -> int:
+        writes.append([(r["k"], r["s"]) for r in map(json.loads, bytes(data).splitlines())])
+        return write(fd, data)
+
+    journal._write_bytes = counted
+    run([email(f"{c}@example.org") for c in "abc"], Scripted(concurrency=1), ledger)
+    assert writes == [
+        [("a@example.org", "sending")],
+        [("a@example.org", "sent"), ("b@example.org", "sending")],
+        [("b@example.org", "sent"), ("c@example.org", "sending")],
+        [("c@example.org", "sent")],
+    ]
 
 
 def test_outbox_writes_eml_files(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ producer waits whenever the senders are behind. Per delivery:
    policy refusal), ``unknown`` (the connection dropped during DATA: maybe delivered, never
    resent automatically) or ``deferred`` (a temporary failure: retried here with
    exponential backoff and jitter, the same Message-ID each time, and by the next run).
+   When the worker has another delivery waiting, the outcome is written in one go with that
+   delivery's ``sending`` (step 2 of the next): one durable write per delivery, not two.
 
 A killed run leaves ``sending`` records that the next run reports as ``unknown``. What the
 run did is tallied (:mod:`digest.send.tally`), not kept delivery by delivery.
@@ -21,10 +23,11 @@ import asyncio
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from digest.errors import StoreError
 from digest.models import Delivery, DeliveryStatus, Email, Ledger
 from digest.send.tally import Tally
 from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure, Transport
@@ -65,6 +68,25 @@ class Outcome:
 class _Job:
     email: Email
     attempt: int = 0
+
+    def claim(self) -> tuple[str, str, tuple[str, ...]]:
+        """What :meth:`Ledger.claim` records for it."""
+        return self.email.recipient, self.email.message_id, self.email.paper_ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """What became of a job's attempt; ``wait``: seconds before it is retried (if it is)."""
+
+    job: _Job
+    status: DeliveryStatus
+    reason: str
+    bounce: bool
+    wait: float = 0.0
+
+    def outcome(self) -> tuple[str, DeliveryStatus, str]:
+        """What :meth:`Ledger.finish` records for it (with ``bounce``)."""
+        return self.job.email.recipient, self.status, self.reason
 
 
 #: Seconds that deliveries in flight get to finish after a stop (SIGTERM) or a failure.
@@ -192,37 +214,99 @@ class _Run:
 
     async def work(self) -> None:
         """Handle jobs until cancelled; after a failure, take the rest off the queue unsent
-        (a worker that died would leave the producer waiting for room forever)."""
+        (a worker that died would leave the producer waiting for room forever).
+
+        A delivery's outcome is written with the claim of the worker's next delivery when a
+        job is waiting (one write per delivery instead of two: both or neither, so a killed
+        run still leaves at most one delivery per connection unsettled), and alone at once
+        when none is: an outcome never waits for a job."""
+        last: _Finished | None = None
         while True:
+            if last is not None and (self.queue.empty() or self.failure is not None):
+                await self.conclude(last, None)
+                last = None
             job = await self.queue.get()
             try:
-                if self.failure is None:
-                    await self.handle(job)
-            except Exception as exc:  # the ledger cannot record: no more sends
-                self.fail(exc)
-            finally:
+                if self.failure is not None or self.skipped(job):
+                    self.queue.task_done()
+                    continue
+            except Exception as exc:  # the store cannot say who unsubscribed: no more sends
                 self.queue.task_done()
+                self.fail(exc)
+                continue
+            try:
+                last = await self.handle(job, last)
+            except Exception as exc:  # a bug: stop, do not hang
+                last = None
+                self.fail(exc)
 
-    async def handle(self, job: _Job) -> None:
+    def skipped(self, job: _Job) -> bool:
+        """True (and tallied) if ``job`` is not to be sent: the reader left meanwhile."""
         email = job.email
         if job.attempt == 0 and (reason := self.skip_reason(email.recipient)):
             self.done(email, DeliveryStatus.SKIPPED, reason)
-            return
+            return True
+        return False
+
+    async def handle(self, job: _Job, last: _Finished | None) -> _Finished | None:
+        """Deliver ``job``, its claim written with ``last`` (the worker's unwritten outcome);
+        returns the job's outcome, unwritten (None if it could not be claimed: the run
+        fails). A job is marked done on the queue once its outcome is written."""
         if self.ledger is not None:
-            await self.ledger.claim(email.recipient, email.message_id, email.paper_ids)
+            try:
+                await self.conclude(last, job)
+            except Exception as exc:  # the ledger cannot record: no more sends
+                self.queue.task_done()
+                self.fail(exc)
+                return None
         status, reason, bounce = await self.attempt(job)
+        wait = 0.0
         if status == DeliveryStatus.DEFERRED and job.attempt < self.policy.retries:
             wait = self.policy.delay(job.attempt)
             reason = f"{reason}; retrying in {wait:.1f}s"
-            await self.record(email, status, reason, bounce)
-            self.retry_later(_Job(email, job.attempt + 1), wait)
-            return
-        if status == DeliveryStatus.DEFERRED and job.attempt:
+        elif status == DeliveryStatus.DEFERRED and job.attempt:
             reason = f"{reason} (after {job.attempt + 1} attempts)"
-        await self.record(email, status, reason, bounce)
-        if bounce:
-            self.outcome.bounced.append(email.recipient)
-        self.done(email, status, reason)
+        finished = _Finished(job, status, reason, bounce, wait)
+        if self.ledger is None:
+            await self.conclude(finished, None)
+            return None
+        return finished
+
+    async def conclude(self, last: _Finished | None, then: _Job | None) -> None:
+        """Record ``last``'s outcome and act on it (a retry, the tally), and claim ``then``:
+        both asked for before either is awaited, so the ledger writes them together. Raises
+        unless ``then`` was claimed; an outcome the ledger cannot record fails the run."""
+        ledger = self.ledger
+        claimed: Awaitable[None] | None = None
+        if last is not None:
+            try:
+                written = ledger.finish(*last.outcome(), bounce=last.bounce) if ledger else None
+                if ledger is not None and then is not None:
+                    claimed = ledger.claim(*then.claim())
+                if written is not None:
+                    await written
+                self.after(last)
+            except Exception as exc:
+                self.fail(exc)
+            finally:
+                self.queue.task_done()
+        elif ledger is not None and then is not None:
+            claimed = ledger.claim(*then.claim())
+        if then is None:
+            return
+        if claimed is None:  # not even asked for: the ledger failed first
+            raise self.failure or StoreError("the delivery could not be claimed")
+        await claimed
+
+    def after(self, finished: _Finished) -> None:
+        """What a recorded outcome leads to: a retry later, or the delivery done."""
+        job, status, reason = finished.job, finished.status, finished.reason
+        if status == DeliveryStatus.DEFERRED and job.attempt < self.policy.retries:
+            self.retry_later(_Job(job.email, job.attempt + 1), finished.wait)
+            return
+        if finished.bounce:
+            self.outcome.bounced.append(job.email.recipient)
+        self.done(job.email, status, reason)
 
     async def attempt(self, job: _Job) -> tuple[DeliveryStatus, str, bool]:
         """One SMTP transaction, classified; never raises for a single bad delivery."""
@@ -236,10 +320,6 @@ class _Run:
             return DeliveryStatus.DEFERRED, str(exc), False
         except Exception as exc:  # a bug must not take everyone else's delivery down
             return DeliveryStatus.UNKNOWN, f"unexpected error: {exc!r}", False
-
-    async def record(self, email: Email, status: DeliveryStatus, reason: str, bounce: bool) -> None:
-        if self.ledger is not None:
-            await self.ledger.finish(email.recipient, status, reason, bounce=bounce)
 
     def retry_later(self, job: _Job, wait: float) -> None:
         async def requeue() -> None:
