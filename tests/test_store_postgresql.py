@@ -11,9 +11,11 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PROCESS_SECRET, READERS, SAMPLE, SmtpServer, durably, run_cli, with_readers
@@ -473,3 +475,64 @@ def test_a_read_by_key_opens_no_transaction_and_leaves_its_connection_as_lent(
     time.sleep(0.01)
     store.get_subscriber("a@example.org")
     assert len(checked) == 1
+
+
+class _Explaining:
+    """A connection that first runs each statement on ``deliveries`` under EXPLAIN ANALYZE
+    (in the same transaction), keeping how many rows of that table the plan read."""
+
+    def __init__(self, conn: Any, read: list[int]) -> None:
+        self._conn, self.read = conn, read
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        text = query if isinstance(query, bytes) else str(query).encode()
+        if b"deliveries" in text:
+            explain = b"EXPLAIN (ANALYZE, FORMAT JSON) " + text
+            (plan,) = self._conn.execute(explain, params).fetchone()
+            self.read.append(_rows_of(plan[0]["Plan"], "deliveries"))
+        return self._conn.execute(query, params)
+
+
+def _rows_of(node: dict[str, Any], table: str) -> int:
+    """Rows of ``table`` that the plan's scans read (kept or filtered out), in all loops."""
+    read = 0
+    if node.get("Relation Name") == table:
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        read = (per_loop + node.get("Rows Removed by Index Recheck", 0)) * node["Actual Loops"]
+    return read + sum(_rows_of(child, table) for child in node.get("Plans", ()))
+
+
+def test_a_pages_history_reads_its_readers_deliveries_not_the_editions(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender asks, for each page of readers, who of them got this edition already and
+    what other editions showed them: found by their keys, so a page costs the same at the
+    first reader and the millionth, with or without the planner's statistics (a fresh
+    table, as in the first minute of a first send). It had read every delivery of the
+    edition so far (the index on status, the GIN index on the papers): O(list²) a send."""
+    store = PgStore(pg_url)
+    sent = [f"r{i:05d}@example.org" for i in range(3000)]
+    with store.tx() as conn:  # this edition sent to 3,000; an earlier one to the same
+        for edition, papers in (
+            (EDITION_KEY, ["2511.00001", "2511.00002"]),
+            ("daily/e0", ["2511.00001", "old"]),
+        ):
+            conn.execute(
+                "INSERT INTO deliveries (edition, key, email, status, paper_ids)"
+                " SELECT %s, a, a, 'sent', %s FROM unnest(%s::text[]) a",
+                (edition, papers, [address_key(a) for a in sent]),
+            )
+    page = sorted(address_key(a) for a in sent[1500:1516])
+    read: list[int] = []
+    real_tx = store.tx
+
+    @contextmanager
+    def explaining() -> Iterator[Any]:
+        with real_tx() as conn:
+            yield _Explaining(conn, read)
+
+    monkeypatch.setattr(store, "tx", explaining)
+    history = store.history(EDITION_KEY, ["2511.00001", "2511.00002"], readers=page)
+    assert sorted(history.earlier) == page
+    assert history.shown == {key: frozenset({"2511.00001"}) for key in page}
+    assert len(read) == 2 and max(read) <= 2 * len(page), read  # each reader's two deliveries

@@ -104,19 +104,47 @@ def shown(
     conn: _Conn, candidates: list[str], besides: str | None, keys: list[str] | None
 ) -> dict[str, frozenset[str]]:
     """Per address key (of ``keys``, or all), the candidates that editions other than
-    ``besides`` showed them (the GIN index on paper_ids finds the deliveries)."""
+    ``besides`` showed them. For given readers, their own deliveries (the index by key:
+    O(readers' history), whatever the list's size); for all, the deliveries that hold a
+    candidate (the GIN index on paper_ids)."""
     if not candidates:
         return {}
-    where = b" AND d.edition <> %(b)s" if besides is not None else b""
-    if keys is not None:
-        where += b" AND d.key = ANY(%(k)s::text[])"
-    rows = conn.execute(
-        b"SELECT d.key, array_agg(DISTINCT p) FROM deliveries d, unnest(d.paper_ids) p"
-        b" WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
-        b" AND d.status = ANY(%(s)s)" + where + b" GROUP BY d.key",
-        {"c": candidates, "s": [s.value for s in SHOWN], "b": besides, "k": keys},
-    ).fetchall()
-    return {str(k): frozenset(ids) for k, ids in rows}
+    params = {"c": candidates, "s": [s.value for s in SHOWN], "b": besides, "k": keys}
+    other = b" AND d.edition <> %(b)s" if besides is not None else b""
+    if keys is None:
+        rows = conn.execute(
+            b"SELECT d.key, array_agg(DISTINCT p) FROM deliveries d, unnest(d.paper_ids) p"
+            b" WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
+            b" AND d.status = ANY(%(s)s)" + other + b" GROUP BY d.key",
+            params,
+        )
+    else:
+        rows = conn.execute(
+            b"SELECT d.key, array_agg(DISTINCT p) FROM unnest(%(k)s::text[]) AS u(key)"
+            b" CROSS JOIN LATERAL (" + _BY_KEY + b") d, unnest(d.paper_ids) p"
+            b" WHERE d.paper_ids && %(c)s::text[] AND p = ANY(%(c)s::text[])"
+            b" AND d.status = ANY(%(s)s)" + other + b" GROUP BY d.key",
+            params,
+        )
+    return {str(k): frozenset(ids) for k, ids in rows.fetchall()}
+
+
+#: One reader's deliveries, found by the index on their key and nothing else: ``OFFSET 0``
+#: keeps the conditions on status, edition and papers out of the subquery, where a planner
+#: without statistics yet (a new table in its first minute) or with the current edition's
+#: papers in every row would scan the GIN or the status index instead, every delivery of the
+#: edition for each page of readers: O(list) a page, O(list²) a send.
+_BY_KEY = b"SELECT key, edition, status, paper_ids FROM deliveries WHERE key = u.key OFFSET 0"
+
+#: What the ledger holds of given readers (``k``) in edition ``e``, each found by the primary
+#: key (fenced as :data:`_BY_KEY` is, for the same reason: the index on (edition, status)
+#: would read every delivery of the edition sent so far).
+READERS_ENTRIES = (
+    b"SELECT d.key, d.email, d.status, d.message_id, d.reason, d.paper_ids, d.attempts,"
+    b" d.bounce, d.updated_at FROM unnest(%(k)s::text[]) AS u(key) CROSS JOIN LATERAL"
+    b" (SELECT * FROM deliveries WHERE edition = %(e)s AND key = u.key OFFSET 0) d"
+    b" WHERE d.status = ANY(%(s)s)"
+)
 
 
 def count_bounces(

@@ -365,13 +365,11 @@ class PgStore:
         when given."""
         forbid = [s.value for s in FINAL - set(retry)]
         keys = None if readers is None else sorted(readers)
-        only = "" if keys is None else " AND key = ANY(%(k)s::text[])"
+        every = ("SELECT key, " + q.ENTRY[len("SELECT ") :]).encode()
+        every += b" WHERE edition = %(e)s AND status = ANY(%(s)s)"
         with self.tx() as conn:
             rows = conn.execute(
-                ("SELECT key, " + q.ENTRY[len("SELECT ") :]).encode()
-                + b" WHERE edition = %(e)s AND status = ANY(%(s)s)"
-                + only.encode(),
-                {"e": edition, "s": forbid, "k": keys},
+                every if keys is None else q.READERS_ENTRIES, {"e": edition, "s": forbid, "k": keys}
             ).fetchall()
             earlier = {str(r[0]): q.entry(r[1:]) for r in rows}
             shown = q.shown(conn, list(set(candidates)), edition, keys)
