@@ -43,8 +43,11 @@ import aiosmtplib
 from digest.config import SmtpConfig
 from digest.errors import SendError
 from digest.models import Email
+from digest.send import smtp_data
 from digest.send.transport import AmbiguousFailure, PermanentFailure, TemporaryFailure
 from digest.subscribers import ascii_address
+
+smtp_data.install()  # aiosmtplib's DATA preparation, without two regex scans of a clean message
 
 SLOW_DOWN_SECONDS = 5.0  # pause after a 421: long enough to matter, short next to a run
 
