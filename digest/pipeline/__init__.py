@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -39,7 +39,7 @@ from digest.models import (
 )
 from digest.pipeline.collect import Collected, collect_edition
 from digest.pipeline.compose import Composer, EditionRequest
-from digest.pipeline.readers import Share, send_share, test_share
+from digest.pipeline.readers import Share, read_ahead, send_share, test_share
 from digest.pipeline.stream import STOPPED, DryRunRow, Progress, Stream, run_note
 from digest.render.dkim import DkimSigner
 from digest.send import NoSkip, Outcome, RetryPolicy, deliver_all
@@ -139,15 +139,17 @@ def send_edition(
             collected = replace(collected, papers=send.papers)  # as the round fixed them
             since = store.change_token()  # recipients are read as of now
             share = _share(store, request, mode, send)
-            blocks = list(share) if not store.many_senders else share  # streamed on a server
-            if progress is not None:
-                progress.start(share.due if not store.many_senders else None)
-            composer = _composer(config, request.target, collected, transport, started)
-            stream = Stream(composer.compose_blocks(blocks), progress, request)
-            watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
-            skip = _unless_stopped(watch, request.stop)
-            keep_sent = not store.many_senders  # a server store's ledger resets bounces itself
-            outcome = _deliver(config, transport, stream, send, skip, progress, request, keep_sent)
+            with _pages(store, share) as pages:
+                if progress is not None:
+                    progress.start(share.due if not store.many_senders else None)
+                composer = _composer(config, request.target, collected, transport, started)
+                stream = Stream(composer.compose_blocks(pages), progress, request)
+                watch = SuppressionWatch(store, since=since) if mode.writes else NoSkip
+                skip = _unless_stopped(watch, request.stop)
+                keep_sent = not store.many_senders  # a server's ledger resets bounces itself
+                outcome = _deliver(
+                    config, transport, stream, send, skip, progress, request, keep_sent
+                )
         refusal = outcome.tally.refusal()
         report = _report(request, collected, stream, outcome, (started, clock()), share, send)
         if refusal is not None:
@@ -178,6 +180,19 @@ def _sending(
     if mode.writes:
         return store.sending(edition, papers, sender=SENDER)
     return nullcontext(_Rehearsal(store, tuple(papers)))
+
+
+@contextmanager
+def _pages(store: Store, share: Share) -> Iterator[Iterable[tuple[Sequence[Subscriber], History]]]:
+    """The share's pages of readers as composing takes them: all read at once from the
+    embedded store (one file), and from a server streamed, each page (and its history) read
+    in a thread while the one before is composed. Closed before the send is: no page is
+    read (no block claimed) after it."""
+    if not store.many_senders:
+        yield list(share)
+        return
+    with closing(read_ahead(share)) as pages:
+        yield pages
 
 
 def _share(store: Store, request: SendRequest, mode: Mode, send: Send | _Rehearsal) -> Share:

@@ -8,8 +8,10 @@ that editions other than this one sent, or may have sent, to the reader.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar, cast
 
 from digest.config import Config, DigestConfig
 from digest.errors import InputError
@@ -51,6 +53,25 @@ class Share:
             self.due += len(due)
             if due:
                 yield due, self._history(due)
+
+
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(items: Iterable[T]) -> Generator[T, None, None]:
+    """``items``, each read in a thread of its own while the one before is used: a sender
+    composes a page of readers while the next page and its history come from the database,
+    instead of the event loop waiting for them. Exactly one item ahead (the next is asked
+    for only once this one was taken); an error reading it is raised where it would have
+    been, at the next item. Closing it (or an error in the caller) waits for the read in
+    flight, so nothing reads behind the caller's back once it is closed."""
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-read-ahead") as reader:
+        pending = reader.submit(next, source, _END)
+        while (item := pending.result()) is not _END:
+            pending = reader.submit(next, source, _END)
+            yield cast(T, item)
 
 
 def send_share(

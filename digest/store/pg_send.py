@@ -232,8 +232,8 @@ class PgSend:
             )
             if taken.rowcount != 1:  # this sender's lock is gone: the block stays as it was
                 raise lost(self.store, self.edition)
+        self._ranges[str(lo)] = (hi, int(n))  # first: block_of runs in the ledger's thread
         bisect.insort(self._los, str(lo))
-        self._ranges[str(lo)] = (hi, int(n))
         return int(n), str(lo), hi
 
     def _page(
