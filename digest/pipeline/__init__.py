@@ -186,8 +186,8 @@ def _sending(
 def _pages(store: Store, share: Share) -> Iterator[Iterable[tuple[Sequence[Subscriber], History]]]:
     """The share's pages of readers as composing takes them: all read at once from the
     embedded store (one file), and from a server streamed, each page (and its history) read
-    in a thread while the one before is composed. Closed before the send is: no page is
-    read (no block claimed) after it."""
+    in a thread while the one before is composed. Closed (waiting for a read in flight)
+    before the send's blocks are let go: no block is claimed after that."""
     if not store.many_senders:
         yield list(share)
         return

@@ -60,7 +60,7 @@ _END = object()
 
 
 def read_ahead(items: Iterable[T]) -> Generator[T, None, None]:
-    """``items``, each read in a thread of its own while the one before is used: a sender
+    """``items``, each read in one other thread while the one before is used: a sender
     composes a page of readers while the next page and its history come from the database,
     instead of the event loop waiting for them. Exactly one item ahead (the next is asked
     for only once this one was taken); an error reading it is raised where it would have
