@@ -298,6 +298,11 @@ class Ledger(Protocol):
         """Durably record what became of the delivery."""
         ...
 
+    async def settled(self) -> None:
+        """Wait for every record asked for, and let go of what writing them held (a server's
+        connections, made on the run's event loop): called once, before that loop ends."""
+        ...
+
 
 class MailEventKind(StrEnum):
     """What a message that came back (or a provider's webhook) says about one delivery."""

@@ -133,7 +133,11 @@ async def deliver_all(
         for task in [*workers, *run.retrying, *([watcher] if watcher else [])]:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        await transport.close()
+        try:
+            if ledger is not None:
+                await ledger.settled()  # its connections belong to this loop
+        finally:
+            await transport.close()
     if run.failure is not None:
         raise run.failure
     return run.outcome

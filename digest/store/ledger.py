@@ -122,6 +122,10 @@ class EditionLedger:
             record["b"] = True
         return self._append(record)
 
+    async def settled(self) -> None:
+        """Nothing to let go of: the journal is closed with the ledger (:meth:`close`), and
+        every record was awaited by the one who asked for it."""
+
     def _append(self, record: dict[str, Any]) -> Awaitable[None]:
         if self._journal is None:
             raise StoreError(f"the ledger of {self.edition} is not open for writing")

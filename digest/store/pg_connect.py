@@ -124,21 +124,35 @@ class Connections:
     def _lost(exc: psycopg.OperationalError) -> bool:
         return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))  # gone, shut down
 
-    def connect(self) -> psycopg.Connection[Any]:
+    def connect(self, name: str = "digest") -> psycopg.Connection[Any]:
         """A connection of its own (autocommit), for a lock held over many transactions. The
         server probes it (TCP keepalives), so that the locks of a host that died without a
         word (power cut, network gone) are let go in about a minute, not hours."""
-        given = str(conninfo_to_dict(self.target.url).get("options") or "")
         try:
-            return psycopg.connect(
-                self.target.url,
-                autocommit=True,
-                connect_timeout=int(self._timeout),
-                options=f"{given} {_KEEPALIVES}".strip(),
-                **_CLIENT_KEEPALIVES,
-            )
+            return psycopg.connect(self.target.url, **self._own(name))
         except psycopg.Error as exc:
             raise self.error(exc, connecting=True) from None
+
+    async def connect_async(self, name: str) -> psycopg.AsyncConnection[Any]:
+        """:meth:`connect`'s connection, on the running event loop (a sender's ledger: its
+        writes wait on the server there, not in a thread that needs the GIL back twice)."""
+        try:
+            return await psycopg.AsyncConnection.connect(self.target.url, **self._own(name))
+        except psycopg.Error as exc:
+            raise self.error(exc, connecting=True) from None
+
+    def _own(self, name: str) -> dict[str, Any]:
+        """The settings of a connection of its own: autocommit, probed both ways, and named
+        (``application_name`` in ``pg_stat_activity``) unless the URL names it."""
+        params = conninfo_to_dict(self.target.url)
+        given = str(params.get("options") or "")
+        return {
+            "application_name": str(params.get("application_name") or name),
+            "autocommit": True,
+            "connect_timeout": int(self._timeout),
+            "options": f"{given} {_KEEPALIVES}".strip(),
+            **_CLIENT_KEEPALIVES,
+        }
 
     def pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         with self._lock:

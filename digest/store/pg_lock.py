@@ -187,7 +187,7 @@ class AdvisoryLock:
         """Take the lock on a new connection: None when taken; else the server pid of the
         session holding it (0: let go meanwhile) and who holds it, per lock_holders. When
         that session is this process's old one, it is ended."""
-        conn, kept = self.db.connect(), False
+        conn, kept = self.db.connect("digest lock"), False
         try:
             row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self.keys).fetchone()
             if row and row[0]:

@@ -32,7 +32,8 @@ round, which sends only to the readers not reached yet. When it ends with an err
 lets go of its lock: its blocks are taken over.
 
 The ledger (:class:`PgLedger`) records ``sending`` before each SMTP transaction and the
-outcome after it, in a thread (the event loop never waits on the database), and the records
+outcome after it, on connections of its own driven by the run's event loop (which never
+blocks on the database: it serves the other connections meanwhile), and the records
 of concurrent deliveries are written together: one statement, in its own transaction, for
 the claims and outcomes of all of them (cut only where one reader would come twice), as the
 journal of the TinyDB store groups its appends; a connection's outcome and the claim of its
@@ -46,6 +47,7 @@ import asyncio
 import bisect
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +60,7 @@ from psycopg.types.json import Jsonb
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
 from digest.store import documents as records
+from digest.store import pg_connect
 from digest.store.ledger import INTERRUPTED
 from digest.store.pg_queries import edition_papers, save_edition
 from digest.subscribers import address_key
@@ -96,7 +99,7 @@ def open_send(
 ) -> Iterator[PgSend]:
     """Join ``edition``'s open round, or start one (saving the edition with ``papers``)."""
     owner = secrets.randbits(62) | 1
-    life = store.db.connect()
+    life = store.db.connect("digest sender")
     try:
         life.execute("SELECT pg_advisory_lock(%s)", (owner,))
         with store.tx() as conn:
@@ -288,13 +291,15 @@ class PgSend:
         self._life.close()
 
 
-#: Batches of the ledger committed at once (each in a thread, on a pooled connection).
+#: Batches of the ledger committed at once (each on a connection of the ledger's own).
 FLUSHERS = 3
 
 
 class PgLedger:
     """:class:`digest.models.Ledger` of one sender: each record durable (committed) before
-    its ``claim``/``finish`` returns; concurrent records share one commit."""
+    its ``claim``/``finish`` returns; concurrent records share one commit. Written on the
+    run's event loop (its own connections, at most FLUSHERS), not in threads: a write in a
+    thread waits for the GIL, held by the loop composing, before and after the server."""
 
     def __init__(
         self,
@@ -309,6 +314,8 @@ class PgLedger:
         self.owner, self.sender, self.block_of = owner, sender, block_of
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []  # open, since when
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one they were used on
 
     def claim(self, email: str, message_id: str, paper_ids: tuple[str, ...]) -> Awaitable[None]:
         """Durably record ``sending``: written before the SMTP transaction starts. Raises
@@ -321,6 +328,18 @@ class PgLedger:
     ) -> Awaitable[None]:
         """Durably record what became of the delivery."""
         return self._add(("finish", address_key(email), email, status.value, reason, bounce))
+
+    async def settled(self) -> None:
+        """Wait for the batches in flight, then close the ledger's connections."""
+        while flushing := list(self._flushers):
+            await asyncio.gather(*flushing, return_exceptions=True)
+            self._flushers.difference_update(flushing)
+        await self._let_go()
+
+    async def _let_go(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            await conn.close()
 
     def _add(self, record: tuple[Any, ...]) -> Awaitable[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -340,7 +359,7 @@ class PgLedger:
             batch, self._pending = self._pending, []
             refusal: StoreError | None = None  # made only when a record was refused
             try:
-                written = await asyncio.to_thread(self._write, [r for r, _ in batch])
+                written = await self._write([r for r, _ in batch])
             except Exception as exc:  # StoreError, or a bug: every waiter hears of it
                 error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 written, refusal = [False] * len(batch), error
@@ -352,23 +371,57 @@ class PgLedger:
                 else:
                     done.set_exception(refusal or (refusal := lost(self.store, self.edition)))
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> list[bool]:
+    async def _write(self, batch: list[tuple[Any, ...]]) -> list[bool]:
+        """:meth:`_record` on an idle connection of the ledger's (a new one if none is); one
+        that failed, or was cancelled mid-statement, is closed, not used again."""
+        conn = await self._connection()
+        try:
+            written = await self._record(conn, batch)
+        except psycopg.Error as exc:
+            await conn.close()
+            raise self.store.db.error(exc) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        self._idle.append((conn, time.monotonic()))
+        return written
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection, checked first (a round trip) if it has been idle for a while:
+        a server restarted during a long wait for retries closed it, and it is replaced
+        rather than the run stopped. Those of another event loop are not reused."""
+        if self._loop is not (loop := asyncio.get_running_loop()):
+            await self._let_go()
+            self._loop = loop
+        while self._idle:
+            conn, since = self._idle.pop()
+            if time.monotonic() - since <= pg_connect.CHECK_AFTER:
+                return conn
+            try:
+                await conn.execute("")
+                return conn
+            except psycopg.Error:
+                await conn.close()
+        return await self.store.db.connect_async("digest ledger")
+
+    async def _record(
+        self, conn: psycopg.AsyncConnection[Any], batch: list[tuple[Any, ...]]
+    ) -> list[bool]:
         """The batch in order, one statement (its own transaction) for each part in which no
         reader comes twice (:func:`_parts`: a claim and the outcome of one delivery are never
         in flight together, so that is nearly always the whole batch); whether each record
         was written. The claims of a part are written whole or not at all (this sender lost
         its lock): the outcomes beside them are kept all the same."""
         written: list[bool] = []
-        with self.store.db.statement() as conn:
-            for part in _parts(batch):
-                claims = [self._claimed(r) for r in part if r[0] == "claim"]
-                outcomes = [self._finished(r) for r in part if r[0] == "finish"]
-                blocks = sorted({r[5] for r in part if r[0] == "claim" and r[5] >= 0})
-                params = {"e": self.edition, "r": self.round, "s": self.sender, "o": self.owner}
-                params |= {"n": blocks, "claims": Jsonb(claims), "outcomes": Jsonb(outcomes)}
-                row = conn.execute(_RECORD, params).fetchone()
-                whole = row is not None and row[0] == len(claims)
-                written += [whole or r[0] == "finish" for r in part]
+        for part in _parts(batch):
+            claims = [self._claimed(r) for r in part if r[0] == "claim"]
+            outcomes = [self._finished(r) for r in part if r[0] == "finish"]
+            blocks = sorted({r[5] for r in part if r[0] == "claim" and r[5] >= 0})
+            params = {"e": self.edition, "r": self.round, "s": self.sender, "o": self.owner}
+            params |= {"n": blocks, "claims": Jsonb(claims), "outcomes": Jsonb(outcomes)}
+            row = await (await conn.execute(_RECORD, params)).fetchone()
+            whole = row is not None and row[0] == len(claims)
+            written += [whole or r[0] == "finish" for r in part]
         return written
 
     @staticmethod
