@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 
 from digest.errors import StoreError
 from digest.models import DeliveryStatus, Edition, Ledger, Paper, Subscriber
@@ -377,11 +378,10 @@ class PgLedger:
         conn = await self._connection()
         try:
             written = await self._record(conn, batch)
-        except psycopg.Error as exc:
+        except BaseException as exc:
             await conn.close()
-            raise self.store.db.error(exc) from exc
-        except BaseException:
-            await conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise self.store.db.error(exc) from exc
             raise
         self._idle.append((conn, time.monotonic()))
         return written
@@ -398,7 +398,7 @@ class PgLedger:
             if time.monotonic() - since <= pg_connect.CHECK_AFTER:
                 return conn
             try:
-                await conn.execute("")
+                await AsyncConnectionPool.check_connection(conn)  # as the store's pool does
                 return conn
             except psycopg.Error:
                 await conn.close()
